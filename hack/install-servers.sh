@@ -87,6 +87,8 @@ smoke() { # name path
 	esac
 }
 
+for c in "${components[@]}"; do spec "$c" >/dev/null || exit 1; done
+
 script_sum=$(sha256sum "$0" | cut -c1-16)
 for c in "${components[@]}"; do
 	IFS='|' read -r module outputs packages ldflags <<<"$(spec "$c")"

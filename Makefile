@@ -1,0 +1,37 @@
+# apinet-hub — see README.md. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+BIN := $(CURDIR)/bin
+SERVERS := $(BIN)/servers
+export APINET_HUB_SERVERS := $(SERVERS)
+# The whole suite; CI's budget is 90 min, the suite aims for well under 30.
+TEST_TIMEOUT ?= 30m
+TEST_FLAGS ?=
+
+.PHONY: help build servers test lint run clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/apinet-hub
+	$(GO) build -o $(BIN)/apinet-hub ./cmd/apinet-hub
+
+servers: ## build the real API servers into bin/servers (skipped when up to date)
+	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet >/dev/null
+
+test: servers ## install the servers if missing, then run the whole suite
+	$(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+run: servers ## start a local fleet on real servers (Ctrl-C stops it)
+	$(GO) build -o $(BIN)/localfleet ./test/localfleet
+	$(BIN)/localfleet
+
+clean: ## remove built binaries and local run state
+	rm -rf $(BIN) .run

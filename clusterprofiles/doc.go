@@ -1,0 +1,4 @@
+// Package clusterprofiles reads ClusterProfiles: a member's role (IronCore or
+// apinet), which apinet peer and namespace an IronCore member maps into, its
+// credentials and its health. The reconcilers ask it for a member's peer.
+package clusterprofiles

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		stdout     string
+		stderrPart string
+	}{
+		{args: nil, code: 2, stderrPart: "Usage:"},
+		{args: []string{"help"}, code: 0, stdout: usage},
+		{args: []string{"version"}, code: 0, stdout: "(devel)\n"},
+		{args: []string{"frobnicate"}, code: 2, stderrPart: `unknown command "frobnicate"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(tc.args, &stdout, &stderr); code != tc.code {
+			t.Errorf("run(%q) = %d, want %d", tc.args, code, tc.code)
+		}
+		if tc.stdout != "" && stdout.String() != tc.stdout {
+			t.Errorf("run(%q) printed %q, want %q", tc.args, stdout.String(), tc.stdout)
+		}
+		if !strings.Contains(stderr.String(), tc.stderrPart) {
+			t.Errorf("run(%q) stderr %q lacks %q", tc.args, stderr.String(), tc.stderrPart)
+		}
+	}
+}

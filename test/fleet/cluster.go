@@ -1,0 +1,320 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	utilsenvtest "github.com/ironcore-dev/ironcore/utils/envtest"
+	"github.com/ironcore-dev/ironcore/utils/envtest/apiserver"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Role says what a fleet cluster is for.
+type Role string
+
+const (
+	// RoleHub is the cluster apinet-hub runs on; it serves ClusterProfiles.
+	RoleHub Role = "hub"
+	// RoleIronCore is an IronCore member: it serves networking.ironcore.dev.
+	RoleIronCore Role = "ironcore"
+	// RoleAPINet is an apinet peer: it serves core.apinet.ironcore.dev.
+	RoleAPINet Role = "apinet"
+)
+
+// Spec describes one cluster of a fleet.
+type Spec struct {
+	// Name is unique in the fleet and names the cluster's work folder.
+	Name string
+	Role Role
+	// PublicPrefixes are the apinet apiserver's --public-prefix values
+	// (RoleAPINet only). Defaults to DefaultPublicPrefixes(0).
+	PublicPrefixes []string
+}
+
+// DefaultPublicPrefixes returns distinct public prefixes (one IPv4, one IPv6)
+// for the i-th apinet peer, so that peers never hand out the same address.
+func DefaultPublicPrefixes(i int) []string {
+	return []string{fmt.Sprintf("10.250.%d.0/24", i), fmt.Sprintf("fdfe:%x::/112", i)}
+}
+
+const (
+	startTimeout = 90 * time.Second // 2 cores starting several control planes at once
+	stopTimeout  = 30 * time.Second
+)
+
+// Cluster is one running (or stopped) cluster of a fleet.
+type Cluster struct {
+	Name string
+	Role Role
+
+	dir        string
+	servers    string
+	env        *envtest.Environment
+	ext        *utilsenvtest.EnvironmentExtensions // nil for the hub
+	aggregated *apiserver.APIServer                // nil for the hub
+	// aggregatedOpts makes a fresh helper per start: ironcore's helper keeps
+	// its "exited" flag across restarts, so a reused one never stops again.
+	aggregatedOpts *apiserver.Options
+	admin          *rest.Config
+	kubeconfig     []byte
+	client         client.Client
+	logs           []io.Closer
+
+	mu      sync.Mutex
+	running bool
+}
+
+// Config returns an admin rest.Config for the cluster (a copy).
+func (c *Cluster) Config() *rest.Config { return rest.CopyConfig(c.admin) }
+
+// Client returns an admin client using Scheme.
+func (c *Cluster) Client() client.Client { return c.client }
+
+// Kubeconfig returns a kubeconfig (user "fleet-admin", group system:masters)
+// that an outside process such as the hub can use.
+func (c *Cluster) Kubeconfig() []byte { return c.kubeconfig }
+
+// KubeconfigPath is where Kubeconfig is written on disk.
+func (c *Cluster) KubeconfigPath() string { return filepath.Join(c.dir, "kubeconfig") }
+
+// Host is the https URL of the cluster's kube-apiserver.
+func (c *Cluster) Host() string { return strings.TrimSuffix(c.admin.Host, "/") }
+
+// Dir is the cluster's work folder (certificates, etcd data, logs).
+func (c *Cluster) Dir() string { return c.dir }
+
+// Running reports whether the cluster's servers are up.
+func (c *Cluster) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running
+}
+
+// AddUser provisions another client-certificate user and returns its
+// kubeconfig.
+func (c *Cluster) AddUser(name string, groups ...string) ([]byte, error) {
+	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: add user %s: %w", c.Name, name, err)
+	}
+	return u.KubeConfig()
+}
+
+func startCluster(ctx context.Context, fleetDir, servers string, spec Spec) (*Cluster, error) {
+	if spec.Name == "" || strings.ContainsAny(spec.Name, "/ ") {
+		return nil, fmt.Errorf("invalid cluster name %q", spec.Name)
+	}
+	c := &Cluster{Name: spec.Name, Role: spec.Role, dir: filepath.Join(fleetDir, spec.Name), servers: servers}
+	for _, d := range []string{"apiserver", "etcd", "bin"} {
+		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.start(ctx, spec); err != nil {
+		c.teardown()
+		return nil, fmt.Errorf("start cluster %s (%s): %w (logs in %s)", spec.Name, spec.Role, err, c.dir)
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, spec Spec) error {
+	apiserverPath, err := launcher(c.dir, filepath.Join(c.servers, "kube-apiserver"))
+	if err != nil {
+		return err
+	}
+	etcdPath, err := launcher(c.dir, filepath.Join(c.servers, "etcd"))
+	if err != nil {
+		return err
+	}
+	apiLog, err := c.logFile("kube-apiserver.log")
+	if err != nil {
+		return err
+	}
+	etcdLog, err := c.logFile("etcd.log")
+	if err != nil {
+		return err
+	}
+	// Fixed folders make a restart keep its certificates and data.
+	c.env = &envtest.Environment{
+		ControlPlane: envtest.ControlPlane{
+			APIServer: &envtest.APIServer{
+				Path: apiserverPath, CertDir: filepath.Join(c.dir, "apiserver"), Out: apiLog, Err: apiLog,
+			},
+			Etcd: &envtest.Etcd{Path: etcdPath, DataDir: filepath.Join(c.dir, "etcd"), Out: etcdLog, Err: etcdLog},
+		},
+		ControlPlaneStartTimeout: startTimeout,
+		ControlPlaneStopTimeout:  stopTimeout,
+		ErrorIfCRDPathMissing:    true,
+	}
+
+	var aggregatedBinary, apiServiceModule string
+	args := apiserver.EmptyProcessArgs()
+	switch spec.Role {
+	case RoleHub:
+		dir, err := moduleDir(ctx, "sigs.k8s.io/cluster-inventory-api")
+		if err != nil {
+			return err
+		}
+		c.env.CRDDirectoryPaths = []string{filepath.Join(dir, "config", "crd", "bases")}
+	case RoleIronCore:
+		aggregatedBinary, apiServiceModule = "ironcore-apiserver", "github.com/ironcore-dev/ironcore"
+	case RoleAPINet:
+		aggregatedBinary, apiServiceModule = "apinet-apiserver", "github.com/ironcore-dev/ironcore-net"
+		prefixes := spec.PublicPrefixes
+		if len(prefixes) == 0 {
+			prefixes = DefaultPublicPrefixes(0)
+		}
+		args.Set("public-prefix", prefixes...)
+	default:
+		return fmt.Errorf("unknown role %q", spec.Role)
+	}
+
+	if aggregatedBinary == "" {
+		if c.admin, err = c.env.Start(); err != nil {
+			return err
+		}
+	} else {
+		dir, err := moduleDir(ctx, apiServiceModule)
+		if err != nil {
+			return err
+		}
+		c.ext = &utilsenvtest.EnvironmentExtensions{
+			APIServiceDirectoryPaths:       []string{filepath.Join(dir, "config", "apiserver", "apiservice", "bases")},
+			ErrorIfAPIServicePathIsMissing: true,
+		}
+		if c.admin, err = utilsenvtest.StartWithExtensions(c.env, c.ext); err != nil {
+			return err
+		}
+		aggLog, err := c.logFile(aggregatedBinary + ".log")
+		if err != nil {
+			return err
+		}
+		bin := filepath.Join(c.servers, aggregatedBinary)
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%s is missing: run hack/install-servers.sh (make servers): %w", bin, err)
+		}
+		opts := c.ext.APIServiceInstallOptions
+		c.aggregatedOpts = &apiserver.Options{
+			Command:       append(deathSignalPrefix(), bin),
+			Args:          args,
+			ETCDServers:   []string{c.env.ControlPlane.Etcd.URL.String()},
+			Host:          opts.LocalServingHost,
+			Port:          opts.LocalServingPort,
+			CertDir:       opts.LocalServingCertDir,
+			Stdout:        aggLog,
+			Stderr:        aggLog,
+			HealthTimeout: startTimeout,
+			WaitTimeout:   stopTimeout,
+		}
+	}
+	c.running = true // from here on, teardown must stop processes
+
+	if c.client, err = client.New(c.admin, client.Options{Scheme: Scheme}); err != nil {
+		return err
+	}
+	if err := c.startAggregated(); err != nil {
+		return err
+	}
+	if c.kubeconfig, err = c.AddUser("fleet-admin", "system:masters"); err != nil {
+		return err
+	}
+	return os.WriteFile(c.KubeconfigPath(), c.kubeconfig, 0o600)
+}
+
+func (c *Cluster) startAggregated() error {
+	if c.aggregatedOpts == nil {
+		return nil
+	}
+	var err error
+	if c.aggregated, err = apiserver.New(c.admin, *c.aggregatedOpts); err != nil {
+		return err
+	}
+	if err := c.aggregated.Start(); err != nil {
+		return fmt.Errorf("aggregated apiserver: %w", err)
+	}
+	return utilsenvtest.WaitUntilAPIServicesReadyWithTimeout(startTimeout, c.ext, c.admin, c.client, Scheme)
+}
+
+// Stop stops the cluster's servers and keeps its address, certificates and
+// data, so that Start brings the same cluster back.
+func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running {
+		return nil
+	}
+	c.running = false
+	var errs []error
+	if c.aggregated != nil {
+		errs = append(errs, c.aggregated.Stop())
+	}
+	errs = append(errs, c.env.ControlPlane.APIServer.Stop(), c.env.ControlPlane.Etcd.Stop())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stop cluster %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Start brings a stopped cluster back on the same address.
+func (c *Cluster) Start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return nil
+	}
+	if err := c.env.ControlPlane.Etcd.Start(); err != nil {
+		return fmt.Errorf("restart cluster %s: etcd: %w", c.Name, err)
+	}
+	c.running = true
+	if err := c.env.ControlPlane.APIServer.Start(); err != nil {
+		return fmt.Errorf("restart cluster %s: kube-apiserver: %w", c.Name, err)
+	}
+	if err := c.startAggregated(); err != nil {
+		return fmt.Errorf("restart cluster %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// teardown stops every process and releases temporary folders.
+func (c *Cluster) teardown() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	if c.aggregated != nil {
+		errs = append(errs, c.aggregated.Stop())
+	}
+	if c.env != nil {
+		if c.ext != nil {
+			errs = append(errs, utilsenvtest.StopWithExtensions(c.env, c.ext))
+		} else {
+			errs = append(errs, c.env.Stop())
+		}
+	}
+	c.running = false
+	for _, l := range c.logs {
+		_ = l.Close()
+	}
+	c.logs = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tear down cluster %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func (c *Cluster) logFile(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(c.dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	c.logs = append(c.logs, f)
+	return f, nil
+}
