@@ -22,6 +22,7 @@ Usage:
   apinet-hub <command> [flags]
 
 Commands:
+  run       run the hub (see 'apinet-hub run -h')
   version   print the version
 `
 
@@ -31,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return runHub(args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

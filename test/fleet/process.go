@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // deathSignalPrefix returns the command prefix that makes the kernel kill a
@@ -95,6 +97,39 @@ type Process struct {
 	Binary string
 	// RSSBytes is the resident set now, PeakRSSBytes its high-water mark.
 	RSSBytes, PeakRSSBytes int64
+}
+
+// killChildren SIGKILLs the server processes (children of this process run
+// from serversDir) whose arguments match, and waits until they are reaped.
+func killChildren(serversDir string, match func(args []string) bool) error {
+	procs, err := ServerProcesses(serversDir)
+	if err != nil {
+		return err
+	}
+	var killed []int
+	for _, p := range procs {
+		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID), "cmdline"))
+		if err != nil || !match(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")) {
+			continue
+		}
+		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("kill %s (pid %d): %w", p.Binary, p.PID, err)
+		}
+		killed = append(killed, p.PID)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, pid := range killed {
+		for {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("pid %d still there 30s after SIGKILL", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // ServerProcesses lists the running children of this process whose binary

@@ -1,0 +1,247 @@
+package clusterprofiles
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// The Cluster Inventory credential Secret convention.
+const (
+	LabelSecretConsumer = "x-k8s.io/cluster-inventory-consumer"
+	LabelSecretProfile  = "x-k8s.io/cluster-profile"
+	SecretKeyConfig     = "Config"
+	// DefaultConsumer is the consumer name the hub looks for on Secrets.
+	DefaultConsumer = "apinet-hub"
+)
+
+// Credentials is how the hub connects to one cluster.
+type Credentials struct {
+	// Config carries server, TLS and authentication; transport tuning
+	// (timeouts, QPS) is the caller's.
+	Config *rest.Config
+	// Hash identifies everything that defines the connection. Equal hashes
+	// mean the existing connection can stay.
+	Hash string
+	// Source says where the credentials came from, for messages.
+	Source string
+}
+
+// CredentialResolver finds a cluster's credentials: first a Cluster Inventory
+// access provider (exec plugin; client-go refreshes its credentials, so
+// rotation needs no rebuild), then the labelled credential Secret.
+type CredentialResolver struct {
+	// Access holds the access providers from the provider file; nil if none.
+	Access *access.Config
+	// Consumer is the x-k8s.io/cluster-inventory-consumer value of Secrets.
+	Consumer string
+	// Secrets reads Secrets; the hub's cache holds only the watched
+	// namespaces and only Secrets labelled for this consumer.
+	Secrets client.Reader
+}
+
+// Resolve returns the credentials of a profile, or the Problem that stops the
+// hub from having any.
+func (r *CredentialResolver) Resolve(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile) (*Credentials, *Problem) {
+	if creds, problem := r.fromAccessProvider(cp); creds != nil || problem != nil {
+		return creds, problem
+	}
+	secrets := &corev1.SecretList{}
+	if err := r.Secrets.List(ctx, secrets, client.InNamespace(cp.Namespace), client.MatchingLabels{
+		LabelSecretConsumer: r.Consumer, LabelSecretProfile: cp.Name,
+	}); err != nil {
+		return nil, problemf(ReasonCredentialsMissing, "list credential Secrets: %v", err)
+	}
+	switch len(secrets.Items) {
+	case 0:
+		return nil, problemf(ReasonCredentialsMissing,
+			"no access provider of the hub's provider file matches the profile's status.accessProviders %v, and no Secret in namespace %s is labelled %s=%s and %s=%s",
+			accessProviderNames(cp), cp.Namespace, LabelSecretConsumer, r.Consumer, LabelSecretProfile, cp.Name)
+	case 1:
+	default:
+		names := make([]string, 0, len(secrets.Items))
+		for _, s := range secrets.Items {
+			names = append(names, s.Name)
+		}
+		sort.Strings(names)
+		return nil, problemf(ReasonCredentialsInvalid, "%d credential Secrets match (%s); keep exactly one", len(names), strings.Join(names, ", "))
+	}
+	secret := &secrets.Items[0]
+	data, ok := secret.Data[SecretKeyConfig]
+	if !ok {
+		return nil, problemf(ReasonCredentialsInvalid, "Secret %s/%s has no key %q holding a kubeconfig", secret.Namespace, secret.Name, SecretKeyConfig)
+	}
+	cfg, err := RESTConfigFromSecretKubeconfig(data)
+	if err != nil {
+		return nil, problemf(ReasonCredentialsInvalid, "Secret %s/%s: %v", secret.Namespace, secret.Name, err)
+	}
+	sum := sha256.Sum256(data)
+	return &Credentials{Config: cfg, Hash: "secret:" + hex.EncodeToString(sum[:]), Source: "Secret " + secret.Namespace + "/" + secret.Name}, nil
+}
+
+// RESTConfigFromSecretKubeconfig turns the kubeconfig of a credential Secret
+// into a rest.Config. Such a kubeconfig comes from whoever can write Secrets
+// in a fleet namespace, so it may carry only inline data: no file paths, exec
+// plugins or auth-provider plugins, which would run or read things on the hub.
+// Use an access provider for exec plugins.
+func RESTConfigFromSecretKubeconfig(data []byte) (*rest.Config, error) {
+	kc, err := clientcmd.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig does not parse: %w", err)
+	}
+	ctxName := kc.CurrentContext
+	if ctxName == "" && len(kc.Contexts) == 1 {
+		for name := range kc.Contexts {
+			ctxName = name
+		}
+	}
+	kctx, ok := kc.Contexts[ctxName]
+	if !ok || kctx == nil {
+		return nil, fmt.Errorf("kubeconfig has no current-context (or it names no context)")
+	}
+	cluster, ok := kc.Clusters[kctx.Cluster]
+	if !ok || cluster == nil || cluster.Server == "" {
+		return nil, fmt.Errorf("context %q names cluster %q, which is missing or has no server", ctxName, kctx.Cluster)
+	}
+	if cluster.CertificateAuthority != "" {
+		return nil, fmt.Errorf("cluster %q reads its CA from a file; inline it as certificate-authority-data", kctx.Cluster)
+	}
+	if u, err := url.Parse(cluster.Server); err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("cluster %q server %q is not an https URL", kctx.Cluster, cluster.Server)
+	}
+	if user, ok := kc.AuthInfos[kctx.AuthInfo]; ok && user != nil {
+		switch {
+		case user.Exec != nil, user.AuthProvider != nil:
+			return nil, fmt.Errorf("user %q uses an exec or auth-provider plugin, which a credential Secret may not; configure an access provider instead", kctx.AuthInfo)
+		case user.ClientCertificate != "", user.ClientKey != "", user.TokenFile != "":
+			return nil, fmt.Errorf("user %q reads credentials from files; inline them (client-certificate-data, client-key-data, token)", kctx.AuthInfo)
+		}
+	}
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(*kc, ctxName, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// fromAccessProvider builds credentials from the first access provider of
+// the provider file that the profile offers. (nil, nil): none applies.
+func (r *CredentialResolver) fromAccessProvider(cp *clusterinventoryv1alpha1.ClusterProfile) (*Credentials, *Problem) {
+	if r.Access == nil {
+		return nil, nil
+	}
+	accessor := pickAccessProvider(r.Access, cp)
+	if accessor == nil {
+		return nil, nil
+	}
+	// BuildConfigFromCP appends profile-sourced args to the provider's own
+	// ExecConfig; work on a copy so that the shared config never grows.
+	cfg, err := copyAccessConfig(r.Access).BuildConfigFromCP(cp)
+	if err != nil {
+		return nil, problemf(ReasonCredentialsInvalid, "access provider %q: %v", accessor.Name, err)
+	}
+	// Carry over what BuildConfigFromCP leaves out, and replace its proxy
+	// closure (which cannot be compared) by a plain URL.
+	cfg.TLSClientConfig.ServerName = accessor.Cluster.TLSServerName
+	cfg.TLSClientConfig.Insecure = accessor.Cluster.InsecureSkipTLSVerify
+	cfg.Proxy = nil
+	if accessor.Cluster.ProxyURL != "" {
+		proxy, err := url.Parse(accessor.Cluster.ProxyURL)
+		if err != nil {
+			return nil, problemf(ReasonCredentialsInvalid, "access provider %q: proxy-url %q: %v", accessor.Name, accessor.Cluster.ProxyURL, err)
+		}
+		cfg.Proxy = http.ProxyURL(proxy)
+	}
+	if u, err := url.Parse(cfg.Host); err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, problemf(ReasonCredentialsInvalid, "access provider %q: server %q is not an https URL", accessor.Name, cfg.Host)
+	}
+	return &Credentials{Config: cfg, Hash: "access:" + accessHash(accessor.Name, accessor.Cluster.ProxyURL, cfg), Source: "access provider " + accessor.Name}, nil
+}
+
+// pickAccessProvider mirrors access.Config's choice: the first provider of
+// the file that the profile offers; accessProviders win over the
+// deprecated credentialProviders of the same name.
+func pickAccessProvider(cfg *access.Config, cp *clusterinventoryv1alpha1.ClusterProfile) *clusterinventoryv1alpha1.AccessProvider {
+	offered := map[string]*clusterinventoryv1alpha1.AccessProvider{}
+	for i := range cp.Status.CredentialProviders {
+		offered[cp.Status.CredentialProviders[i].Name] = &cp.Status.CredentialProviders[i]
+	}
+	for i := range cp.Status.AccessProviders {
+		offered[cp.Status.AccessProviders[i].Name] = &cp.Status.AccessProviders[i]
+	}
+	for _, p := range cfg.Providers {
+		if a, ok := offered[p.Name]; ok && p.ExecConfig != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+func accessProviderNames(cp *clusterinventoryv1alpha1.ClusterProfile) []string {
+	var names []string
+	for _, a := range append(cp.Status.AccessProviders, cp.Status.CredentialProviders...) {
+		names = append(names, a.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func copyAccessConfig(in *access.Config) *access.Config {
+	out := &access.Config{Providers: make([]access.Provider, len(in.Providers))}
+	for i, p := range in.Providers {
+		out.Providers[i] = p
+		if p.ExecConfig != nil {
+			out.Providers[i].ExecConfig = p.ExecConfig.DeepCopy()
+		}
+	}
+	return out
+}
+
+// accessHash is a canonical hash of what defines an access-provider
+// connection: server, CA, TLS name, proxy and the exec plugin (command, args,
+// env sorted by name, plugin config). rest.Config itself cannot be compared:
+// it holds funcs.
+func accessHash(provider, proxyURL string, cfg *rest.Config) string {
+	type envVar struct{ Name, Value string }
+	canon := struct {
+		Provider, Server, ServerName, ProxyURL string
+		Insecure                               bool
+		CA                                     []byte
+		APIVersion, Command                    string
+		Args                                   []string
+		Env                                    []envVar
+		ProvideClusterInfo                     bool
+		PluginConfig                           string
+	}{
+		Provider: provider, Server: cfg.Host, ServerName: cfg.ServerName, ProxyURL: proxyURL,
+		Insecure: cfg.Insecure, CA: cfg.CAData,
+	}
+	if e := cfg.ExecProvider; e != nil {
+		canon.APIVersion, canon.Command, canon.Args, canon.ProvideClusterInfo = e.APIVersion, e.Command, e.Args, e.ProvideClusterInfo
+		for _, v := range e.Env {
+			canon.Env = append(canon.Env, envVar{v.Name, v.Value})
+		}
+		sort.Slice(canon.Env, func(i, j int) bool { return canon.Env[i].Name < canon.Env[j].Name })
+		if e.Config != nil {
+			if raw, err := json.Marshal(e.Config); err == nil {
+				canon.PluginConfig = string(raw)
+			}
+		}
+	}
+	raw, _ := json.Marshal(canon)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	ipamv1alpha1 "github.com/ironcore-dev/ironcore/api/ipam/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/providers"
+)
+
+// scheme knows every kind the hub reads or writes, on the hub and in members.
+var scheme = newScheme()
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(clusterinventoryv1alpha1.AddToScheme(s))
+	utilruntime.Must(networkingv1alpha1.AddToScheme(s))
+	utilruntime.Must(ipamv1alpha1.AddToScheme(s))
+	utilruntime.Must(apinetv1alpha1.AddToScheme(s))
+	return s
+}
+
+// hubFlags are the flags of `apinet-hub run`.
+type hubFlags struct {
+	kubeconfig              string
+	namespaces              []string
+	providerFile            string
+	leaderElect             bool
+	leaderElectionNS        string
+	metricsAddr             string
+	probeAddr               string
+	hubQPS, memberQPS       float64
+	hubBurst                int
+	provider                providers.Options
+	reconcileTimeout        time.Duration
+	zap                     zap.Options
+	maxConcurrentReconciles int
+}
+
+func (f *hubFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the hub cluster (default: $KUBECONFIG, then in-cluster)")
+	fs.Func("namespace", "hub namespace whose ClusterProfiles and credential Secrets are read (repeatable; none: all namespaces)", func(v string) error {
+		if v == "" {
+			return errors.New("empty namespace")
+		}
+		f.namespaces = append(f.namespaces, v)
+		return nil
+	})
+	fs.StringVar(&f.provider.Consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label value of credential Secrets")
+	fs.StringVar(&f.providerFile, "clusterprofile-provider-file", "", "Cluster Inventory access-provider file (JSON); none: credential Secrets only")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas with one active leader")
+	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
+	fs.Float64Var(&f.hubQPS, "hub-qps", 50, "client QPS towards the hub cluster")
+	fs.IntVar(&f.hubBurst, "hub-burst", 100, "client burst towards the hub cluster")
+	fs.Float64Var(&f.memberQPS, "member-qps", 100, "client QPS towards each member and peer cluster")
+	fs.IntVar(&f.provider.Burst, "member-burst", 200, "client burst towards each member and peer cluster")
+	fs.DurationVar(&f.provider.DialTimeout, "dial-timeout", 5*time.Second, "TCP connect timeout towards members and peers")
+	fs.DurationVar(&f.provider.RequestTimeout, "request-timeout", 30*time.Second, "timeout of health probes and one-off requests to members and peers")
+	fs.DurationVar(&f.provider.EngageTimeout, "engage-timeout", 2*time.Minute, "deadline to connect, sync and engage one member")
+	fs.IntVar(&f.provider.EngageWorkers, "engage-workers", 4, "members connected at once")
+	fs.DurationVar(&f.provider.ProbeInterval, "probe-interval", 10*time.Second, "interval of /readyz probes of each member and peer")
+	fs.IntVar(&f.provider.ProbeFailureThreshold, "probe-failure-threshold", 3, "consecutive failed probes that pause a member (or a peer and its members)")
+	fs.DurationVar(&f.provider.RetryInterval, "retry-interval", 15*time.Second, "wait before retrying a member that failed to engage")
+	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
+	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
+	f.zap.BindFlags(fs)
+}
+
+func runHub(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("apinet-hub run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f hubFlags
+	f.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := hubConfig(f.kubeconfig)
+	if err != nil {
+		log.Error(err, "hub kubeconfig")
+		return 1
+	}
+	mgr, err := newHub(cfg, &f)
+	if err != nil {
+		log.Error(err, "set up the hub")
+		return 1
+	}
+	log.Info("starting apinet-hub", "version", versionString(), "namespaces", f.namespaces, "leaderElection", f.leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "hub stopped")
+		return 1
+	}
+	return 0
+}
+
+func hubConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+// newHub wires the hub manager: the ClusterProfile provider, and every
+// reconciler, on one multicluster manager.
+func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(f.hubQPS), f.hubBurst
+	f.provider.QPS = float32(f.memberQPS)
+	f.provider.Scheme = scheme
+	f.provider.Namespaces = f.namespaces
+	if f.providerFile != "" {
+		ac, err := access.NewFromFile(f.providerFile)
+		if err != nil {
+			return nil, fmt.Errorf("--clusterprofile-provider-file: %w", err)
+		}
+		f.provider.Access = ac
+	}
+
+	hub, err := manager.New(cfg, manager.Options{
+		Scheme:                  scheme,
+		Cache:                   providers.HubCacheOptions(f.provider),
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.probeAddr,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        "apinet-hub.ironcore.dev",
+		LeaderElectionNamespace: f.leaderElectionNS,
+		Controller: config.Controller{
+			ReconciliationTimeout:   f.reconcileTimeout,
+			MaxConcurrentReconciles: f.maxConcurrentReconciles,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	topology := clusterprofiles.NewTopology()
+	provider := providers.New(hub, topology, f.provider)
+	if err := provider.SetupWithManager(hub); err != nil {
+		return nil, err
+	}
+	mgr, err := mcmanager.WithMultiCluster(hub, provider)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}

@@ -1,0 +1,141 @@
+package providers
+
+import (
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/rest"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// Options configures the Provider. Zero values take the defaults below,
+// applied in one place (defaulted).
+type Options struct {
+	// Namespaces on the hub whose ClusterProfiles and credential Secrets are
+	// read; empty means all namespaces.
+	Namespaces []string
+	// Consumer is the x-k8s.io/cluster-inventory-consumer value of credential
+	// Secrets. Default clusterprofiles.DefaultConsumer.
+	Consumer string
+	// Access holds the access providers (exec plugins) from the provider
+	// file; nil means credential Secrets only.
+	Access *access.Config
+	// Scheme is used by member and peer clusters. Required.
+	Scheme *runtime.Scheme
+
+	// QPS and Burst of each member's and peer's client. Default 100 / 200:
+	// client-go's 5 / 10 throttle a controller that serves a busy cluster.
+	QPS   float32
+	Burst int
+	// DialTimeout bounds a TCP connect (default 5s); RequestTimeout bounds
+	// probes and the hub's one-off requests (default 30s).
+	DialTimeout, RequestTimeout time.Duration
+	// EngageTimeout bounds building, syncing and engaging one cluster
+	// (default 2m). EngageWorkers clusters are engaged at once (default 4).
+	EngageTimeout time.Duration
+	EngageWorkers int
+	// ProbeInterval between /readyz probes of each cluster (default 10s);
+	// ProbeFailureThreshold consecutive failures pause it (default 3).
+	ProbeInterval         time.Duration
+	ProbeFailureThreshold int
+	// RetryInterval after a failed engagement (default 15s).
+	RetryInterval time.Duration
+	// FieldManager of the hub's status applies on ClusterProfiles
+	// (default "apinet-hub").
+	FieldManager string
+}
+
+func (o Options) defaulted() Options {
+	if o.Consumer == "" {
+		o.Consumer = clusterprofiles.DefaultConsumer
+	}
+	if o.QPS == 0 {
+		o.QPS = 100
+	}
+	if o.Burst == 0 {
+		o.Burst = 200
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.EngageTimeout == 0 {
+		o.EngageTimeout = 2 * time.Minute
+	}
+	if o.EngageWorkers == 0 {
+		o.EngageWorkers = 4
+	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = 10 * time.Second
+	}
+	if o.ProbeFailureThreshold == 0 {
+		o.ProbeFailureThreshold = 3
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = 15 * time.Second
+	}
+	if o.FieldManager == "" {
+		o.FieldManager = "apinet-hub"
+	}
+	return o
+}
+
+// tune returns a copy of a cluster's credentials config with the hub's
+// transport settings: rate limits and dial timeout. It sets no overall
+// Timeout, which would also cut every watch; requests are bounded by their
+// contexts, TLS handshakes by client-go's 10s default, and probes and
+// one-off calls use withTimeout.
+func (o Options) tune(cfg *rest.Config, name string) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	cfg.Dial = dialer.DialContext
+	cfg.UserAgent = "apinet-hub (cluster " + name + ")"
+	return cfg
+}
+
+// withTimeout is cfg with RequestTimeout on every request, for probes and
+// one-off clients (never for caches).
+func (o Options) withTimeout(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = o.RequestTimeout
+	return cfg
+}
+
+// HubCacheOptions restricts the hub manager's cache to what the provider
+// reads: ClusterProfiles that carry the role label, and Secrets labelled for
+// the consumer, in the watched namespaces only (so the hub needs no
+// cluster-wide Secret access when namespaces are given).
+func HubCacheOptions(o Options) cache.Options {
+	o = o.defaulted()
+	roleSelected, err := labels.NewRequirement(clusterprofiles.LabelRole, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key
+	}
+	var namespaces map[string]cache.Config
+	for _, ns := range o.Namespaces {
+		if namespaces == nil {
+			namespaces = map[string]cache.Config{}
+		}
+		namespaces[ns] = cache.Config{}
+	}
+	return cache.Options{
+		DefaultNamespaces: namespaces,
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&clusterinventoryv1alpha1.ClusterProfile{}: {Label: labels.NewSelector().Add(*roleSelected)},
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{clusterprofiles.LabelSecretConsumer: o.Consumer})},
+		},
+	}
+}

@@ -1,0 +1,129 @@
+package providers_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
+	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/providers"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+func TestProviders(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "ClusterProfile provider")
+}
+
+const fleetNamespace = "fleet"
+
+var (
+	testFleet *fleet.Fleet
+	provider  *providers.Provider
+	topology  *clusterprofiles.Topology
+	seen      = &requestLog{first: map[multicluster.ClusterName]time.Time{}, names: map[multicluster.ClusterName]map[string]bool{}}
+
+	// Short intervals so that health changes show within seconds.
+	providerOptions = providers.Options{
+		Namespaces:            []string{fleetNamespace},
+		Scheme:                fleet.Scheme,
+		DialTimeout:           2 * time.Second,
+		RequestTimeout:        3 * time.Second,
+		EngageTimeout:         30 * time.Second,
+		ProbeInterval:         500 * time.Millisecond,
+		ProbeFailureThreshold: 3,
+		RetryInterval:         2 * time.Second,
+	}
+)
+
+// requestLog records which IronCore Networks the test reconciler was asked
+// about, per member.
+type requestLog struct {
+	mu    sync.Mutex
+	first map[multicluster.ClusterName]time.Time
+	names map[multicluster.ClusterName]map[string]bool
+}
+
+func (l *requestLog) Reconcile(_ context.Context, req mcreconcile.Request) (reconcile.Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.first[req.ClusterName]; !ok {
+		l.first[req.ClusterName] = time.Now()
+		l.names[req.ClusterName] = map[string]bool{}
+	}
+	l.names[req.ClusterName][req.Name] = true
+	return reconcile.Result{}, nil
+}
+
+func (l *requestLog) saw(cluster multicluster.ClusterName, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.names[cluster][name]
+}
+
+func (l *requestLog) firstSeen(cluster multicluster.ClusterName) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.first[cluster]
+	return t, ok
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	SetDefaultEventuallyTimeout(60 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+
+	var err error
+	testFleet, err = fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		servers := testFleet.ServersDir()
+		Expect(testFleet.Stop()).To(Succeed())
+		Expect(fleet.ServerProcesses(servers)).To(BeEmpty())
+	})
+	hub := testFleet.Hub()
+	Expect(hub.Client().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}})).To(Succeed())
+
+	hubMgr, err := manager.New(hub.Config(), manager.Options{
+		Scheme:                 fleet.Scheme,
+		Cache:                  providers.HubCacheOptions(providerOptions),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	topology = clusterprofiles.NewTopology()
+	provider = providers.New(hubMgr, topology, providerOptions)
+	Expect(provider.SetupWithManager(hubMgr)).To(Succeed())
+	mgr, err := mcmanager.WithMultiCluster(hubMgr, provider)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(mcbuilder.ControllerManagedBy(mgr).Named("test-networks").
+		For(&networkingv1alpha1.Network{}).Complete(seen)).To(Succeed())
+
+	mgrCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).Should(BeClosed())
+	})
+}, NodeTimeout(5*time.Minute))

@@ -1,0 +1,321 @@
+package providers_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+func hubClient() client.Client { return testFleet.Hub().Client() }
+
+func clusterName(profile string) multicluster.ClusterName {
+	return clusterprofiles.ClusterName(types.NamespacedName{Namespace: fleetNamespace, Name: profile})
+}
+
+// onboard creates (or updates) a ClusterProfile and, if kubeconfig is not
+// nil, its credential Secret, as a cluster manager would.
+func onboard(ctx context.Context, name string, labels, annotations map[string]string, kubeconfig []byte) {
+	if kubeconfig != nil {
+		writeSecret(ctx, name, kubeconfig)
+	}
+	cp := &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name}}
+	_, err := controllerutil.CreateOrUpdate(ctx, hubClient(), cp, func() error {
+		cp.Labels, cp.Annotations = labels, annotations
+		cp.Spec.ClusterManager.Name = "fleet-test"
+		return nil
+	})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+func writeSecret(ctx context.Context, profile string, kubeconfig []byte) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: profile + "-credentials"}}
+	_, err := controllerutil.CreateOrUpdate(ctx, hubClient(), secret, func() error {
+		secret.Labels = map[string]string{
+			clusterprofiles.LabelSecretConsumer: clusterprofiles.DefaultConsumer,
+			clusterprofiles.LabelSecretProfile:  profile,
+		}
+		secret.Data = map[string][]byte{clusterprofiles.SecretKeyConfig: kubeconfig}
+		return nil
+	})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+func ironcoreLabels(peer string) map[string]string {
+	return map[string]string{clusterprofiles.LabelRole: string(clusterprofiles.RoleIronCore), clusterprofiles.LabelPeer: peer}
+}
+
+var apinetLabels = map[string]string{clusterprofiles.LabelRole: string(clusterprofiles.RoleAPINet)}
+
+// engagedCondition returns the hub's condition on a profile (nil if none).
+func engagedCondition(ctx context.Context, profile string) *metav1.Condition {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: profile}, cp); err != nil {
+		return nil
+	}
+	return meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
+}
+
+func expectReason(ctx context.Context, profile, reason string) {
+	GinkgoHelper()
+	Eventually(func() string {
+		if c := engagedCondition(ctx, profile); c != nil {
+			return c.Reason
+		}
+		return ""
+	}).Should(Equal(reason), "reason of %s on ClusterProfile %s", clusterprofiles.ConditionEngaged, profile)
+}
+
+func expectEvent(ctx context.Context, profile, reason string) {
+	GinkgoHelper()
+	Eventually(func() []string {
+		list := &eventsv1.EventList{}
+		Expect(hubClient().List(ctx, list, client.InNamespace(fleetNamespace))).To(Succeed())
+		var reasons []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == profile && e.Regarding.Kind == "ClusterProfile" {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		return reasons
+	}).Should(ContainElement(reason), "Event %s on ClusterProfile %s", reason, profile)
+}
+
+func createNetwork(ctx context.Context, member *fleet.Cluster, name string) {
+	GinkgoHelper()
+	Expect(member.Client().Create(ctx, &networkingv1alpha1.Network{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+	})).To(Succeed())
+}
+
+func expectSeen(profile, network string) {
+	GinkgoHelper()
+	Eventually(func() bool { return seen.saw(clusterName(profile), network) }).Should(BeTrue(),
+		"the test reconciler gets Network %s from member %s", network, profile)
+}
+
+var _ = Describe("The ClusterProfile provider", Ordered, func() {
+	var tokens = map[string]*fleet.Token{}
+
+	It("engages two IronCore members and their apinet peer from profiles and Secrets", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1")
+		peerToken, err := peer.ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		onboard(ctx, "apinet-1", apinetLabels, nil, peerToken.Kubeconfig)
+		for _, name := range []string{"ironcore-1", "ironcore-2"} {
+			tokens[name], err = testFleet.Cluster(name).ServiceAccountToken(ctx, "apinet-hub")
+			Expect(err).NotTo(HaveOccurred())
+			onboard(ctx, name, ironcoreLabels("apinet-1"), nil, tokens[name].Kubeconfig)
+			createNetwork(ctx, testFleet.Cluster(name), "first")
+		}
+		for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
+			expectReason(ctx, name, clusterprofiles.ReasonEngaged)
+		}
+		expectSeen("ironcore-1", "first")
+		expectSeen("ironcore-2", "first")
+		expectEvent(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+
+		By("creating each member's apinet namespace in the peer")
+		for _, name := range []string{"ironcore-1", "ironcore-2"} {
+			ns := clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: fleetNamespace, Name: name})
+			Expect(peer.Client().Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})).To(Succeed())
+			m, err := topology.Member(clusterName(name))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(m.Peer.Namespace).To(Equal(ns))
+			Expect(m.Peer.Name).To(Equal(clusterName("apinet-1")))
+		}
+		Expect(topology.MembersOf(clusterName("apinet-1"))).To(ConsistOf(clusterName("ironcore-1"), clusterName("ironcore-2")))
+	})
+
+	It("keeps the connection when a profile changes in ways that do not define it", func(ctx SpecContext) {
+		before, err := provider.Get(ctx, clusterName("ironcore-1"))
+		Expect(err).NotTo(HaveOccurred())
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		Expect(hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: "ironcore-1"}, cp)).To(Succeed())
+		cp.Status.Properties = append(cp.Status.Properties, clusterinventoryv1alpha1.Property{Name: "zone", Value: "a"})
+		meta.SetStatusCondition(&cp.Status.Conditions, metav1.Condition{Type: "Other", Status: metav1.ConditionTrue, Reason: "Test"})
+		Expect(hubClient().Status().Update(ctx, cp)).To(Succeed())
+		cp.Spec.DisplayName = "renamed"
+		Expect(hubClient().Update(ctx, cp)).To(Succeed())
+		Consistently(func() (any, error) { return provider.Get(ctx, clusterName("ironcore-1")) }, 3*time.Second).
+			Should(BeIdenticalTo(before), "no rebuild of the cluster")
+		Expect(meta.FindStatusCondition(cp.Status.Conditions, "Other")).NotTo(BeNil(), "the manager's condition stays")
+		Expect(hubClient().Get(ctx, client.ObjectKeyFromObject(cp), cp)).To(Succeed())
+		Expect(meta.FindStatusCondition(cp.Status.Conditions, "Other")).NotTo(BeNil(), "the manager's condition stays")
+	})
+
+	It("onboards a third member at run time", func(ctx SpecContext) {
+		third, err := testFleet.Add(ctx, fleet.Spec{Name: "ironcore-3", Role: fleet.RoleIronCore})
+		Expect(err).NotTo(HaveOccurred())
+		createNetwork(ctx, third, "first")
+		token, err := third.ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		start := time.Now()
+		onboard(ctx, "ironcore-3", ironcoreLabels("apinet-1"), nil, token.Kubeconfig)
+		expectSeen("ironcore-3", "first")
+		first, _ := seen.firstSeen(clusterName("ironcore-3"))
+		AddReportEntry("onboarding: ClusterProfile created -> first request of the new member", first.Sub(start).Round(time.Millisecond).String())
+		expectReason(ctx, "ironcore-3", clusterprofiles.ReasonEngaged)
+	})
+
+	It("rotates a member's Secret credentials with one clean re-engagement", func(ctx SpecContext) {
+		member := testFleet.Cluster("ironcore-1")
+		before, err := provider.Get(ctx, clusterName("ironcore-1"))
+		Expect(err).NotTo(HaveOccurred())
+		fresh, err := member.ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		writeSecret(ctx, "ironcore-1", fresh.Kubeconfig)
+		Eventually(func() bool {
+			after, err := provider.Get(ctx, clusterName("ironcore-1"))
+			return err == nil && after != before
+		}).Should(BeTrue(), "re-engaged with the new credentials")
+		after, _ := provider.Get(ctx, clusterName("ironcore-1"))
+		Expect(tokens["ironcore-1"].Revoke(ctx)).To(Succeed())
+		createNetwork(ctx, member, "after-rotation")
+		expectSeen("ironcore-1", "after-rotation")
+		Consistently(func() (any, error) { return provider.Get(ctx, clusterName("ironcore-1")) }, 3*time.Second).
+			Should(BeIdenticalTo(after), "exactly one re-engagement")
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+		tokens["ironcore-1"] = fresh
+	})
+
+	It("pauses a member whose API server stops, without touching the others, and resumes it", func(ctx SpecContext) {
+		member := testFleet.Cluster("ironcore-2")
+		Expect(member.Stop()).To(Succeed())
+		stopped := time.Now()
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonPaused)
+		AddReportEntry("member stopped -> Paused", time.Since(stopped).Round(time.Millisecond).String())
+		_, err := provider.Get(ctx, clusterName("ironcore-2"))
+		Expect(err).To(MatchError(multicluster.ErrClusterNotFound))
+
+		createNetwork(ctx, testFleet.Cluster("ironcore-1"), "while-2-is-down")
+		expectSeen("ironcore-1", "while-2-is-down")
+		Expect(engagedCondition(ctx, "ironcore-3").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+
+		Expect(member.Start()).To(Succeed())
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+		createNetwork(ctx, member, "after-restart")
+		expectSeen("ironcore-2", "after-restart")
+	})
+
+	It("pauses every member of a peer that stops, and resumes them", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1")
+		Expect(peer.Stop()).To(Succeed())
+		expectReason(ctx, "apinet-1", clusterprofiles.ReasonPaused)
+		for _, name := range []string{"ironcore-1", "ironcore-2", "ironcore-3"} {
+			expectReason(ctx, name, clusterprofiles.ReasonPeerPaused)
+		}
+		Expect(topology.Members()).To(BeEmpty())
+		Expect(peer.Start()).To(Succeed())
+		for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2", "ironcore-3"} {
+			expectReason(ctx, name, clusterprofiles.ReasonEngaged)
+		}
+		createNetwork(ctx, testFleet.Cluster("ironcore-3"), "after-peer-restart")
+		expectSeen("ironcore-3", "after-peer-restart")
+	})
+
+	It("does not let a member that accepts connections and never answers delay the others", func(ctx SpecContext) {
+		blackHole, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(blackHole.Close)
+		go func() {
+			for {
+				conn, err := blackHole.Accept()
+				if err != nil {
+					return
+				}
+				DeferCleanup(conn.Close) // hold it open, say nothing
+			}
+		}()
+		kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://%s"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, blackHole.Addr())
+		onboard(ctx, "black-hole", ironcoreLabels("apinet-1"), nil, []byte(kc))
+
+		By("onboarding another member right after it")
+		fourth, err := testFleet.Add(ctx, fleet.Spec{Name: "ironcore-4", Role: fleet.RoleIronCore})
+		Expect(err).NotTo(HaveOccurred())
+		createNetwork(ctx, fourth, "first")
+		token, err := fourth.ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		start := time.Now()
+		onboard(ctx, "ironcore-4", ironcoreLabels("apinet-1"), nil, token.Kubeconfig)
+		expectSeen("ironcore-4", "first")
+		AddReportEntry("onboarding next to a black-hole member", time.Since(start).Round(time.Millisecond).String())
+		expectReason(ctx, "black-hole", clusterprofiles.ReasonUnreachable)
+		expectEvent(ctx, "black-hole", clusterprofiles.ReasonUnreachable)
+	})
+
+	DescribeTable("gives bad input its reason and an Event, and nothing else breaks",
+		func(ctx SpecContext, name string, labels, annotations map[string]string, kubeconfig func() []byte, reason string) {
+			var kc []byte
+			if kubeconfig != nil {
+				kc = kubeconfig()
+			}
+			onboard(ctx, name, labels, annotations, kc)
+			expectReason(ctx, name, reason)
+			expectEvent(ctx, name, reason)
+			_, err := provider.Get(ctx, clusterName(name))
+			Expect(err).To(MatchError(multicluster.ErrClusterNotFound))
+			for _, good := range []string{"apinet-1", "ironcore-1", "ironcore-2", "ironcore-3"} {
+				Expect(engagedCondition(ctx, good).Reason).To(Equal(clusterprofiles.ReasonEngaged), good)
+			}
+		},
+		Entry("missing Secret", "no-secret", ironcoreLabels("apinet-1"), nil, nil, clusterprofiles.ReasonCredentialsMissing),
+		Entry("kubeconfig that does not parse", "garbage", ironcoreLabels("apinet-1"), nil,
+			func() []byte { return []byte("{not: a kubeconfig") }, clusterprofiles.ReasonCredentialsInvalid),
+		Entry("wrong CA", "wrong-ca", ironcoreLabels("apinet-1"), nil, func() []byte {
+			kc, err := testFleet.Cluster("ironcore-1").KubeconfigWith(&clientcmdapi.AuthInfo{Token: "x"}, testFleet.Hub().CAData())
+			Expect(err).NotTo(HaveOccurred())
+			return kc
+		}, clusterprofiles.ReasonCredentialsInvalid),
+		Entry("unknown peer", "unknown-peer", ironcoreLabels("nope"), nil, nil, clusterprofiles.ReasonPeerNotFound),
+		Entry("peer of the wrong role", "wrong-peer-role", ironcoreLabels("ironcore-1"), nil, nil, clusterprofiles.ReasonPeerRoleInvalid),
+		Entry("missing role", "no-role", map[string]string{clusterprofiles.LabelRole: ""}, nil, nil, clusterprofiles.ReasonRoleInvalid),
+		Entry("invalid apinet namespace", "bad-namespace", ironcoreLabels("apinet-1"),
+			map[string]string{clusterprofiles.AnnotationAPINetNamespace: "Not_A_Namespace"}, nil, clusterprofiles.ReasonNamespaceInvalid),
+		Entry("a second profile claiming a member's apinet namespace", "claims-ironcore-1", ironcoreLabels("apinet-1"),
+			map[string]string{clusterprofiles.AnnotationAPINetNamespace: "fleet-ironcore-1"},
+			func() []byte { return tokens["ironcore-1"].Kubeconfig }, clusterprofiles.ReasonNamespaceConflict),
+	)
+
+	It("disengages a removed member and leaves its apinet objects alone", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1").Client()
+		ns := clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: fleetNamespace, Name: "ironcore-3"})
+		anNetwork := &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "left-behind"}}
+		Expect(peer.Create(ctx, anNetwork)).To(Succeed())
+
+		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "ironcore-3"}})).To(Succeed())
+		Eventually(func() error {
+			_, err := provider.Get(ctx, clusterName("ironcore-3"))
+			return err
+		}).Should(MatchError(multicluster.ErrClusterNotFound))
+		Consistently(func() error { return peer.Get(ctx, client.ObjectKeyFromObject(anNetwork), anNetwork) }, 2*time.Second).Should(Succeed())
+		Expect(anNetwork.DeletionTimestamp).To(BeNil())
+		Expect(peer.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})).To(Succeed())
+		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+	})
+})
+

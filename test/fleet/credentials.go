@@ -1,0 +1,82 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Token is a revocable credential for a cluster: a ServiceAccount token
+// bound to an anchor Secret. Deleting the anchor (Revoke) makes the API
+// server reject the token, as rotating real credentials would.
+type Token struct {
+	cluster *Cluster
+	anchor  *corev1.Secret
+	// Kubeconfig carries the server, its CA and the token, inline.
+	Kubeconfig []byte
+}
+
+// ServiceAccountToken returns a new token of ServiceAccount kube-system/<sa>
+// (made cluster-admin on first use). Each call makes a distinct token.
+func (c *Cluster) ServiceAccountToken(ctx context.Context, sa string) (*Token, error) {
+	cl := c.Client()
+	account := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: sa}}
+	if err := cl.Create(ctx, account); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "fleet-" + sa},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "kube-system", Name: sa}},
+	}
+	if err := cl.Create(ctx, binding); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	anchor := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", GenerateName: sa + "-token-anchor-"}}
+	if err := cl.Create(ctx, anchor); err != nil {
+		return nil, err
+	}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr.To[int64](24 * 3600),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: anchor.Name, UID: anchor.UID},
+	}}
+	if err := cl.SubResource("token").Create(ctx, account, req); err != nil {
+		return nil, fmt.Errorf("token for %s: %w", sa, err)
+	}
+	kc, err := c.KubeconfigWith(&clientcmdapi.AuthInfo{Token: req.Status.Token}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Token{cluster: c, anchor: anchor, Kubeconfig: kc}, nil
+}
+
+// Revoke invalidates the token.
+func (t *Token) Revoke(ctx context.Context) error {
+	return client.IgnoreNotFound(t.cluster.Client().Delete(ctx, t.anchor))
+}
+
+// KubeconfigWith renders a kubeconfig for this cluster's server with the
+// given user, trusting caData (nil: the cluster's own CA).
+func (c *Cluster) KubeconfigWith(user *clientcmdapi.AuthInfo, caData []byte) ([]byte, error) {
+	if caData == nil {
+		caData = c.admin.CAData
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["fleet"] = &clientcmdapi.Cluster{Server: c.Host(), CertificateAuthorityData: caData}
+	kc.AuthInfos["fleet"] = user
+	kc.Contexts["fleet"] = &clientcmdapi.Context{Cluster: "fleet", AuthInfo: "fleet"}
+	kc.CurrentContext = "fleet"
+	return clientcmd.Write(*kc)
+}
+
+// CAData is the CA that signs the cluster's serving certificate.
+func (c *Cluster) CAData() []byte { return c.admin.CAData }
