@@ -318,4 +318,3 @@ current-context: c
 		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
 	})
 })
-
