@@ -10,7 +10,9 @@ export APINET_HUB_SERVERS := $(SERVERS)
 TEST_TIMEOUT ?= 30m
 TEST_FLAGS ?=
 
-.PHONY: help build servers test lint run clean
+FUZZTIME ?= 30s
+
+.PHONY: help build servers test lint run fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,6 +30,14 @@ lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
+	@for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
 
 run: servers ## start a local fleet on real servers (Ctrl-C stops it)
 	$(GO) build -o $(BIN)/localfleet ./test/localfleet

@@ -2,21 +2,28 @@ package providers_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mccontroller "sigs.k8s.io/multicluster-runtime/pkg/controller"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
@@ -31,13 +38,18 @@ func TestProviders(t *testing.T) {
 	RunSpecs(t, "ClusterProfile provider")
 }
 
-const fleetNamespace = "fleet"
+const (
+	fleetNamespace     = "fleet"
+	accessProviderName = "fleet-token"
+)
 
 var (
 	testFleet *fleet.Fleet
+	suiteDir  string
 	provider  *providers.Provider
 	topology  *clusterprofiles.Topology
-	seen      = &requestLog{first: map[multicluster.ClusterName]time.Time{}, names: map[multicluster.ClusterName]map[string]bool{}}
+	seen      = newRequestLog() // IronCore Networks, from members
+	peerSeen  = newRequestLog() // apinet Networks, from peers through PeerKind
 
 	// Short intervals so that health changes show within seconds.
 	providerOptions = providers.Options{
@@ -58,6 +70,10 @@ type requestLog struct {
 	mu    sync.Mutex
 	first map[multicluster.ClusterName]time.Time
 	names map[multicluster.ClusterName]map[string]bool
+}
+
+func newRequestLog() *requestLog {
+	return &requestLog{first: map[multicluster.ClusterName]time.Time{}, names: map[multicluster.ClusterName]map[string]bool{}}
 }
 
 func (l *requestLog) Reconcile(_ context.Context, req mcreconcile.Request) (reconcile.Result, error) {
@@ -97,6 +113,21 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Expect(testFleet.Stop()).To(Succeed())
 		Expect(fleet.ServerProcesses(servers)).To(BeEmpty())
 	})
+	// A real exec plugin: it prints the token stored in the file named by
+	// $TOKEN_FILE, which the profile passes as a profile-sourced env var.
+	// (Profile-sourced args cannot be used: the extension holds a list, and
+	// the ClusterProfile CRD only stores objects there.)
+	suiteDir = GinkgoT().TempDir() // removed after the suite
+	plugin := filepath.Join(suiteDir, "token-plugin")
+	Expect(os.WriteFile(plugin, []byte(`#!/bin/sh
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat "$TOKEN_FILE")"
+`), 0o700)).To(Succeed())
+	providerOptions.Access = &access.Config{Providers: []access.Provider{{
+		Name:                        accessProviderName,
+		ExecConfig:                  &clientcmdapi.ExecConfig{APIVersion: "client.authentication.k8s.io/v1", Command: plugin},
+		ProfileSourcedEnvVarsPolicy: access.ProfileSourcedEnvVarsPolicyAppendIfNotExists,
+	}}}
+
 	hub := testFleet.Hub()
 	Expect(hub.Client().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}})).To(Succeed())
 
@@ -114,6 +145,17 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(mcbuilder.ControllerManagedBy(mgr).Named("test-networks").
 		For(&networkingv1alpha1.Network{}).Complete(seen)).To(Succeed())
+	// A controller over a peer kind: apinet Networks map back to the IronCore
+	// object named in their "origin" label, in the member they belong to.
+	peerCtrl, err := mccontroller.New("test-peer-networks", mgr, mccontroller.Options{Reconciler: peerSeen})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(peerCtrl.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.Network{},
+		func(_ context.Context, _ *clusterprofiles.Member, n *apinetv1alpha1.Network) []reconcile.Request {
+			if origin := n.Labels["origin"]; origin != "" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "default", Name: origin}}}
+			}
+			return nil
+		}))).To(Succeed())
 
 	mgrCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

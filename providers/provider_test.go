@@ -2,8 +2,11 @@ package providers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -14,8 +17,10 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -112,6 +117,22 @@ func expectSeen(profile, network string) {
 		"the test reconciler gets Network %s from member %s", network, profile)
 }
 
+// onboardNewMember starts a new IronCore member with a Network "first",
+// onboards it, waits until the test reconciler sees that Network, and
+// returns when the profile was created.
+func onboardNewMember(ctx context.Context, name string) time.Time {
+	GinkgoHelper()
+	member, err := testFleet.Add(ctx, fleet.Spec{Name: name, Role: fleet.RoleIronCore})
+	Expect(err).NotTo(HaveOccurred())
+	createNetwork(ctx, member, "first")
+	token, err := member.ServiceAccountToken(ctx, "apinet-hub")
+	Expect(err).NotTo(HaveOccurred())
+	start := time.Now()
+	onboard(ctx, name, ironcoreLabels("apinet-1"), nil, token.Kubeconfig)
+	expectSeen(name, "first")
+	return start
+}
+
 var _ = Describe("The ClusterProfile provider", Ordered, func() {
 	var tokens = map[string]*fleet.Token{}
 
@@ -145,6 +166,49 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		Expect(topology.MembersOf(clusterName("apinet-1"))).To(ConsistOf(clusterName("ironcore-1"), clusterName("ironcore-2")))
 	})
 
+	It("feeds peer events to the member whose apinet namespace they are in", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1").Client()
+		nsOf := func(member string) string {
+			return clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: fleetNamespace, Name: member})
+		}
+		for _, member := range []string{"ironcore-1", "ironcore-2"} {
+			Expect(peer.Create(ctx, &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{
+				Namespace: nsOf(member), Name: "an-" + member, Labels: map[string]string{"origin": "from-" + member},
+			}})).To(Succeed())
+		}
+		Expect(peer.Create(ctx, &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{
+			Namespace: "default", Name: "unmanaged", Labels: map[string]string{"origin": "unmanaged"},
+		}})).To(Succeed())
+		Eventually(func() bool { return peerSeen.saw(clusterName("ironcore-1"), "from-ironcore-1") }).Should(BeTrue())
+		Eventually(func() bool { return peerSeen.saw(clusterName("ironcore-2"), "from-ironcore-2") }).Should(BeTrue())
+		Consistently(func() bool {
+			return peerSeen.saw(clusterName("ironcore-1"), "from-ironcore-2") || peerSeen.saw(clusterName("ironcore-2"), "from-ironcore-1") ||
+				peerSeen.saw(clusterName("ironcore-1"), "unmanaged") || peerSeen.saw(clusterName("ironcore-2"), "unmanaged")
+		}, 2*time.Second).Should(BeFalse(), "a member sees only its own namespace of the peer")
+	})
+
+	It("pauses a member whose cluster manager reports ControlPlaneHealthy=False, and resumes it", func(ctx SpecContext) {
+		setHealthy := func(status metav1.ConditionStatus) {
+			GinkgoHelper()
+			Eventually(func() error {
+				cp := &clusterinventoryv1alpha1.ClusterProfile{}
+				if err := hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: "ironcore-2"}, cp); err != nil {
+					return err
+				}
+				meta.SetStatusCondition(&cp.Status.Conditions, metav1.Condition{
+					Type: clusterinventoryv1alpha1.ClusterConditionControlPlaneHealthy, Status: status, Reason: "Probe", Message: "from the cluster manager"})
+				return hubClient().Status().Update(ctx, cp)
+			}).Should(Succeed())
+		}
+		setHealthy(metav1.ConditionFalse)
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonPaused)
+		_, err := provider.Get(ctx, clusterName("ironcore-2"))
+		Expect(err).To(MatchError(multicluster.ErrClusterNotFound))
+		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+		setHealthy(metav1.ConditionTrue)
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+	})
+
 	It("keeps the connection when a profile changes in ways that do not define it", func(ctx SpecContext) {
 		before, err := provider.Get(ctx, clusterName("ironcore-1"))
 		Expect(err).NotTo(HaveOccurred())
@@ -163,14 +227,7 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 	})
 
 	It("onboards a third member at run time", func(ctx SpecContext) {
-		third, err := testFleet.Add(ctx, fleet.Spec{Name: "ironcore-3", Role: fleet.RoleIronCore})
-		Expect(err).NotTo(HaveOccurred())
-		createNetwork(ctx, third, "first")
-		token, err := third.ServiceAccountToken(ctx, "apinet-hub")
-		Expect(err).NotTo(HaveOccurred())
-		start := time.Now()
-		onboard(ctx, "ironcore-3", ironcoreLabels("apinet-1"), nil, token.Kubeconfig)
-		expectSeen("ironcore-3", "first")
+		start := onboardNewMember(ctx, "ironcore-3")
 		first, _ := seen.firstSeen(clusterName("ironcore-3"))
 		AddReportEntry("onboarding: ClusterProfile created -> first request of the new member", first.Sub(start).Round(time.Millisecond).String())
 		expectReason(ctx, "ironcore-3", clusterprofiles.ReasonEngaged)
@@ -195,6 +252,53 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 			Should(BeIdenticalTo(after), "exactly one re-engagement")
 		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
 		tokens["ironcore-1"] = fresh
+	})
+
+	It("prefers an access provider (exec plugin) and follows its credential rotation without a rebuild", func(ctx SpecContext) {
+		member := testFleet.Cluster("ironcore-2")
+		tokenFile := filepath.Join(suiteDir, "ironcore-2.token")
+		first, err := member.ServiceAccountToken(ctx, "apinet-hub-exec")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(tokenFile, []byte(first.Token), 0o600)).To(Succeed())
+
+		envs, err := json.Marshal(map[string]string{"TOKEN_FILE": tokenFile})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() error {
+			cp := &clusterinventoryv1alpha1.ClusterProfile{}
+			if err := hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: "ironcore-2"}, cp); err != nil {
+				return err
+			}
+			cp.Status.AccessProviders = []clusterinventoryv1alpha1.AccessProvider{{Name: accessProviderName, Cluster: clientcmdv1.Cluster{
+				Server:                   member.Host(),
+				CertificateAuthorityData: member.CAData(),
+				Extensions: []clientcmdv1.NamedExtension{{
+					Name:      "clusterprofiles.multicluster.x-k8s.io/exec/additional-envs",
+					Extension: runtime.RawExtension{Raw: envs},
+				}},
+			}}}
+			return hubClient().Status().Update(ctx, cp)
+		}).Should(Succeed())
+		Eventually(func() string {
+			if c := engagedCondition(ctx, "ironcore-2"); c != nil && c.Reason == clusterprofiles.ReasonEngaged {
+				return c.Message
+			}
+			return ""
+		}).Should(ContainSubstring("access provider " + accessProviderName))
+		createNetwork(ctx, member, "via-exec-plugin")
+		expectSeen("ironcore-2", "via-exec-plugin")
+
+		By("rotating the credential behind the plugin and revoking the old one")
+		engagedMember, err := provider.Get(ctx, clusterName("ironcore-2"))
+		Expect(err).NotTo(HaveOccurred())
+		second, err := member.ServiceAccountToken(ctx, "apinet-hub-exec")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(tokenFile, []byte(second.Token), 0o600)).To(Succeed())
+		Expect(first.Revoke(ctx)).To(Succeed())
+		createNetwork(ctx, member, "after-exec-rotation")
+		expectSeen("ironcore-2", "after-exec-rotation")
+		Expect(provider.Get(ctx, clusterName("ironcore-2"))).To(BeIdenticalTo(engagedMember),
+			"client-go re-ran the plugin; the hub rebuilt nothing")
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
 	})
 
 	It("pauses a member whose API server stops, without touching the others, and resumes it", func(ctx SpecContext) {
@@ -255,14 +359,7 @@ current-context: c
 		onboard(ctx, "black-hole", ironcoreLabels("apinet-1"), nil, []byte(kc))
 
 		By("onboarding another member right after it")
-		fourth, err := testFleet.Add(ctx, fleet.Spec{Name: "ironcore-4", Role: fleet.RoleIronCore})
-		Expect(err).NotTo(HaveOccurred())
-		createNetwork(ctx, fourth, "first")
-		token, err := fourth.ServiceAccountToken(ctx, "apinet-hub")
-		Expect(err).NotTo(HaveOccurred())
-		start := time.Now()
-		onboard(ctx, "ironcore-4", ironcoreLabels("apinet-1"), nil, token.Kubeconfig)
-		expectSeen("ironcore-4", "first")
+		start := onboardNewMember(ctx, "ironcore-4")
 		AddReportEntry("onboarding next to a black-hole member", time.Since(start).Round(time.Millisecond).String())
 		expectReason(ctx, "black-hole", clusterprofiles.ReasonUnreachable)
 		expectEvent(ctx, "black-hole", clusterprofiles.ReasonUnreachable)

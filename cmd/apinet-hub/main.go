@@ -3,17 +3,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 const usage = `apinet-hub maps IronCore networking objects of a fleet into apinet clusters.
@@ -26,14 +29,14 @@ Commands:
   version   print the version
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
 	case "run":
-		return runHub(args[1:], stderr)
+		return runHub(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

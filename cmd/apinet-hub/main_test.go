@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"frobnicate"}, code: 2, stderrPart: `unknown command "frobnicate"`},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(tc.args, &stdout, &stderr); code != tc.code {
+		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {
 			t.Errorf("run(%q) = %d, want %d", tc.args, code, tc.code)
 		}
 		if tc.stdout != "" && stdout.String() != tc.stdout {

@@ -1,21 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
-	ipamv1alpha1 "github.com/ironcore-dev/ironcore/api/ipam/v1alpha1"
-	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -28,19 +22,6 @@ import (
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/providers"
 )
-
-// scheme knows every kind the hub reads or writes, on the hub and in members.
-var scheme = newScheme()
-
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(clusterinventoryv1alpha1.AddToScheme(s))
-	utilruntime.Must(networkingv1alpha1.AddToScheme(s))
-	utilruntime.Must(ipamv1alpha1.AddToScheme(s))
-	utilruntime.Must(apinetv1alpha1.AddToScheme(s))
-	return s
-}
 
 // hubFlags are the flags of `apinet-hub run`.
 type hubFlags struct {
@@ -90,7 +71,7 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	f.zap.BindFlags(fs)
 }
 
-func runHub(args []string, stderr io.Writer) int {
+func runHub(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("apinet-hub run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f hubFlags
@@ -112,7 +93,7 @@ func runHub(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("starting apinet-hub", "version", versionString(), "namespaces", f.namespaces, "leaderElection", f.leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "hub stopped")
 		return 1
 	}
@@ -132,7 +113,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(f.hubQPS), f.hubBurst
 	f.provider.QPS = float32(f.memberQPS)
-	f.provider.Scheme = scheme
+	f.provider.Scheme = clusterprofiles.Scheme
 	f.provider.Namespaces = f.namespaces
 	if f.providerFile != "" {
 		ac, err := access.NewFromFile(f.providerFile)
@@ -143,7 +124,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	}
 
 	hub, err := manager.New(cfg, manager.Options{
-		Scheme:                  scheme,
+		Scheme:                  clusterprofiles.Scheme,
 		Cache:                   providers.HubCacheOptions(f.provider),
 		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
 		HealthProbeBindAddress:  f.probeAddr,

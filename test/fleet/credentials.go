@@ -21,6 +21,8 @@ import (
 type Token struct {
 	cluster *Cluster
 	anchor  *corev1.Secret
+	// Token is the bearer token itself.
+	Token string
 	// Kubeconfig carries the server, its CA and the token, inline.
 	Kubeconfig []byte
 }
@@ -56,7 +58,7 @@ func (c *Cluster) ServiceAccountToken(ctx context.Context, sa string) (*Token, e
 	if err != nil {
 		return nil, err
 	}
-	return &Token{cluster: c, anchor: anchor, Kubeconfig: kc}, nil
+	return &Token{cluster: c, anchor: anchor, Token: req.Status.Token, Kubeconfig: kc}, nil
 }
 
 // Revoke invalidates the token.

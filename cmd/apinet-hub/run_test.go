@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+// TestRunEngagesAFleet runs `apinet-hub run` in-process against a real fleet:
+// the wiring of flags, cache restrictions, leader election, health and
+// metrics endpoints, and the provider.
+func TestRunEngagesAFleet(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(1, 1)})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() {
+		g.Expect(f.Stop()).To(Succeed())
+		g.Expect(fleet.ServerProcesses(f.ServersDir())).To(BeEmpty())
+	}()
+
+	hub := f.Hub().Client()
+	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}})).To(Succeed())
+	onboard := func(namespace, name string, labels map[string]string, kubeconfig []byte) {
+		g.Expect(hub.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{
+				clusterprofiles.LabelSecretConsumer: clusterprofiles.DefaultConsumer, clusterprofiles.LabelSecretProfile: name}},
+			Data: map[string][]byte{clusterprofiles.SecretKeyConfig: kubeconfig},
+		})).To(Succeed())
+		g.Expect(hub.Create(ctx, &clusterinventoryv1alpha1.ClusterProfile{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+			Spec:       clusterinventoryv1alpha1.ClusterProfileSpec{ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: "test"}},
+		})).To(Succeed())
+	}
+	apinet := map[string]string{clusterprofiles.LabelRole: "apinet"}
+	ironcore := map[string]string{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1"}
+	onboard("fleet", "apinet-1", apinet, f.Cluster("apinet-1").Kubeconfig())
+	onboard("fleet", "ironcore-1", ironcore, f.Cluster("ironcore-1").Kubeconfig())
+	onboard("elsewhere", "ironcore-1", ironcore, f.Cluster("ironcore-1").Kubeconfig())
+
+	metricsAddr, probeAddr := freeAddr(g), freeAddr(g)
+	runCtx, stop := context.WithCancel(ctx)
+	var stderr bytes.Buffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(runCtx, []string{"run",
+			"--kubeconfig", f.Hub().KubeconfigPath(), "--namespace", "fleet",
+			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
+			"--leader-elect", "--leader-election-namespace", "fleet",
+			"--probe-interval", "1s", "--zap-log-level", "error",
+		}, io.Discard, &stderr)
+	}()
+
+	condition := func(namespace, name string) func() string {
+		return func() string {
+			cp := &clusterinventoryv1alpha1.ClusterProfile{}
+			if err := hub.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cp); err != nil {
+				return err.Error()
+			}
+			if c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged); c != nil {
+				return c.Reason
+			}
+			return "no condition"
+		}
+	}
+	g.Eventually(condition("fleet", "apinet-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+	g.Eventually(condition("fleet", "ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+	g.Consistently(condition("elsewhere", "ironcore-1"), 2*time.Second).Should(Equal("no condition"),
+		"profiles outside --namespace are not read")
+
+	g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "apinet-hub.ironcore.dev"}, &coordinationv1.Lease{})).To(Succeed(),
+		"the leader-election Lease")
+	g.Expect(httpGet("http://" + probeAddr + "/healthz")).To(Equal("ok"))
+	g.Expect(httpGet("http://" + probeAddr + "/readyz")).To(Equal("ok"))
+	g.Expect(httpGet("http://" + metricsAddr + "/metrics")).To(ContainSubstring("controller_runtime_reconcile_total"))
+
+	stop()
+	g.Eventually(exited, time.Minute).Should(Receive(Equal(0)), "run returns 0 on shutdown; stderr: %s", &stderr)
+}
+
+func freeAddr(g Gomega) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return strings.TrimSpace(string(body)), err
+}
