@@ -38,6 +38,8 @@ const (
 	// ReasonNamespaceInvalid: the apinet-namespace annotation is not a
 	// namespace name.
 	ReasonNamespaceInvalid = "NamespaceInvalid"
+	// ReasonAnnotationInvalid: a per-member setting has an invalid value.
+	ReasonAnnotationInvalid = "AnnotationInvalid"
 	// ReasonNamespaceConflict: an older profile already maps into the same
 	// namespace of the same peer.
 	ReasonNamespaceConflict = "NamespaceConflict"

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -22,6 +23,9 @@ const (
 	// AnnotationAPINetNamespace, on an IronCore profile, names the namespace in
 	// the peer that holds the member's apinet objects.
 	AnnotationAPINetNamespace = "apinet-hub.ironcore.dev/apinet-namespace"
+	// AnnotationDisableNetworkPeering, on an IronCore profile, overrides the
+	// hub's --disable-network-peering for that member ("true" or "false").
+	AnnotationDisableNetworkPeering = "apinet-hub.ironcore.dev/disable-network-peering"
 )
 
 // Role is what a member cluster is to the hub.
@@ -46,6 +50,8 @@ type Profile struct {
 	Peer types.NamespacedName
 	// APINetNamespace is the member's namespace in its peer.
 	APINetNamespace string
+	// DisableNetworkPeering overrides the hub's default when set.
+	DisableNetworkPeering *bool
 }
 
 // ClusterName is the hub's name for the cluster of a profile.
@@ -124,6 +130,13 @@ func Parse(cp *clusterinventoryv1alpha1.ClusterProfile) (*Profile, *Problem) {
 			return nil, problemf(ReasonNamespaceInvalid, "annotation %s=%q is not a namespace name: %s", AnnotationAPINetNamespace, ns, strings.Join(errs, "; "))
 		}
 		p.APINetNamespace = ns
+	}
+	if v, set := cp.Annotations[AnnotationDisableNetworkPeering]; set {
+		disable, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, problemf(ReasonAnnotationInvalid, "annotation %s=%q is not true or false", AnnotationDisableNetworkPeering, v)
+		}
+		p.DisableNetworkPeering = &disable
 	}
 	return p, nil
 }

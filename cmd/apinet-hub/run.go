@@ -21,6 +21,7 @@ import (
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/providers"
+	"github.com/apinet-hub/apinet-hub/reconcilers"
 )
 
 // hubFlags are the flags of `apinet-hub run`.
@@ -36,6 +37,7 @@ type hubFlags struct {
 	hubBurst                int
 	provider                providers.Options
 	reconcileTimeout        time.Duration
+	reconcilers             reconcilers.Options
 	zap                     zap.Options
 	maxConcurrentReconciles int
 }
@@ -66,6 +68,9 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&f.provider.ProbeInterval, "probe-interval", 10*time.Second, "interval of /readyz probes of each member and peer")
 	fs.IntVar(&f.provider.ProbeFailureThreshold, "probe-failure-threshold", 3, "consecutive failed probes that pause a member (or a peer and its members)")
 	fs.DurationVar(&f.provider.RetryInterval, "retry-interval", 15*time.Second, "wait before retrying a member that failed to engage")
+	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>")
+	fs.BoolVar(&f.reconcilers.DisableNetworkPeering, "disable-network-peering", false,
+		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
 	f.zap.BindFlags(fs)
@@ -146,6 +151,9 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	}
 	mgr, err := mcmanager.WithMultiCluster(hub, provider)
 	if err != nil {
+		return nil, err
+	}
+	if err := reconcilers.SetupWithManager(context.Background(), mgr, topology, f.reconcilers); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

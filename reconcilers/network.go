@@ -1,0 +1,284 @@
+package reconcilers
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"time"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
+	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
+	ipamv1alpha1 "github.com/ironcore-dev/ironcore/api/ipam/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// FinalizerNetwork is apinetlet's finalizer on IronCore Networks.
+const FinalizerNetwork = "apinet.ironcore.dev/network"
+
+// indexIncomingPeeringUID indexes IronCore Networks by the UIDs of their
+// incoming peerings, so that a peer network's apinet object (appearing,
+// getting its VNI) re-triggers the networks that peer with it.
+const indexIncomingPeeringUID = "spec.incomingPeerings.uid"
+
+// networkReconciler maps IronCore Networks to apinet Networks named by their
+// UID, reports the provider ID and status back, and maps peerings.
+type networkReconciler struct{ reconciler }
+
+func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &networkingv1alpha1.Network{}, indexIncomingPeeringUID, func(o client.Object) []string {
+		var uids []string
+		for _, ref := range o.(*networkingv1alpha1.Network).Spec.PeeringClaimRefs {
+			uids = append(uids, string(ref.UID))
+		}
+		return uids
+	}); err != nil {
+		return err
+	}
+	c, err := mcbuilder.ControllerManagedBy(mgr).Named("network").
+		For(&networkingv1alpha1.Network{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+		Watches(&ipamv1alpha1.Prefix{}, mapInMember(networksUsingPrefix)).
+		Build(r)
+	if err != nil {
+		return err
+	}
+	return c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.Network{}, r.mapAPINetNetwork))
+}
+
+// mapAPINetNetwork re-triggers the network an apinet Network stems from, and
+// every network peering with it.
+func (r *networkReconciler) mapAPINetNetwork(ctx context.Context, m *clusterprofiles.Member, an *apinetv1alpha1.Network) []reconcile.Request {
+	reqs := MapToOrigin[*apinetv1alpha1.Network](OriginNetwork)(ctx, m, an)
+	uid := an.Labels[OriginNetwork.UIDLabel()]
+	if uid == "" || !BelongsTo(m, an) {
+		return reqs
+	}
+	peering := &networkingv1alpha1.NetworkList{}
+	if err := m.GetClient().List(ctx, peering, client.MatchingFields{indexIncomingPeeringUID: uid}); err != nil {
+		return reqs
+	}
+	for _, nw := range peering.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&nw)})
+	}
+	return reqs
+}
+
+// networksUsingPrefix re-triggers the networks whose peerings name an IPAM
+// Prefix (its allocation changes the prefixes they announce).
+func networksUsingPrefix(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+	list := &networkingv1alpha1.NetworkList{}
+	if err := cl.GetClient().List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, nw := range list.Items {
+		for _, p := range nw.Spec.Peerings {
+			for _, pp := range p.Prefixes {
+				if pp.PrefixRef.Name == obj.GetName() {
+					reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&nw)})
+				}
+			}
+		}
+	}
+	return reqs
+}
+
+func (r *networkReconciler) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
+	m := r.member(req)
+	if m == nil {
+		return reconcile.Result{}, nil
+	}
+	nw := &networkingv1alpha1.Network{}
+	if err := m.GetClient().Get(ctx, req.NamespacedName, nw); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, DeleteDangling(ctx, m, &apinetv1alpha1.NetworkList{}, OriginNetwork, req.NamespacedName)
+		}
+		return reconcile.Result{}, err
+	}
+	if !Selected(r.opts.WatchFilter, nw) {
+		return reconcile.Result{}, nil
+	}
+	if !nw.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, m, nw)
+	}
+	return r.reconcileNormal(ctx, m, nw)
+}
+
+func (r *networkReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
+	an := &apinetv1alpha1.Network{}
+	an.Namespace, an.Name = m.Peer.Namespace, string(nw.UID)
+	gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
+	if err != nil || !gone {
+		return reconcile.Result{RequeueAfter: time.Second}, err
+	}
+	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), nw, FinalizerNetwork)
+}
+
+func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
+	c := m.GetClient()
+	if err := EnsureFinalizer(ctx, c, nw, FinalizerNetwork); err != nil {
+		return reconcile.Result{}, err
+	}
+	peerings, err := r.apinetPeerings(ctx, m, nw)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	an := &apinetv1alpha1.Network{
+		ObjectMeta: OriginNetwork.ObjectMeta(m, nw, string(nw.UID)),
+		Spec:       apinetv1alpha1.NetworkSpec{Peerings: peerings},
+	}
+	if err := Apply(ctx, m.Peer.GetClient(), an, FieldManager); err != nil {
+		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, "APINetNetworkFailed", DefaultEventActionApply,
+			"apinet peer %s: %v", m.Peer.Name, err)
+		if perr := PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) {
+			if nw.Status.State != networkingv1alpha1.NetworkStateAvailable {
+				nw.Status.State = networkingv1alpha1.NetworkStatePending
+			}
+		}); perr != nil {
+			return reconcile.Result{}, perr
+		}
+		return reconcile.Result{}, err
+	}
+	if an.Spec.ID == "" {
+		return reconcile.Result{}, nil // the registry allocates it; the watch brings us back
+	}
+	if nw.Spec.ProviderID == "" {
+		id := NetworkID{Namespace: an.Namespace, Name: an.Name, ID: an.Spec.ID, UID: an.UID}.String()
+		if err := Patch(ctx, c, nw, func(nw *networkingv1alpha1.Network) { nw.Spec.ProviderID = id }); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	var status []networkingv1alpha1.NetworkPeeringStatus
+	if !r.peeringDisabled(m) {
+		status = peeringStatus(an)
+	}
+	return reconcile.Result{}, PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) {
+		nw.Status.State = networkingv1alpha1.NetworkStateAvailable
+		nw.Status.Peerings = status
+	})
+}
+
+func (r *networkReconciler) peeringDisabled(m *clusterprofiles.Member) bool {
+	if m.Profile.DisableNetworkPeering != nil {
+		return *m.Profile.DisableNetworkPeering
+	}
+	return r.opts.DisableNetworkPeering
+}
+
+// apinetPeerings maps the network's incoming peerings (ironcore fills them
+// once both sides name each other) to apinet peerings: the local peering's
+// name, the other network's VNI and its prefixes (inline, or from an
+// Allocated IPAM Prefix). A peer network not mapped yet is skipped; its
+// apinet Network appearing re-triggers this one. Sorted by name.
+func (r *networkReconciler) apinetPeerings(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) ([]apinetv1alpha1.NetworkPeering, error) {
+	var out []apinetv1alpha1.NetworkPeering
+	for _, ref := range nw.Spec.PeeringClaimRefs {
+		target := &apinetv1alpha1.Network{}
+		if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(ref.UID)}, target); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		if !BelongsTo(m, target) || target.Spec.ID == "" {
+			continue
+		}
+		refNamespace := ref.Namespace
+		if refNamespace == "" {
+			refNamespace = nw.Namespace
+		}
+		for _, p := range nw.Spec.Peerings {
+			pNamespace := p.NetworkRef.Namespace
+			if pNamespace == "" {
+				pNamespace = nw.Namespace
+			}
+			if p.NetworkRef.Name != ref.Name || pNamespace != refNamespace {
+				continue
+			}
+			prefixes, err := peeringPrefixes(ctx, m.GetClient(), nw.Namespace, p.Prefixes)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, apinetv1alpha1.NetworkPeering{Name: p.Name, ID: target.Spec.ID, Prefixes: prefixes})
+			break
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func peeringPrefixes(ctx context.Context, c client.Client, namespace string, in []networkingv1alpha1.PeeringPrefix) ([]apinetv1alpha1.PeeringPrefix, error) {
+	var out []apinetv1alpha1.PeeringPrefix
+	for _, pp := range in {
+		switch {
+		case pp.Prefix != nil:
+			out = append(out, apinetv1alpha1.PeeringPrefix{Name: pp.Name, Prefix: &apinetnet.IPPrefix{Prefix: pp.Prefix.Prefix}})
+		case pp.PrefixRef.Name != "":
+			prefix := &ipamv1alpha1.Prefix{}
+			if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: pp.PrefixRef.Name}, prefix); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue // the Prefix watch brings us back
+				}
+				return nil, err
+			}
+			if prefix.Status.Phase != ipamv1alpha1.PrefixPhaseAllocated || prefix.Spec.Prefix == nil {
+				continue
+			}
+			out = append(out, apinetv1alpha1.PeeringPrefix{Name: pp.Name, Prefix: &apinetnet.IPPrefix{Prefix: prefix.Spec.Prefix.Prefix}})
+		}
+	}
+	return out, nil
+}
+
+// peeringStatus maps apinet status.peerings (per partition: VNI and state)
+// back to IronCore peering status by the peering's VNI; prefixes are
+// reported once Ready. Deterministic order: by name, then state.
+func peeringStatus(an *apinetv1alpha1.Network) []networkingv1alpha1.NetworkPeeringStatus {
+	byID := map[string]apinetv1alpha1.NetworkPeering{}
+	for _, p := range an.Spec.Peerings {
+		byID[p.ID] = p
+	}
+	partitions := make([]string, 0, len(an.Status.Peerings))
+	for partition := range an.Status.Peerings {
+		partitions = append(partitions, partition)
+	}
+	sort.Strings(partitions)
+	var out []networkingv1alpha1.NetworkPeeringStatus
+	for _, partition := range partitions {
+		for _, st := range an.Status.Peerings[partition] {
+			p, ok := byID[strconv.Itoa(int(st.ID))]
+			if !ok {
+				continue
+			}
+			s := networkingv1alpha1.NetworkPeeringStatus{Name: p.Name, State: networkingv1alpha1.NetworkPeeringState(st.State)}
+			if st.State == apinetv1alpha1.NetworkPeeringStateReady {
+				for _, pp := range p.Prefixes {
+					if pp.Prefix == nil {
+						continue
+					}
+					s.Prefixes = append(s.Prefixes, networkingv1alpha1.PeeringPrefixStatus{Name: pp.Name, Prefix: &commonv1alpha1.IPPrefix{Prefix: pp.Prefix.Prefix}})
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].State < out[j].State
+	})
+	return out
+}
+

@@ -1,0 +1,114 @@
+package reconcilers
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// Origin is the kind part of apinetlet's origin metadata, which ties an
+// apinet object to the IronCore object it stems from: "network",
+// "virtualip", "networkinterface", "loadbalancer", "natgateway",
+// "networkpolicy".
+type Origin string
+
+// Origins of the six IronCore kinds.
+const (
+	OriginNetwork          Origin = "network"
+	OriginVirtualIP        Origin = "virtualip"
+	OriginNetworkInterface Origin = "networkinterface"
+	OriginLoadBalancer     Origin = "loadbalancer"
+	OriginNATGateway       Origin = "natgateway"
+	OriginNetworkPolicy    Origin = "networkpolicy"
+)
+
+const originPrefix = "apinetlet.ironcore.dev/"
+
+// UIDLabel carries the IronCore object's UID (label in every layout).
+func (o Origin) UIDLabel() string { return originPrefix + string(o) + "-uid" }
+
+// NamespaceLabel carries the IronCore object's namespace (label in every layout).
+func (o Origin) NamespaceLabel() string { return originPrefix + string(o) + "-namespace" }
+
+// NameKey carries the IronCore object's name: an annotation in the layout
+// the hub writes (apinetlet HEAD; names may exceed 63 characters), a label
+// in apinetlet v0.2.4's layout.
+func (o Origin) NameKey() string { return originPrefix + string(o) + "-name" }
+
+// Labels returns the origin labels the hub writes for src, plus the
+// member's cluster label.
+func (o Origin) Labels(m *clusterprofiles.Member, src client.Object) map[string]string {
+	l := o.SelectorLabels(src)
+	l[clusterprofiles.LabelCluster] = m.Label
+	return l
+}
+
+// SelectorLabels are the origin labels alone (uid and namespace). They are
+// what an apinet LoadBalancer's immutable selector holds, so they must stay
+// equal to apinetlet's.
+func (o Origin) SelectorLabels(src client.Object) map[string]string {
+	return map[string]string{o.UIDLabel(): string(src.GetUID()), o.NamespaceLabel(): src.GetNamespace()}
+}
+
+// ObjectMeta is the metadata of the apinet object named name that the hub
+// writes for src in the member's namespace.
+func (o Origin) ObjectMeta(m *clusterprofiles.Member, src client.Object, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: m.Peer.Namespace, Name: name, Labels: o.Labels(m, src), Annotations: o.Annotations(src)}
+}
+
+// Annotations returns the origin annotations the hub writes for src.
+func (o Origin) Annotations(src client.Object) map[string]string {
+	return map[string]string{o.NameKey(): src.GetName()}
+}
+
+// Of reads the IronCore object an apinet object stems from, in either
+// layout (name as annotation, or as label).
+func (o Origin) Of(obj client.Object) (types.NamespacedName, bool) {
+	ns, ok := obj.GetLabels()[o.NamespaceLabel()]
+	if !ok || ns == "" {
+		return types.NamespacedName{}, false
+	}
+	name := obj.GetAnnotations()[o.NameKey()]
+	if name == "" {
+		name = obj.GetLabels()[o.NameKey()]
+	}
+	if name == "" {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, true
+}
+
+// StemsFrom reports whether obj was written for src (same UID).
+func (o Origin) StemsFrom(obj, src client.Object) bool {
+	uid, ok := obj.GetLabels()[o.UIDLabel()]
+	return ok && types.UID(uid) == src.GetUID()
+}
+
+// BelongsTo reports whether a member may act on an apinet object in its
+// namespace: objects the hub wrote for this member carry its cluster label;
+// objects without any cluster label were written by apinetlet and are
+// adopted. Objects labelled for another member are never touched.
+func BelongsTo(m *clusterprofiles.Member, obj client.Object) bool {
+	label, ok := obj.GetLabels()[clusterprofiles.LabelCluster]
+	return !ok || label == m.Label
+}
+
+// MapToOrigin maps an apinet object of a member's peer back to the IronCore
+// object it stems from (for clusterprofiles.PeerKind).
+func MapToOrigin[T client.Object](o Origin) func(context.Context, *clusterprofiles.Member, T) []reconcile.Request {
+	return func(_ context.Context, m *clusterprofiles.Member, obj T) []reconcile.Request {
+		if !BelongsTo(m, obj) {
+			return nil
+		}
+		key, ok := o.Of(obj)
+		if !ok {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: key}}
+	}
+}

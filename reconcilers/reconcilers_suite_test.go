@@ -1,0 +1,130 @@
+package reconcilers_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/providers"
+	"github.com/apinet-hub/apinet-hub/reconcilers"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+func TestReconcilers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Reconcilers")
+}
+
+const fleetNamespace = "fleet"
+
+var (
+	testFleet *fleet.Fleet
+	topology  *clusterprofiles.Topology
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	SetDefaultConsistentlyDuration(2 * time.Second)
+
+	var err error
+	testFleet, err = fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		servers := testFleet.ServersDir()
+		Expect(testFleet.Stop()).To(Succeed())
+		Expect(fleet.ServerProcesses(servers)).To(BeEmpty())
+	})
+	hub := testFleet.Hub().Client()
+	Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}})).To(Succeed())
+	onboard(ctx, "apinet-1", map[string]string{clusterprofiles.LabelRole: "apinet"}, nil)
+	for _, name := range []string{"ironcore-1", "ironcore-2"} {
+		onboard(ctx, name, map[string]string{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1"},
+			map[string]string{clusterprofiles.AnnotationDisableNetworkPeering: map[string]string{"ironcore-1": "false", "ironcore-2": "true"}[name]})
+	}
+
+	opts := providers.Options{
+		Namespaces: []string{fleetNamespace}, Scheme: fleet.Scheme,
+		ProbeInterval: 500 * time.Millisecond, RequestTimeout: 3 * time.Second, RetryInterval: 2 * time.Second,
+	}
+	hubMgr, err := manager.New(testFleet.Hub().Config(), manager.Options{
+		Scheme: fleet.Scheme, Cache: providers.HubCacheOptions(opts),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	topology = clusterprofiles.NewTopology()
+	provider := providers.New(hubMgr, topology, opts)
+	Expect(provider.SetupWithManager(hubMgr)).To(Succeed())
+	mgr, err := mcmanager.WithMultiCluster(hubMgr, provider)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(reconcilers.SetupWithManager(ctx, mgr, topology, reconcilers.Options{})).To(Succeed())
+
+	mgrCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).Should(BeClosed())
+	})
+	for _, name := range []string{"ironcore-1", "ironcore-2"} {
+		Eventually(func() error { _, err := topology.Member(member(name)); return err }).Should(Succeed(), "%s engaged", name)
+	}
+}, NodeTimeout(5*time.Minute))
+
+// onboard creates a ClusterProfile and its credential Secret (the cluster's
+// admin kubeconfig).
+func onboard(ctx context.Context, name string, labels, annotations map[string]string) {
+	hub := testFleet.Hub().Client()
+	Expect(hub.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name, Labels: map[string]string{
+			clusterprofiles.LabelSecretConsumer: clusterprofiles.DefaultConsumer, clusterprofiles.LabelSecretProfile: name}},
+		Data: map[string][]byte{clusterprofiles.SecretKeyConfig: testFleet.Cluster(name).Kubeconfig()},
+	})).To(Succeed())
+	Expect(hub.Create(ctx, &clusterinventoryv1alpha1.ClusterProfile{
+		ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name, Labels: labels, Annotations: annotations},
+		Spec:       clusterinventoryv1alpha1.ClusterProfileSpec{ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: "test"}},
+	})).To(Succeed())
+}
+
+func member(name string) multicluster.ClusterName {
+	return clusterprofiles.ClusterName(types.NamespacedName{Namespace: fleetNamespace, Name: name})
+}
+
+// apinetNamespace is the member's namespace in apinet-1.
+func apinetNamespace(name string) string {
+	return clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: fleetNamespace, Name: name})
+}
+
+func ic(name string) client.Client { return testFleet.Cluster(name).Client() }
+
+func peer() client.Client { return testFleet.Cluster("apinet-1").Client() }
+
+func engaged(ctx context.Context, name string) bool {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := testFleet.Hub().Client().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: name}, cp); err != nil {
+		return false
+	}
+	c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
+	return c != nil && c.Reason == clusterprofiles.ReasonEngaged
+}

@@ -1,0 +1,76 @@
+package reconcilers
+
+import (
+	"context"
+	"errors"
+
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mchandler "sigs.k8s.io/multicluster-runtime/pkg/handler"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
+	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// Options configures every reconciler of the hub.
+type Options struct {
+	// WatchFilter, when set, restricts the hub to IronCore objects labelled
+	// common.ironcore.dev/watch-filter=<WatchFilter> (apinetlet's --watch-filter).
+	WatchFilter string
+	// DisableNetworkPeering stops reporting IronCore Network status.peerings
+	// (apinet spec.peerings are still written), unless a member's profile
+	// overrides it (clusterprofiles.AnnotationDisableNetworkPeering).
+	DisableNetworkPeering bool
+}
+
+// SetupWithManager registers every reconciler on the hub's multicluster
+// manager. Members come from topology (written by the provider).
+func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clusterprofiles.Topology, opts Options) error {
+	base := reconciler{topology: topology, opts: opts}
+	return errors.Join(
+		(&networkReconciler{base}).setupWithManager(ctx, mgr),
+		(&virtualIPReconciler{base}).setupWithManager(mgr),
+	)
+}
+
+// reconciler is what every kind's reconciler shares.
+type reconciler struct {
+	topology *clusterprofiles.Topology
+	opts     Options
+}
+
+// member returns the engaged member of a request. A member that is not
+// engaged (paused, removed) yields nil: nothing of it is reconciled against
+// stale data, and its re-engagement resyncs everything.
+func (r reconciler) member(req mcreconcile.Request) *clusterprofiles.Member {
+	m, err := r.topology.Member(req.ClusterName)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// recorder writes Events on IronCore objects, in the member cluster.
+func recorder(m *clusterprofiles.Member) events.EventRecorder {
+	return m.GetEventRecorder("apinet-hub")
+}
+
+// mapInMember turns a map function that needs the member's cluster into a
+// multicluster event handler for a member-side watch.
+func mapInMember(fn func(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request) mchandler.EventHandlerFunc {
+	return func(name multicluster.ClusterName, cl cluster.Cluster) handler.TypedEventHandler[client.Object, mcreconcile.Request] {
+		return handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []mcreconcile.Request {
+			reqs := fn(ctx, cl, obj)
+			out := make([]mcreconcile.Request, 0, len(reqs))
+			for _, r := range reqs {
+				out = append(out, mcreconcile.Request{Request: r, ClusterName: name})
+			}
+			return out
+		})
+	}
+}
