@@ -281,4 +281,3 @@ func peeringStatus(an *apinetv1alpha1.Network) []networkingv1alpha1.NetworkPeeri
 	})
 	return out
 }
-

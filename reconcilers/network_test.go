@@ -68,14 +68,19 @@ var _ = Describe("Network", func() {
 			clusterprofiles.LabelCluster:               "fleet.ironcore-1",
 		}))
 		Expect(an.Annotations).To(HaveKeyWithValue("apinetlet.ironcore.dev/network-name", "net"))
-		Eventually(func() string { Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed()); return an.Spec.ID }).ShouldNot(BeEmpty())
+		Eventually(func() string {
+			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+			return an.Spec.ID
+		}).ShouldNot(BeEmpty())
 
 		expectAvailable(ctx, "ironcore-1", nw)
 		Expect(nw.Spec.ProviderID).To(Equal(reconcilers.NetworkID{Namespace: an.Namespace, Name: an.Name, ID: an.Spec.ID, UID: an.UID}.String()))
 		Expect(nw.Finalizers).To(ContainElement(reconcilers.FinalizerNetwork))
 
 		Expect(ic("ironcore-1").Delete(ctx, nw)).To(Succeed())
-		Eventually(func() bool { return apierrors.IsNotFound(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(nw), nw)) }).Should(BeTrue())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(nw), nw))
+		}).Should(BeTrue())
 		Expect(apierrors.IsNotFound(peer().Get(ctx, client.ObjectKeyFromObject(an), an))).To(BeTrue(), "the apinet network is gone before the IronCore one")
 	})
 

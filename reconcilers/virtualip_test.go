@@ -57,7 +57,9 @@ var _ = Describe("VirtualIP", func() {
 		Expect(vip.Finalizers).To(ContainElement(reconcilers.FinalizerVirtualIP))
 
 		Expect(ic("ironcore-1").Delete(ctx, vip)).To(Succeed())
-		Eventually(func() bool { return apierrors.IsNotFound(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(vip), vip)) }).Should(BeTrue())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(vip), vip))
+		}).Should(BeTrue())
 		Expect(apierrors.IsNotFound(peer().Get(ctx, key, ip))).To(BeTrue())
 	})
 })
