@@ -35,6 +35,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
 		(&virtualIPReconciler{base}).setupWithManager(mgr),
+		(&networkInterfaceReconciler{base}).setupWithManager(ctx, mgr),
 	)
 }
 

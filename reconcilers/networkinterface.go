@@ -1,0 +1,431 @@
+package reconcilers
+
+import (
+	"context"
+	"fmt"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
+	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
+	ipamv1alpha1 "github.com/ironcore-dev/ironcore/api/ipam/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// FinalizerNetworkInterface is apinetlet's finalizer on IronCore NetworkInterfaces.
+const FinalizerNetworkInterface = "apinet.ironcore.dev/networkinterface"
+
+// indexProviderUID indexes IronCore NetworkInterfaces by the apinet NIC UID
+// in their provider ID, so that an apinet NIC the machine provider creates
+// re-triggers the IronCore NIC that names it.
+const indexProviderUID = "spec.providerID.uid"
+
+// networkInterfaceReconciler never creates apinet NICs (the machine
+// provider does): it claims the one named by the IronCore NIC's provider
+// ID, applies public IPs from claimed VirtualIPs and prefixes to it, and
+// reports its state back.
+type networkInterfaceReconciler struct{ reconciler }
+
+func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr mcmanager.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &networkingv1alpha1.NetworkInterface{}, indexProviderUID, func(o client.Object) []string {
+		if id, err := ParseNetworkInterfaceID(o.(*networkingv1alpha1.NetworkInterface).Spec.ProviderID); err == nil && id.UID != "" {
+			return []string{string(id.UID)}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	c, err := mcbuilder.ControllerManagedBy(mgr).Named("networkinterface").
+		For(&networkingv1alpha1.NetworkInterface{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+		Watches(&networkingv1alpha1.VirtualIP{}, mapInMember(nicsOfVirtualIP)).
+		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("NetworkInterface"))).
+		Build(r)
+	if err != nil {
+		return err
+	}
+	return c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NetworkInterface{}, mapAPINetNIC))
+}
+
+// mapAPINetNIC maps an apinet NIC to the IronCore NIC it stems from, or, if
+// unclaimed, to the IronCore NICs whose provider ID names it.
+func mapAPINetNIC(ctx context.Context, m *clusterprofiles.Member, an *apinetv1alpha1.NetworkInterface) []reconcile.Request {
+	reqs := MapToOrigin[*apinetv1alpha1.NetworkInterface](OriginNetworkInterface)(ctx, m, an)
+	list := &networkingv1alpha1.NetworkInterfaceList{}
+	if err := m.GetClient().List(ctx, list, client.MatchingFields{indexProviderUID: string(an.UID)}); err == nil {
+		for _, nic := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&nic)})
+		}
+	}
+	return reqs
+}
+
+// nicsOfVirtualIP maps a VirtualIP to the NIC it targets, or, when free, to
+// every NIC of its namespace that names it.
+func nicsOfVirtualIP(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+	vip := obj.(*networkingv1alpha1.VirtualIP)
+	if ref := vip.Spec.TargetRef; ref != nil {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: vip.Namespace, Name: ref.Name}}}
+	}
+	list := &networkingv1alpha1.NetworkInterfaceList{}
+	if err := cl.GetClient().List(ctx, list, client.InNamespace(vip.Namespace)); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, nic := range list.Items {
+		if virtualIPName(&nic) == vip.Name {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&nic)})
+		}
+	}
+	return reqs
+}
+
+// controllerOfKind maps an object to its controlling owner of a kind in the
+// same namespace (ephemeral Prefixes are controlled by their NIC or LB).
+func controllerOfKind(kind string) func(context.Context, cluster.Cluster, client.Object) []reconcile.Request {
+	return func(_ context.Context, _ cluster.Cluster, obj client.Object) []reconcile.Request {
+		if ref := metav1.GetControllerOf(obj); ref != nil && ref.Kind == kind {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: ref.Name}}}
+		}
+		return nil
+	}
+}
+
+// virtualIPName is the VirtualIP a NIC asks for: the referenced one, or
+// the ephemeral one named after the NIC; "" for none.
+func virtualIPName(nic *networkingv1alpha1.NetworkInterface) string {
+	switch v := nic.Spec.VirtualIP; {
+	case v == nil:
+		return ""
+	case v.VirtualIPRef != nil:
+		return v.VirtualIPRef.Name
+	case v.Ephemeral != nil:
+		return nic.Name
+	}
+	return ""
+}
+
+func (r *networkInterfaceReconciler) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
+	m := r.member(req)
+	if m == nil {
+		return reconcile.Result{}, nil
+	}
+	nic := &networkingv1alpha1.NetworkInterface{}
+	if err := m.GetClient().Get(ctx, req.NamespacedName, nic); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, r.releaseGone(ctx, m, req.NamespacedName)
+		}
+		return reconcile.Result{}, err
+	}
+	if !Selected(r.opts.WatchFilter, nic) {
+		return reconcile.Result{}, nil
+	}
+	if !nic.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, m, nic)
+	}
+	return r.reconcileNormal(ctx, m, nic)
+}
+
+// releaseGone removes origin metadata from apinet NICs whose IronCore NIC
+// is gone (they are the machine provider's to delete, never ours).
+func (r *networkInterfaceReconciler) releaseGone(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
+	list := &apinetv1alpha1.NetworkInterfaceList{}
+	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace),
+		client.MatchingLabels{OriginNetworkInterface.NamespaceLabel(): key.Namespace}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		an := &list.Items[i]
+		if origin, ok := OriginNetworkInterface.Of(an); ok && origin == key && BelongsTo(m, an) {
+			if err := Patch(ctx, m.Peer.GetClient(), an, dropOrigin); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *networkInterfaceReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface) (reconcile.Result, error) {
+	if err := r.releaseAPINetNICs(ctx, m, nic, ""); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.claimVirtualIPs(ctx, m, nic, ""); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), nic, FinalizerNetworkInterface)
+}
+
+func (r *networkInterfaceReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface) (reconcile.Result, error) {
+	c := m.GetClient()
+	if err := EnsureFinalizer(ctx, c, nic, FinalizerNetworkInterface); err != nil {
+		return reconcile.Result{}, err
+	}
+	var wantUID types.UID
+	if id, err := ParseNetworkInterfaceID(nic.Spec.ProviderID); err == nil {
+		wantUID = id.UID
+	} else if nic.Spec.ProviderID != "" {
+		recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "InvalidProviderID", DefaultEventActionApply, "%v", err)
+	}
+	if err := r.releaseAPINetNICs(ctx, m, nic, wantUID); err != nil {
+		return reconcile.Result{}, err
+	}
+	an, err := r.claimAPINetNIC(ctx, m, nic, wantUID)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	vipName := virtualIPName(nic)
+	if err := r.claimVirtualIPs(ctx, m, nic, vipName); err != nil {
+		return reconcile.Result{}, err
+	}
+	if an == nil {
+		return reconcile.Result{}, PatchStatus(ctx, c, nic, func(nic *networkingv1alpha1.NetworkInterface) {
+			setNICState(nic, networkingv1alpha1.NetworkInterfaceStatePending)
+			nic.Status.IPs, nic.Status.Prefixes, nic.Status.VirtualIP = nil, nil, nil
+		})
+	}
+
+	publicIPs, err := r.publicIPs(ctx, m, nic, vipName)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	prefixes, err := nicPrefixes(ctx, c, nic)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) {
+		an.Spec.PublicIPs = publicIPs
+		an.Spec.Prefixes = prefixes
+		// apinet forbids NAT for a family that has a public IP.
+		var nats []apinetv1alpha1.NetworkInterfaceNAT
+		for _, nat := range an.Spec.NATs {
+			if !hasFamily(publicIPs, nat.IPFamily) {
+				nats = append(nats, nat)
+			}
+		}
+		an.Spec.NATs = nats
+	}); err != nil {
+		recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "APINetNetworkInterfaceFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
+		return reconcile.Result{}, err
+	}
+
+	return reconcile.Result{}, PatchStatus(ctx, c, nic, func(nic *networkingv1alpha1.NetworkInterface) {
+		setNICState(nic, nicState(an.Status.State))
+		nic.Status.IPs = toICIPs(an.Spec.IPs)
+		nic.Status.Prefixes = toICPrefixes(an.Spec.Prefixes)
+		nic.Status.VirtualIP = nil
+		for _, ip := range an.Status.PublicIPs {
+			if ip.Addr.Is4() {
+				nic.Status.VirtualIP = &commonv1alpha1.IP{Addr: ip.Addr}
+				break
+			}
+		}
+	})
+}
+
+// claimAPINetNIC returns the apinet NIC named by the provider ID, adopting
+// it (origin metadata) if it is free. A NIC claimed by another IronCore NIC
+// is left alone and reported.
+func (r *networkInterfaceReconciler) claimAPINetNIC(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface, uid types.UID) (*apinetv1alpha1.NetworkInterface, error) {
+	if uid == "" {
+		return nil, nil
+	}
+	list := &apinetv1alpha1.NetworkInterfaceList{}
+	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace)); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		an := &list.Items[i]
+		if an.UID != uid {
+			continue
+		}
+		if OriginNetworkInterface.StemsFrom(an, nic) {
+			if !BelongsTo(m, an) {
+				return nil, nil
+			}
+			return an, Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) { setOrigin(an, m, OriginNetworkInterface, nic) })
+		}
+		if _, taken := an.Labels[OriginNetworkInterface.UIDLabel()]; taken {
+			recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "APINetNetworkInterfaceTaken", DefaultEventActionApply,
+				"apinet NIC %s/%s is claimed by another NetworkInterface", an.Namespace, an.Name)
+			return nil, nil
+		}
+		if !an.DeletionTimestamp.IsZero() {
+			return nil, nil
+		}
+		return an, Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) { setOrigin(an, m, OriginNetworkInterface, nic) })
+	}
+	return nil, nil
+}
+
+// releaseAPINetNICs releases the apinet NICs claimed by nic other than keep:
+// origin metadata, public IPs and prefixes go (the registry then releases
+// the IP claims); the NIC itself stays.
+func (r *networkInterfaceReconciler) releaseAPINetNICs(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface, keep types.UID) error {
+	list := &apinetv1alpha1.NetworkInterfaceList{}
+	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace),
+		client.MatchingLabels{OriginNetworkInterface.UIDLabel(): string(nic.UID)}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		an := &list.Items[i]
+		if an.UID == keep || !BelongsTo(m, an) {
+			continue
+		}
+		if err := Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) {
+			dropOrigin(an)
+			an.Spec.PublicIPs, an.Spec.Prefixes = nil, nil
+		}); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimVirtualIPs makes nic the target of the VirtualIP it names (if free)
+// and releases every other VirtualIP of the namespace that targets it.
+func (r *networkInterfaceReconciler) claimVirtualIPs(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface, want string) error {
+	list := &networkingv1alpha1.VirtualIPList{}
+	if err := m.GetClient().List(ctx, list, client.InNamespace(nic.Namespace)); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		vip := &list.Items[i]
+		claimed := vip.Spec.TargetRef != nil && vip.Spec.TargetRef.UID == nic.UID
+		var err error
+		switch {
+		case claimed && vip.Name != want:
+			err = Patch(ctx, m.GetClient(), vip, func(vip *networkingv1alpha1.VirtualIP) { vip.Spec.TargetRef = nil })
+		case !claimed && vip.Name == want && vip.Spec.TargetRef == nil && vip.DeletionTimestamp.IsZero():
+			err = Patch(ctx, m.GetClient(), vip, func(vip *networkingv1alpha1.VirtualIP) {
+				vip.Spec.TargetRef = &commonv1alpha1.LocalUIDReference{Name: nic.Name, UID: nic.UID}
+			})
+		}
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("VirtualIP %s: %w", vip.Name, err)
+		}
+	}
+	return nil
+}
+
+// publicIPs are the addresses of the VirtualIP claimed by nic, as apinet
+// public IPs named by the address (the apinet registry claims the IP object
+// holding that address).
+func (r *networkInterfaceReconciler) publicIPs(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface, vipName string) ([]apinetv1alpha1.NetworkInterfacePublicIP, error) {
+	if vipName == "" {
+		return nil, nil
+	}
+	vip := &networkingv1alpha1.VirtualIP{}
+	if err := m.GetClient().Get(ctx, types.NamespacedName{Namespace: nic.Namespace, Name: vipName}, vip); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if vip.Spec.TargetRef == nil || vip.Spec.TargetRef.UID != nic.UID || vip.Status.IP == nil || !vip.Status.IP.IsValid() {
+		return nil, nil
+	}
+	addr := vip.Status.IP.Addr
+	return []apinetv1alpha1.NetworkInterfacePublicIP{{Name: addr.String(), IPFamily: vip.Spec.IPFamily, IP: apinetnet.IP{Addr: addr}}}, nil
+}
+
+// nicPrefixes resolves the NIC's prefixes: values, and ephemeral ones from
+// the Allocated IPAM Prefix "<nic>-pf-<i>".
+func nicPrefixes(ctx context.Context, c client.Client, nic *networkingv1alpha1.NetworkInterface) ([]apinetnet.IPPrefix, error) {
+	var out []apinetnet.IPPrefix
+	for i, src := range nic.Spec.Prefixes {
+		switch {
+		case src.Value != nil:
+			out = append(out, apinetnet.IPPrefix{Prefix: src.Value.Prefix})
+		case src.Ephemeral != nil:
+			prefix := &ipamv1alpha1.Prefix{}
+			if err := c.Get(ctx, types.NamespacedName{Namespace: nic.Namespace, Name: fmt.Sprintf("%s-pf-%d", nic.Name, i)}, prefix); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, err
+			}
+			if prefix.Status.Phase == ipamv1alpha1.PrefixPhaseAllocated && prefix.Spec.Prefix != nil {
+				out = append(out, apinetnet.IPPrefix{Prefix: prefix.Spec.Prefix.Prefix})
+			}
+		}
+	}
+	return out, nil
+}
+
+func setOrigin(obj client.Object, m *clusterprofiles.Member, o Origin, src client.Object) {
+	labels, annotations := obj.GetLabels(), obj.GetAnnotations()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	for k, v := range o.Labels(m, src) {
+		labels[k] = v
+	}
+	delete(labels, o.NameKey()) // v0.2.4 layout: the name moves to an annotation
+	for k, v := range o.Annotations(src) {
+		annotations[k] = v
+	}
+	obj.SetLabels(labels)
+	obj.SetAnnotations(annotations)
+}
+
+func dropOrigin(an *apinetv1alpha1.NetworkInterface) {
+	o := OriginNetworkInterface
+	for _, k := range []string{o.UIDLabel(), o.NamespaceLabel(), o.NameKey(), clusterprofiles.LabelCluster} {
+		delete(an.Labels, k)
+	}
+	delete(an.Annotations, o.NameKey())
+}
+
+func hasFamily(ips []apinetv1alpha1.NetworkInterfacePublicIP, family corev1.IPFamily) bool {
+	for _, ip := range ips {
+		if ip.IPFamily == family {
+			return true
+		}
+	}
+	return false
+}
+
+func nicState(s apinetv1alpha1.NetworkInterfaceState) networkingv1alpha1.NetworkInterfaceState {
+	switch s {
+	case apinetv1alpha1.NetworkInterfaceStateReady:
+		return networkingv1alpha1.NetworkInterfaceStateAvailable
+	case apinetv1alpha1.NetworkInterfaceStateError:
+		return networkingv1alpha1.NetworkInterfaceStateError
+	default:
+		return networkingv1alpha1.NetworkInterfaceStatePending
+	}
+}
+
+func setNICState(nic *networkingv1alpha1.NetworkInterface, state networkingv1alpha1.NetworkInterfaceState) {
+	if nic.Status.State != state {
+		now := metav1.Now()
+		nic.Status.LastStateTransitionTime = &now
+	}
+	nic.Status.State = state
+}
+
+func toICIPs(in []apinetnet.IP) []commonv1alpha1.IP {
+	var out []commonv1alpha1.IP
+	for _, ip := range in {
+		out = append(out, commonv1alpha1.IP{Addr: ip.Addr})
+	}
+	return out
+}
+
+func toICPrefixes(in []apinetnet.IPPrefix) []commonv1alpha1.IPPrefix {
+	var out []commonv1alpha1.IPPrefix
+	for _, p := range in {
+		out = append(out, commonv1alpha1.IPPrefix{Prefix: p.Prefix})
+	}
+	return out
+}
