@@ -1,12 +1,14 @@
 package clusterprofiles
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 )
@@ -52,6 +54,23 @@ func TestParse(t *testing.T) {
 				Peer:            types.NamespacedName{Namespace: "fleet", Name: "apinet-a"},
 				APINetNamespace: "fleet-member-1",
 			},
+		},
+		{
+			name:        "ironcore with peering disabled",
+			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
+			annotations: map[string]string{AnnotationDisableNetworkPeering: "true"},
+			want: &Profile{
+				Key: key, Name: "fleet/member-1", Role: RoleIronCore,
+				Peer:                  types.NamespacedName{Namespace: "fleet", Name: "apinet-a"},
+				APINetNamespace:       "fleet-member-1",
+				DisableNetworkPeering: ptr.To(true),
+			},
+		},
+		{
+			name:        "ironcore with an invalid peering switch",
+			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
+			annotations: map[string]string{AnnotationDisableNetworkPeering: "sometimes"},
+			wantReason:  ReasonAnnotationInvalid,
 		},
 		{
 			name:   "ironcore with dotted peer",
@@ -173,7 +192,7 @@ func TestParse(t *testing.T) {
 			if got == nil {
 				t.Fatalf("Parse() profile = nil")
 			}
-			if *got != *tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse() = %+v, want %+v", *got, *tt.want)
 			}
 		})

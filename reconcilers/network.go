@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strconv"
-	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
@@ -19,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
-	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -49,7 +47,15 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	c, err := mcbuilder.ControllerManagedBy(mgr).Named("network").
 		For(&networkingv1alpha1.Network{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(networksUsingPrefix)).
-		Build(r)
+		Build(paths[*networkingv1alpha1.Network]{
+			reconciler: r.reconciler,
+			newObject:  func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
+			normal:     r.reconcileNormal,
+			delete:     r.reconcileDelete,
+			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
+				return DeleteDangling(ctx, m, &apinetv1alpha1.NetworkList{}, OriginNetwork, key)
+			},
+		})
 	if err != nil {
 		return err
 	}
@@ -94,35 +100,10 @@ func networksUsingPrefix(ctx context.Context, cl cluster.Cluster, obj client.Obj
 	return reqs
 }
 
-func (r *networkReconciler) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
-	m := r.member(req)
-	if m == nil {
-		return reconcile.Result{}, nil
-	}
-	nw := &networkingv1alpha1.Network{}
-	if err := m.GetClient().Get(ctx, req.NamespacedName, nw); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, DeleteDangling(ctx, m, &apinetv1alpha1.NetworkList{}, OriginNetwork, req.NamespacedName)
-		}
-		return reconcile.Result{}, err
-	}
-	if !Selected(r.opts.WatchFilter, nw) {
-		return reconcile.Result{}, nil
-	}
-	if !nw.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, m, nw)
-	}
-	return r.reconcileNormal(ctx, m, nw)
-}
-
 func (r *networkReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
 	an := &apinetv1alpha1.Network{}
 	an.Namespace, an.Name = m.Peer.Namespace, string(nw.UID)
-	gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
-	if err != nil || !gone {
-		return reconcile.Result{RequeueAfter: time.Second}, err
-	}
-	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), nw, FinalizerNetwork)
+	return deleteAPINetObject(ctx, m, an, nw, FinalizerNetwork)
 }
 
 func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {

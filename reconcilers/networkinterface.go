@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
-	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -50,7 +49,13 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 		For(&networkingv1alpha1.NetworkInterface{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&networkingv1alpha1.VirtualIP{}, mapInMember(nicsOfVirtualIP)).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("NetworkInterface"))).
-		Build(r)
+		Build(paths[*networkingv1alpha1.NetworkInterface]{
+			reconciler: r.reconciler,
+			newObject:  func() *networkingv1alpha1.NetworkInterface { return &networkingv1alpha1.NetworkInterface{} },
+			normal:     r.reconcileNormal,
+			delete:     r.reconcileDelete,
+			gone:       r.releaseGone,
+		})
 	if err != nil {
 		return err
 	}
@@ -113,27 +118,6 @@ func virtualIPName(nic *networkingv1alpha1.NetworkInterface) string {
 		return nic.Name
 	}
 	return ""
-}
-
-func (r *networkInterfaceReconciler) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
-	m := r.member(req)
-	if m == nil {
-		return reconcile.Result{}, nil
-	}
-	nic := &networkingv1alpha1.NetworkInterface{}
-	if err := m.GetClient().Get(ctx, req.NamespacedName, nic); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, r.releaseGone(ctx, m, req.NamespacedName)
-		}
-		return reconcile.Result{}, err
-	}
-	if !Selected(r.opts.WatchFilter, nic) {
-		return reconcile.Result{}, nil
-	}
-	if !nic.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, m, nic)
-	}
-	return r.reconcileNormal(ctx, m, nic)
 }
 
 // releaseGone removes origin metadata from apinet NICs whose IronCore NIC

@@ -3,6 +3,10 @@ package reconcilers
 import (
 	"context"
 	"errors"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -74,4 +78,47 @@ func mapInMember(fn func(ctx context.Context, cl cluster.Cluster, obj client.Obj
 			return out
 		})
 	}
+}
+
+// paths is the skeleton every kind's reconciler shares: fetch the IronCore
+// object of an engaged member, then branch to the normal, delete or gone
+// path. Unselected objects (watch filter, managed-by) are left alone.
+type paths[T client.Object] struct {
+	reconciler
+	newObject func() T
+	normal    func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	delete    func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	// gone cleans up after an IronCore object that no longer exists.
+	gone func(context.Context, *clusterprofiles.Member, types.NamespacedName) error
+}
+
+func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
+	m := p.member(req)
+	if m == nil {
+		return reconcile.Result{}, nil
+	}
+	obj := p.newObject()
+	if err := m.GetClient().Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, p.gone(ctx, m, req.NamespacedName)
+		}
+		return reconcile.Result{}, err
+	}
+	if !Selected(p.opts.WatchFilter, obj) {
+		return reconcile.Result{}, nil
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return p.delete(ctx, m, obj)
+	}
+	return p.normal(ctx, m, obj)
+}
+
+// deleteAPINetObject is the delete path of kinds with one apinet object:
+// delete it, and remove the IronCore object's finalizer once it is gone.
+func deleteAPINetObject(ctx context.Context, m *clusterprofiles.Member, an, obj client.Object, finalizer string) (reconcile.Result, error) {
+	gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
+	if err != nil || !gone {
+		return reconcile.Result{RequeueAfter: time.Second}, err
+	}
+	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), obj, finalizer)
 }

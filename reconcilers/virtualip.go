@@ -2,17 +2,15 @@ package reconcilers
 
 import (
 	"context"
-	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
-	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -28,42 +26,25 @@ type virtualIPReconciler struct{ reconciler }
 func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
 	c, err := mcbuilder.ControllerManagedBy(mgr).Named("virtualip").
 		For(&networkingv1alpha1.VirtualIP{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
-		Build(r)
+		Build(paths[*networkingv1alpha1.VirtualIP]{
+			reconciler: r.reconciler,
+			newObject:  func() *networkingv1alpha1.VirtualIP { return &networkingv1alpha1.VirtualIP{} },
+			normal:     r.reconcileNormal,
+			delete:     r.reconcileDelete,
+			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
+				return DeleteDangling(ctx, m, &apinetv1alpha1.IPList{}, OriginVirtualIP, key)
+			},
+		})
 	if err != nil {
 		return err
 	}
 	return c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.IP{}, MapToOrigin[*apinetv1alpha1.IP](OriginVirtualIP)))
 }
 
-func (r *virtualIPReconciler) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
-	m := r.member(req)
-	if m == nil {
-		return reconcile.Result{}, nil
-	}
-	vip := &networkingv1alpha1.VirtualIP{}
-	if err := m.GetClient().Get(ctx, req.NamespacedName, vip); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, DeleteDangling(ctx, m, &apinetv1alpha1.IPList{}, OriginVirtualIP, req.NamespacedName)
-		}
-		return reconcile.Result{}, err
-	}
-	if !Selected(r.opts.WatchFilter, vip) {
-		return reconcile.Result{}, nil
-	}
-	if !vip.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, m, vip)
-	}
-	return r.reconcileNormal(ctx, m, vip)
-}
-
 func (r *virtualIPReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, vip *networkingv1alpha1.VirtualIP) (reconcile.Result, error) {
 	ip := &apinetv1alpha1.IP{}
 	ip.Namespace, ip.Name = m.Peer.Namespace, string(vip.UID)
-	gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), ip)
-	if err != nil || !gone {
-		return reconcile.Result{RequeueAfter: time.Second}, err
-	}
-	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), vip, FinalizerVirtualIP)
+	return deleteAPINetObject(ctx, m, ip, vip, FinalizerVirtualIP)
 }
 
 func (r *virtualIPReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, vip *networkingv1alpha1.VirtualIP) (reconcile.Result, error) {

@@ -256,12 +256,23 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	c.running = false
-	// Every API server of this cluster, and nothing else, talks to its etcd.
-	flag := "--etcd-servers=" + c.env.ControlPlane.Etcd.URL.String()
-	if err := killChildren(c.servers, func(args []string) bool { return slices.Contains(args, flag) }); err != nil {
+	if err := killChildren(c.servers, c.isAPIServer); err != nil {
 		return fmt.Errorf("stop cluster %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// isAPIServer tells this cluster's API servers by their arguments: every one
+// of them, and nothing else, talks to this cluster's etcd.
+func (c *Cluster) isAPIServer(args []string) bool {
+	return slices.Contains(args, "--etcd-servers="+c.env.ControlPlane.Etcd.URL.String())
+}
+
+// pids lists the running processes of this cluster (API servers and etcd).
+func (c *Cluster) pids() []int {
+	etcdDir := "--data-dir=" + filepath.Join(c.dir, "etcd")
+	pids, _ := childPIDs(c.servers, func(args []string) bool { return c.isAPIServer(args) || slices.Contains(args, etcdDir) })
+	return pids
 }
 
 // Start brings a stopped cluster back on the same address.

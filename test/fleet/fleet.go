@@ -157,16 +157,25 @@ func (f *Fleet) Remove(name string) error {
 	return c.teardown()
 }
 
-// Stop stops every cluster in parallel and removes the work folder if Start
-// created it.
+// Stop stops every cluster in parallel, checks that none of their processes
+// is left, and removes the work folder if Start created it.
 func (f *Fleet) Stop() error {
 	clusters := f.Clusters()
+	var pids []int
+	for _, c := range clusters {
+		pids = append(pids, c.pids()...)
+	}
 	errs := make([]error, len(clusters))
 	var wg sync.WaitGroup
 	for i, c := range clusters {
 		wg.Go(func() { errs[i] = f.Remove(c.Name) })
 	}
 	wg.Wait()
+	for _, pid := range pids {
+		if alive(pid) {
+			errs = append(errs, fmt.Errorf("server process %d is still running after Stop", pid))
+		}
+	}
 	if f.ownsDir {
 		errs = append(errs, os.RemoveAll(f.dir))
 	}

@@ -99,30 +99,38 @@ type Process struct {
 	RSSBytes, PeakRSSBytes int64
 }
 
-// killChildren SIGKILLs the server processes (children of this process run
-// from serversDir) whose arguments match, and waits until they are reaped.
-func killChildren(serversDir string, match func(args []string) bool) error {
+// childPIDs lists the server processes (children of this process run from
+// serversDir) whose arguments match.
+func childPIDs(serversDir string, match func(args []string) bool) ([]int, error) {
 	procs, err := ServerProcesses(serversDir)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, p := range procs {
+		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID), "cmdline"))
+		if err == nil && match(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")) {
+			pids = append(pids, p.PID)
+		}
+	}
+	return pids, nil
+}
+
+// killChildren SIGKILLs the server processes whose arguments match, and
+// waits until they are reaped.
+func killChildren(serversDir string, match func(args []string) bool) error {
+	pids, err := childPIDs(serversDir, match)
 	if err != nil {
 		return err
 	}
-	var killed []int
-	for _, p := range procs {
-		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID), "cmdline"))
-		if err != nil || !match(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")) {
-			continue
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("kill pid %d: %w", pid, err)
 		}
-		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
-			return fmt.Errorf("kill %s (pid %d): %w", p.Binary, p.PID, err)
-		}
-		killed = append(killed, p.PID)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for _, pid := range killed {
-		for {
-			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); os.IsNotExist(err) {
-				break
-			}
+	for _, pid := range pids {
+		for alive(pid) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("pid %d still there 30s after SIGKILL", pid)
 			}
@@ -130,6 +138,12 @@ func killChildren(serversDir string, match func(args []string) bool) error {
 		}
 	}
 	return nil
+}
+
+// alive reports whether a process exists and is not a zombie.
+func alive(pid int) bool {
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	return err == nil && statusFields(status)["State"] != "Z (zombie)"
 }
 
 // ServerProcesses lists the running children of this process whose binary
