@@ -26,6 +26,7 @@ const (
 	// AnnotationDisableNetworkPeering, on an IronCore profile, overrides the
 	// hub's --disable-network-peering for that member ("true" or "false").
 	AnnotationDisableNetworkPeering = "apinet-hub.ironcore.dev/disable-network-peering"
+	natAnnotationPrefix             = "apinet-hub.ironcore.dev/nat-"
 )
 
 // Role is what a member cluster is to the hub.
@@ -52,6 +53,10 @@ type Profile struct {
 	APINetNamespace string
 	// DisableNetworkPeering overrides the hub's default when set.
 	DisableNetworkPeering *bool
+	// NATAnnotations holds the member-wide NAT gateway annotations
+	// (apinet-hub.ironcore.dev/nat-*), validated by the reconciler, which
+	// reports bad values on the NATGateways they would affect.
+	NATAnnotations map[string]string
 }
 
 // ClusterName is the hub's name for the cluster of a profile.
@@ -137,6 +142,14 @@ func Parse(cp *clusterinventoryv1alpha1.ClusterProfile) (*Profile, *Problem) {
 			return nil, problemf(ReasonAnnotationInvalid, "annotation %s=%q is not true or false", AnnotationDisableNetworkPeering, v)
 		}
 		p.DisableNetworkPeering = &disable
+	}
+	for k, v := range cp.Annotations {
+		if strings.HasPrefix(k, natAnnotationPrefix) {
+			if p.NATAnnotations == nil {
+				p.NATAnnotations = map[string]string{}
+			}
+			p.NATAnnotations[k] = v
+		}
 	}
 	return p, nil
 }

@@ -45,7 +45,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	SetDefaultConsistentlyDuration(2 * time.Second)
 
 	var err error
-	testFleet, err = fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
+	specs := fleet.Specs(2, 1)
+	for i := range specs {
+		specs[i].ControllerManager = specs[i].Role == fleet.RoleAPINet // NAT autoscaling end to end
+	}
+	testFleet, err = fleet.Start(ctx, fleet.Options{Clusters: specs})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(testFleet.Stop()).To(Succeed()) })
 	hub := testFleet.Hub().Client()

@@ -30,16 +30,28 @@ type Options struct {
 	// (apinet spec.peerings are still written), unless a member's profile
 	// overrides it (clusterprofiles.AnnotationDisableNetworkPeering).
 	DisableNetworkPeering bool
+	// NATPublicIPs bounds the public IPs of every NAT gateway unless a
+	// member's profile or the NATGateway itself says otherwise
+	// (AnnotationNATMinPublicIPs, AnnotationNATMaxPublicIPs).
+	NATPublicIPs NATLimits
 }
+
+// requeueDeleting is how soon a delete path looks again for an apinet
+// object it deleted.
+const requeueDeleting = time.Second
 
 // SetupWithManager registers every reconciler on the hub's multicluster
 // manager. Members come from topology (written by the provider).
 func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clusterprofiles.Topology, opts Options) error {
+	if opts.NATPublicIPs == (NATLimits{}) {
+		opts.NATPublicIPs = DefaultNATLimits
+	}
 	base := reconciler{topology: topology, opts: opts}
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
 		(&virtualIPReconciler{base}).setupWithManager(mgr),
 		(&networkInterfaceReconciler{base}).setupWithManager(ctx, mgr),
+		(&natGatewayReconciler{base}).setupWithManager(mgr),
 	)
 }
 
@@ -118,7 +130,7 @@ func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (recon
 func deleteAPINetObject(ctx context.Context, m *clusterprofiles.Member, an, obj client.Object, finalizer string) (reconcile.Result, error) {
 	gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
 	if err != nil || !gone {
-		return reconcile.Result{RequeueAfter: time.Second}, err
+		return reconcile.Result{RequeueAfter: requeueDeleting}, err
 	}
 	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), obj, finalizer)
 }

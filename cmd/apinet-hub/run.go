@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -71,9 +72,26 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>")
 	fs.BoolVar(&f.reconcilers.DisableNetworkPeering, "disable-network-peering", false,
 		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")
+	f.reconcilers.NATPublicIPs = reconcilers.DefaultNATLimits
+	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on a ClusterProfile or NATGateway overrides it)",
+		int32Flag(&f.reconcilers.NATPublicIPs.Min))
+	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" overrides it)",
+		int32Flag(&f.reconcilers.NATPublicIPs.Max))
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
 	f.zap.BindFlags(fs)
+}
+
+// int32Flag parses a non-negative int32 flag value into dst.
+func int32Flag(dst *int32) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a number >= 0", v)
+		}
+		*dst = int32(n)
+		return nil
+	}
 }
 
 func runHub(ctx context.Context, args []string, stderr io.Writer) int {
@@ -82,6 +100,10 @@ func runHub(ctx context.Context, args []string, stderr io.Writer) int {
 	var f hubFlags
 	f.bind(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if nat := f.reconcilers.NATPublicIPs; nat.Min > nat.Max {
+		fmt.Fprintf(stderr, "--nat-min-public-ips %d is above --nat-max-public-ips %d\n", nat.Min, nat.Max)
 		return 2
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	utilsenvtest "github.com/ironcore-dev/ironcore/utils/envtest"
@@ -39,6 +41,10 @@ type Spec struct {
 	// PublicPrefixes are the apinet apiserver's --public-prefix values
 	// (RoleAPINet only). Defaults to DefaultPublicPrefixes(0).
 	PublicPrefixes []string
+	// ControllerManager also runs the real apinet controller-manager (NAT
+	// port allocation and autoscaling, load balancer instances) against the
+	// cluster (RoleAPINet only).
+	ControllerManager bool
 }
 
 // DefaultPublicPrefixes returns distinct public prefixes (one IPv4, one IPv6)
@@ -69,6 +75,8 @@ type Cluster struct {
 	kubeconfig     []byte
 	client         client.Client
 	logs           []io.Closer
+
+	controllerManager *exec.Cmd
 
 	mu      sync.Mutex
 	running bool
@@ -228,7 +236,35 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	if c.kubeconfig, err = c.AddUser("fleet-admin", "system:masters"); err != nil {
 		return err
 	}
-	return os.WriteFile(c.KubeconfigPath(), c.kubeconfig, 0o600)
+	if err := os.WriteFile(c.KubeconfigPath(), c.kubeconfig, 0o600); err != nil {
+		return err
+	}
+	if spec.ControllerManager && spec.Role == RoleAPINet {
+		return c.startControllerManager()
+	}
+	return nil
+}
+
+// startControllerManager runs the apinet controller-manager against this
+// cluster, killed with the test process at the latest.
+func (c *Cluster) startControllerManager() error {
+	bin := filepath.Join(c.servers, "apinet-controller-manager")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s is missing: run hack/install-servers.sh apinet-controller-manager (make servers): %w", bin, err)
+	}
+	logFile, err := c.logFile("apinet-controller-manager.log")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "--kubeconfig="+c.KubeconfigPath(), "--health-probe-bind-address=0", "--metrics-bind-address=0")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start apinet-controller-manager: %w", err)
+	}
+	go func() { _ = cmd.Wait() }()
+	c.controllerManager = cmd
+	return nil
 }
 
 func (c *Cluster) startAggregated() error {
@@ -268,10 +304,14 @@ func (c *Cluster) isAPIServer(args []string) bool {
 	return slices.Contains(args, "--etcd-servers="+c.env.ControlPlane.Etcd.URL.String())
 }
 
-// pids lists the running processes of this cluster (API servers and etcd).
+// pids lists the running processes of this cluster (API servers, etcd and
+// the controller-manager).
 func (c *Cluster) pids() []int {
 	etcdDir := "--data-dir=" + filepath.Join(c.dir, "etcd")
-	pids, _ := childPIDs(c.servers, func(args []string) bool { return c.isAPIServer(args) || slices.Contains(args, etcdDir) })
+	kubeconfig := "--kubeconfig=" + c.KubeconfigPath()
+	pids, _ := childPIDs(c.servers, func(args []string) bool {
+		return c.isAPIServer(args) || slices.Contains(args, etcdDir) || slices.Contains(args, kubeconfig)
+	})
 	return pids
 }
 
@@ -297,6 +337,10 @@ func (c *Cluster) teardown() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
+	if c.controllerManager != nil {
+		_ = c.controllerManager.Process.Kill()
+		c.controllerManager = nil
+	}
 	if c.aggregated != nil {
 		errs = append(errs, c.aggregated.Stop())
 	}

@@ -1,0 +1,223 @@
+package reconcilers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
+	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// FinalizerNATGateway is apinetlet's finalizer on IronCore NATGateways.
+const FinalizerNATGateway = "apinet.ironcore.dev/natgateway"
+
+// Annotations bounding the number of public IPs of a NAT gateway, on a
+// member's ClusterProfile (every NATGateway of the member) or on one
+// NATGateway (which wins).
+const (
+	AnnotationNATMinPublicIPs = "apinet-hub.ironcore.dev/nat-min-public-ips"
+	AnnotationNATMaxPublicIPs = "apinet-hub.ironcore.dev/nat-max-public-ips"
+)
+
+// natGatewayReconciler maps IronCore NATGateways to apinet NATGateways and
+// their NATGatewayAutoscalers. The apinet controller-manager allocates
+// ports and scales public IPs; the hub never writes spec.ips.
+type natGatewayReconciler struct{ reconciler }
+
+func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
+	c, err := mcbuilder.ControllerManagedBy(mgr).Named("natgateway").
+		For(&networkingv1alpha1.NATGateway{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+		Watches(&networkingv1alpha1.Network{}, mapInMember(natGatewaysOfNetwork)).
+		Build(paths[*networkingv1alpha1.NATGateway]{
+			reconciler: r.reconciler,
+			newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
+			normal:     r.reconcileNormal,
+			delete:     r.reconcileDelete,
+			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
+				if err := DeleteDangling(ctx, m, &apinetv1alpha1.NATGatewayAutoscalerList{}, OriginNATGateway, key); err != nil {
+					return err
+				}
+				return DeleteDangling(ctx, m, &apinetv1alpha1.NATGatewayList{}, OriginNATGateway, key)
+			},
+		})
+	if err != nil {
+		return err
+	}
+	return errors.Join(
+		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NATGateway{}, MapToOrigin[*apinetv1alpha1.NATGateway](OriginNATGateway))),
+		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NATGatewayAutoscaler{}, MapToOrigin[*apinetv1alpha1.NATGatewayAutoscaler](OriginNATGateway))),
+	)
+}
+
+// natGatewaysOfNetwork re-triggers the NATGateways of a network when it
+// appears or changes (a NATGateway may be created before its Network).
+func natGatewaysOfNetwork(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+	list := &networkingv1alpha1.NATGatewayList{}
+	if err := cl.GetClient().List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, gw := range list.Items {
+		if gw.Spec.NetworkRef.Name == obj.GetName() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gw)})
+		}
+	}
+	return reqs
+}
+
+func (r *natGatewayReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway) (reconcile.Result, error) {
+	// The autoscaler is owned by the apinet NATGateway, but nothing runs the
+	// garbage collector in every apinet cluster: delete it explicitly.
+	autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{}
+	autoscaler.Namespace, autoscaler.Name = m.Peer.Namespace, string(gw.UID)
+	if gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), autoscaler); err != nil || !gone {
+		return reconcile.Result{RequeueAfter: requeueDeleting}, err
+	}
+	an := &apinetv1alpha1.NATGateway{}
+	an.Namespace, an.Name = m.Peer.Namespace, string(gw.UID)
+	return deleteAPINetObject(ctx, m, an, gw, FinalizerNATGateway)
+}
+
+func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway) (reconcile.Result, error) {
+	c := m.GetClient()
+	if err := EnsureFinalizer(ctx, c, gw, FinalizerNATGateway); err != nil {
+		return reconcile.Result{}, err
+	}
+	network := &networkingv1alpha1.Network{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: gw.Spec.NetworkRef.Name}, network); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil // the Network watch brings us back
+		}
+		return reconcile.Result{}, err
+	}
+	ports := networkingv1alpha1.DefaultPortsPerNetworkInterface
+	if gw.Spec.PortsPerNetworkInterface != nil {
+		ports = *gw.Spec.PortsPerNetworkInterface
+	}
+	an := &apinetv1alpha1.NATGateway{
+		ObjectMeta: OriginNATGateway.ObjectMeta(m, gw, string(gw.UID)),
+		Spec: apinetv1alpha1.NATGatewaySpec{
+			IPFamily:                 gw.Spec.IPFamily,
+			NetworkRef:               corev1.LocalObjectReference{Name: string(network.UID)},
+			PortsPerNetworkInterface: ports,
+		},
+	}
+	if err := Apply(ctx, m.Peer.GetClient(), an, FieldManager); err != nil {
+		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, "APINetNATGatewayFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
+		return reconcile.Result{}, err
+	}
+
+	current := &apinetv1alpha1.NATGatewayAutoscaler{}
+	var applied *apinetv1alpha1.NATGatewayAutoscalerSpec
+	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: an.Name}, current); err == nil {
+		applied = &current.Spec
+	}
+	limits, problems := natLimits(r.opts.NATPublicIPs,
+		natLayer{"ClusterProfile " + string(m.Profile.Name), m.Profile.NATAnnotations},
+		natLayer{"this NATGateway", gw.Annotations})
+	if len(problems) > 0 {
+		if applied != nil && applied.MinPublicIPs != nil && applied.MaxPublicIPs != nil {
+			limits = NATLimits{Min: *applied.MinPublicIPs, Max: *applied.MaxPublicIPs} // the last valid values stay in force
+		}
+		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, "InvalidNATAutoscaling", DefaultEventActionApply,
+			"%s; keeping min %d / max %d public IPs", joinProblems(problems), limits.Min, limits.Max)
+	}
+	autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{
+		ObjectMeta: OriginNATGateway.ObjectMeta(m, gw, string(gw.UID)),
+		Spec: apinetv1alpha1.NATGatewayAutoscalerSpec{
+			NATGatewayRef: corev1.LocalObjectReference{Name: an.Name},
+			MinPublicIPs:  ptr.To(limits.Min),
+			MaxPublicIPs:  ptr.To(limits.Max),
+		},
+	}
+	autoscaler.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "NATGateway")}
+	if err := Apply(ctx, m.Peer.GetClient(), autoscaler, FieldManager); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	var ips []commonv1alpha1.IP
+	for _, ip := range an.Spec.IPs {
+		if ip.IP.IsValid() {
+			ips = append(ips, commonv1alpha1.IP{Addr: ip.IP.Addr})
+		}
+	}
+	return reconcile.Result{}, PatchStatus(ctx, c, gw, func(gw *networkingv1alpha1.NATGateway) { gw.Status.IPs = ips })
+}
+
+// NATLimits bounds the public IPs the apinet autoscaler gives a NAT gateway.
+type NATLimits struct{ Min, Max int32 }
+
+// DefaultNATLimits are apinetlet's hard-coded limits.
+var DefaultNATLimits = NATLimits{Min: 1, Max: 10}
+
+type natLayer struct {
+	source      string
+	annotations map[string]string
+}
+
+// natLimits layers the hub's limits, then each layer's annotations (later
+// layers win). An invalid value (not a number, negative, or min > max) is
+// reported and its layer's values are ignored.
+func natLimits(hub NATLimits, layers ...natLayer) (NATLimits, []string) {
+	limits := hub
+	var problems []string
+	for _, l := range layers {
+		next, ok := limits, true
+		for key, dst := range map[string]*int32{AnnotationNATMinPublicIPs: &next.Min, AnnotationNATMaxPublicIPs: &next.Max} {
+			raw, set := l.annotations[key]
+			if !set {
+				continue
+			}
+			n, err := strconv.ParseInt(raw, 10, 32)
+			if err != nil || n < 0 {
+				problems = append(problems, fmt.Sprintf("%s: %s=%q is not a number >= 0", l.source, key, raw))
+				ok = false
+				continue
+			}
+			*dst = int32(n)
+		}
+		if ok && next.Min > next.Max {
+			problems = append(problems, fmt.Sprintf("%s: min %d > max %d public IPs", l.source, next.Min, next.Max))
+			ok = false
+		}
+		if ok {
+			limits = next
+		}
+	}
+	return limits, problems
+}
+
+func joinProblems(problems []string) string {
+	out := ""
+	for i, p := range problems {
+		if i > 0 {
+			out += "; "
+		}
+		out += p
+	}
+	return out
+}
+
+// controllerRef makes owner an apinet object's controller.
+func controllerRef(owner client.Object, kind string) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: apinetv1alpha1.SchemeGroupVersion.String(), Kind: kind,
+		Name: owner.GetName(), UID: owner.GetUID(),
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}
+}

@@ -1,0 +1,141 @@
+package reconcilers_test
+
+import (
+	"context"
+	"fmt"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
+	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/reconcilers"
+)
+
+func createNATGateway(ctx context.Context, ns, name, network string, annotations map[string]string) *networkingv1alpha1.NATGateway {
+	GinkgoHelper()
+	gw := &networkingv1alpha1.NATGateway{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
+		Spec: networkingv1alpha1.NATGatewaySpec{
+			Type: networkingv1alpha1.NATGatewayTypePublic, IPFamily: corev1.IPv4Protocol,
+			NetworkRef: corev1.LocalObjectReference{Name: network},
+		},
+	}
+	Expect(ic("ironcore-1").Create(ctx, gw)).To(Succeed())
+	return gw
+}
+
+func natIPs(ctx context.Context, gw *networkingv1alpha1.NATGateway) func() []commonv1alpha1.IP {
+	return func() []commonv1alpha1.IP {
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		return gw.Status.IPs
+	}
+}
+
+var _ = Describe("NATGateway", func() {
+	It("allocates an apinet NATGateway with its autoscaler, and the public IP the controller-manager scales to", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		gw := createNATGateway(ctx, ns, "nat", "net", nil)
+
+		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(gw.UID)}
+		an, autoscaler := &apinetv1alpha1.NATGateway{}, &apinetv1alpha1.NATGatewayAutoscaler{}
+		Eventually(func() error { return peer().Get(ctx, key, autoscaler) }).Should(Succeed())
+		Expect(peer().Get(ctx, key, an)).To(Succeed())
+		Expect(an.Labels).To(HaveKeyWithValue("apinetlet.ironcore.dev/natgateway-uid", string(gw.UID)))
+		Expect(an.Labels).To(HaveKeyWithValue(clusterprofiles.LabelCluster, "fleet.ironcore-1"))
+		Expect(an.Spec.NetworkRef.Name).To(Equal(string(nw.UID)))
+		Expect(an.Spec.PortsPerNetworkInterface).To(Equal(int32(2048)))
+		Expect(autoscaler.Labels).To(HaveKeyWithValue("apinetlet.ironcore.dev/natgateway-uid", string(gw.UID)))
+		Expect(metav1.IsControlledBy(autoscaler, an)).To(BeTrue())
+		Expect(*autoscaler.Spec.MinPublicIPs).To(Equal(int32(1)))
+		Expect(*autoscaler.Spec.MaxPublicIPs).To(Equal(int32(10)))
+
+		Eventually(natIPs(ctx, gw)).Should(HaveLen(1), "the autoscaler's minimum, allocated by the registry")
+
+		Expect(ic("ironcore-1").Delete(ctx, gw)).To(Succeed())
+		Eventually(func() error { return peer().Get(ctx, key, an) }).Should(MatchError(ContainSubstring("not found")))
+		Expect(peer().Get(ctx, key, autoscaler)).To(MatchError(ContainSubstring("not found")))
+	})
+
+	It("maps a NATGateway created before its Network once the Network appears", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		gw := createNATGateway(ctx, ns, "early", "late-net", nil)
+		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(gw.UID)}
+		Consistently(func() error { return peer().Get(ctx, key, &apinetv1alpha1.NATGateway{}) }).Should(HaveOccurred())
+		createNetwork(ctx, "ironcore-1", ns, "late-net")
+		Eventually(func() error { return peer().Get(ctx, key, &apinetv1alpha1.NATGateway{}) }).Should(Succeed())
+		Eventually(natIPs(ctx, gw)).ShouldNot(BeEmpty())
+	})
+
+	// 2048 ports per NIC give 31 NICs per public IP. The v0.2.4 autoscaler
+	// computes (slots - requests) / slotsPerIP with truncating division, so
+	// it adds a second IP only once a whole IP's worth of NICs is unserved:
+	// at 62 NICs (40 NICs stay on one IP, 9 of them without NAT).
+	It("follows the real controller-manager's autoscaling for 62 NICs, bounded by a per-NATGateway maximum", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		an := apinetNetworkOf(ctx, "ironcore-1", nw)
+		gw := createNATGateway(ctx, ns, "nat", "net", nil)
+		for i := range 62 {
+			Expect(peer().Create(ctx, &apinetv1alpha1.NetworkInterface{
+				ObjectMeta: metav1.ObjectMeta{Namespace: an.Namespace, Name: fmt.Sprintf("nat-nic-%d", i)},
+				Spec: apinetv1alpha1.NetworkInterfaceSpec{
+					NodeRef:    corev1.LocalObjectReference{Name: "node-1"},
+					NetworkRef: corev1.LocalObjectReference{Name: an.Name},
+					IPs:        []apinetnet.IP{apinetnet.MustParseIP(fmt.Sprintf("10.1.0.%d", i+1))},
+				},
+			})).To(Succeed())
+		}
+		Eventually(natIPs(ctx, gw), "90s").Should(HaveLen(2), func() string {
+			anGW, nics := &apinetv1alpha1.NATGateway{}, &apinetv1alpha1.NetworkInterfaceList{}
+			_ = peer().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: string(gw.UID)}, anGW)
+			_ = peer().List(ctx, nics, client.InNamespace(an.Namespace))
+			claimed := 0
+			for _, nic := range nics.Items {
+				if len(nic.Spec.NATs) > 0 {
+					claimed++
+				}
+			}
+			return fmt.Sprintf("62 NICs need 2 IPs; apinet NATGateway spec.ips=%v status=%+v; %d of %d NICs claimed",
+				anGW.Spec.IPs, anGW.Status, claimed, len(nics.Items))
+		})
+
+		By("capping it at one public IP with an annotation on the NATGateway")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		gw.Annotations = map[string]string{reconcilers.AnnotationNATMaxPublicIPs: "1"}
+		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		Eventually(natIPs(ctx, gw), "90s").Should(HaveLen(1))
+		Consistently(natIPs(ctx, gw), "3s").Should(HaveLen(1))
+
+		By("keeping the last valid limits when an annotation is invalid")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		gw.Annotations = map[string]string{reconcilers.AnnotationNATMaxPublicIPs: "lots"}
+		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		Eventually(func() []string {
+			list := &eventsv1.EventList{}
+			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			var reasons []string
+			for _, e := range list.Items {
+				if e.Regarding.Name == gw.Name {
+					reasons = append(reasons, e.Reason)
+				}
+			}
+			return reasons
+		}).Should(ContainElement("InvalidNATAutoscaling"))
+		autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{}
+		Expect(peer().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: string(gw.UID)}, autoscaler)).To(Succeed())
+		Expect(*autoscaler.Spec.MaxPublicIPs).To(Equal(int32(1)))
+		Consistently(natIPs(ctx, gw), "3s").Should(HaveLen(1))
+	})
+})
