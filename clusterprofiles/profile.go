@@ -26,7 +26,10 @@ const (
 	// AnnotationDisableNetworkPeering, on an IronCore profile, overrides the
 	// hub's --disable-network-peering for that member ("true" or "false").
 	AnnotationDisableNetworkPeering = "apinet-hub.ironcore.dev/disable-network-peering"
-	natAnnotationPrefix             = "apinet-hub.ironcore.dev/nat-"
+	// AnnotationNodeAffinityAware, on an IronCore profile, overrides the
+	// hub's --is-node-affinity-aware for that member ("true" or "false").
+	AnnotationNodeAffinityAware = "apinet-hub.ironcore.dev/node-affinity-aware"
+	natAnnotationPrefix         = "apinet-hub.ironcore.dev/nat-"
 )
 
 // Role is what a member cluster is to the hub.
@@ -51,8 +54,9 @@ type Profile struct {
 	Peer types.NamespacedName
 	// APINetNamespace is the member's namespace in its peer.
 	APINetNamespace string
-	// DisableNetworkPeering overrides the hub's default when set.
-	DisableNetworkPeering *bool
+	// DisableNetworkPeering and NodeAffinityAware override the hub's
+	// defaults when set.
+	DisableNetworkPeering, NodeAffinityAware *bool
 	// NATAnnotations holds the member-wide NAT gateway annotations
 	// (apinet-hub.ironcore.dev/nat-*), validated by the reconciler, which
 	// reports bad values on the NATGateways they would affect.
@@ -136,12 +140,14 @@ func Parse(cp *clusterinventoryv1alpha1.ClusterProfile) (*Profile, *Problem) {
 		}
 		p.APINetNamespace = ns
 	}
-	if v, set := cp.Annotations[AnnotationDisableNetworkPeering]; set {
-		disable, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, problemf(ReasonAnnotationInvalid, "annotation %s=%q is not true or false", AnnotationDisableNetworkPeering, v)
+	for key, dst := range map[string]**bool{AnnotationDisableNetworkPeering: &p.DisableNetworkPeering, AnnotationNodeAffinityAware: &p.NodeAffinityAware} {
+		if v, set := cp.Annotations[key]; set {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, problemf(ReasonAnnotationInvalid, "annotation %s=%q is not true or false", key, v)
+			}
+			*dst = &b
 		}
-		p.DisableNetworkPeering = &disable
 	}
 	for k, v := range cp.Annotations {
 		if strings.HasPrefix(k, natAnnotationPrefix) {

@@ -57,7 +57,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	onboard(ctx, "apinet-1", map[string]string{clusterprofiles.LabelRole: "apinet"}, nil)
 	for _, name := range []string{"ironcore-1", "ironcore-2"} {
 		onboard(ctx, name, map[string]string{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1"},
-			map[string]string{clusterprofiles.AnnotationDisableNetworkPeering: map[string]string{"ironcore-1": "false", "ironcore-2": "true"}[name]})
+			map[string]string{
+				clusterprofiles.AnnotationDisableNetworkPeering: map[string]string{"ironcore-1": "false", "ironcore-2": "true"}[name],
+				clusterprofiles.AnnotationNodeAffinityAware:     map[string]string{"ironcore-1": "true", "ironcore-2": "false"}[name],
+			})
 	}
 
 	opts := providers.Options{

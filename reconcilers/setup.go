@@ -34,6 +34,10 @@ type Options struct {
 	// member's profile or the NATGateway itself says otherwise
 	// (AnnotationNATMinPublicIPs, AnnotationNATMaxPublicIPs).
 	NATPublicIPs NATLimits
+	// NodeAffinityAware pins load balancer instances to the nodes of their
+	// targets (apinetlet's --is-node-affinity-aware), unless a member's
+	// profile overrides it (clusterprofiles.AnnotationNodeAffinityAware).
+	NodeAffinityAware bool
 }
 
 // requeueDeleting is how soon a delete path looks again for an apinet
@@ -52,6 +56,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 		(&virtualIPReconciler{base}).setupWithManager(mgr),
 		(&networkInterfaceReconciler{base}).setupWithManager(ctx, mgr),
 		(&natGatewayReconciler{base}).setupWithManager(mgr),
+		(&loadBalancerReconciler{base}).setupWithManager(mgr),
 	)
 }
 

@@ -72,6 +72,8 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>")
 	fs.BoolVar(&f.reconcilers.DisableNetworkPeering, "disable-network-peering", false,
 		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")
+	fs.BoolVar(&f.reconcilers.NodeAffinityAware, "is-node-affinity-aware", false,
+		"pin load balancer instances to their targets' nodes (annotation "+clusterprofiles.AnnotationNodeAffinityAware+" on a ClusterProfile overrides it)")
 	f.reconcilers.NATPublicIPs = reconcilers.DefaultNATLimits
 	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on a ClusterProfile or NATGateway overrides it)",
 		int32Flag(&f.reconcilers.NATPublicIPs.Min))

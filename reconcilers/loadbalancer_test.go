@@ -1,0 +1,174 @@
+package reconcilers_test
+
+import (
+	"context"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
+	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
+	ipamv1alpha1 "github.com/ironcore-dev/ironcore/api/ipam/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/reconcilers"
+)
+
+func apinetLoadBalancerOf(ctx context.Context, lb *networkingv1alpha1.LoadBalancer) *apinetv1alpha1.LoadBalancer {
+	GinkgoHelper()
+	an := &apinetv1alpha1.LoadBalancer{}
+	Eventually(func() error {
+		return peer().Get(ctx, types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(lb.UID)}, an)
+	}).Should(Succeed())
+	return an
+}
+
+// expectOriginTemplate checks selector, template and anti-affinity, which
+// must equal apinetlet's (the selector is immutable).
+func expectOriginTemplate(an *apinetv1alpha1.LoadBalancer, lb *networkingv1alpha1.LoadBalancer) {
+	GinkgoHelper()
+	origin := map[string]string{
+		"apinetlet.ironcore.dev/loadbalancer-uid":       string(lb.UID),
+		"apinetlet.ironcore.dev/loadbalancer-namespace": lb.Namespace,
+	}
+	Expect(an.Spec.Selector).To(Equal(&metav1.LabelSelector{MatchLabels: origin}))
+	Expect(an.Spec.Template.Labels).To(Equal(origin))
+	Expect(an.Spec.Template.Annotations).To(Equal(map[string]string{"apinetlet.ironcore.dev/loadbalancer-name": lb.Name}))
+	Expect(an.Spec.Template.Spec.Affinity.InstanceAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution).To(Equal(
+		[]apinetv1alpha1.InstanceAffinityTerm{{LabelSelector: &metav1.LabelSelector{MatchLabels: origin}, TopologyKey: "topology.core.apinet.ironcore.dev/zone"}}))
+}
+
+var _ = Describe("LoadBalancer", func() {
+	var ns string
+	var nw *networkingv1alpha1.Network
+	BeforeEach(func(ctx SpecContext) {
+		ns = newNamespace(ctx, "ironcore-1")
+		nw = createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+	})
+
+	It("manages a public apinet load balancer and reports its IPs", func(ctx SpecContext) {
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "public"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypePublic, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net"},
+				Ports:      []networkingv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
+		an := apinetLoadBalancerOf(ctx, lb)
+		Expect(an.Spec.Type).To(Equal(apinetv1alpha1.LoadBalancerTypePublic))
+		Expect(an.Spec.NetworkRef.Name).To(Equal(string(nw.UID)))
+		Expect(an.Spec.IPs).To(HaveLen(1))
+		Expect(an.Spec.IPs[0].Name).To(Equal("ipv4"))
+		Expect(an.Spec.IPs[0].IPFamily).To(Equal(corev1.IPv4Protocol))
+		Expect(an.Spec.Ports).To(Equal([]apinetv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}}))
+		expectOriginTemplate(an, lb)
+		Eventually(func() []commonv1alpha1.IP {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			return lb.Status.IPs
+		}).Should(HaveLen(1), "the registry's address")
+	})
+
+	It("manages an internal load balancer with discrete and ephemeral IPs", func(ctx SpecContext) {
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "internal"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypeInternal, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net"},
+				IPs: []networkingv1alpha1.IPSource{
+					{Value: commonv1alpha1.MustParseNewIP("10.0.0.1")},
+					{Ephemeral: &networkingv1alpha1.EphemeralPrefixSource{PrefixTemplate: &ipamv1alpha1.PrefixTemplateSpec{
+						Spec: ipamv1alpha1.PrefixSpec{IPFamily: corev1.IPv6Protocol, Prefix: commonv1alpha1.MustParseNewIPPrefix("fd00::5/128")},
+					}}},
+				},
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
+		an := apinetLoadBalancerOf(ctx, lb)
+		Eventually(func() []apinetv1alpha1.LoadBalancerIP {
+			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+			return an.Spec.IPs
+		}).Should(Equal([]apinetv1alpha1.LoadBalancerIP{{Name: "ip-0", IPFamily: corev1.IPv4Protocol, IP: apinetnet.MustParseIP("10.0.0.1")}}))
+		expectOriginTemplate(an, lb)
+
+		By("allocating the ephemeral prefix ironcore creates for the second IP")
+		prefix := &ipamv1alpha1.Prefix{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "internal-1", OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: networkingv1alpha1.SchemeGroupVersion.String(), Kind: "LoadBalancer", Name: lb.Name, UID: lb.UID, Controller: ptr.To(true)}}},
+			Spec: ipamv1alpha1.PrefixSpec{IPFamily: corev1.IPv6Protocol, Prefix: commonv1alpha1.MustParseNewIPPrefix("fd00::5/128")},
+		}
+		Expect(ic("ironcore-1").Create(ctx, prefix)).To(Succeed())
+		prefix.Status.Phase = ipamv1alpha1.PrefixPhaseAllocated
+		Expect(ic("ironcore-1").Status().Update(ctx, prefix)).To(Succeed())
+		Eventually(func() []apinetv1alpha1.LoadBalancerIP {
+			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+			return an.Spec.IPs
+		}).Should(Equal([]apinetv1alpha1.LoadBalancerIP{
+			{Name: "ip-0", IPFamily: corev1.IPv4Protocol, IP: apinetnet.MustParseIP("10.0.0.1")},
+			{Name: "ip-1", IPFamily: corev1.IPv6Protocol, IP: apinetnet.MustParseIP("fd00::5")},
+		}))
+		Eventually(func() []commonv1alpha1.IP {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			return lb.Status.IPs
+		}).Should(Equal([]commonv1alpha1.IP{commonv1alpha1.MustParseIP("10.0.0.1"), commonv1alpha1.MustParseIP("fd00::5")}))
+	})
+
+	It("writes the routing, owned by the apinet load balancer, and node affinity for the targets' nodes", func(ctx SpecContext) {
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "routed"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypePublic, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net"},
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
+		target := func(name, node string) *networkingv1alpha1.LoadBalancerTargetRef {
+			return &networkingv1alpha1.LoadBalancerTargetRef{UID: types.UID(name + "-uid"), Name: name,
+				ProviderID: reconcilers.NetworkInterfaceID{Namespace: apinetNamespace("ironcore-1"), Name: "an-" + name, Node: node, UID: types.UID("an-" + name + "-uid")}.String()}
+		}
+		routing := &networkingv1alpha1.LoadBalancerRouting{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "routed"},
+			NetworkRef: commonv1alpha1.LocalUIDReference{Name: "net", UID: nw.UID},
+			Destinations: []networkingv1alpha1.LoadBalancerDestination{
+				{IP: commonv1alpha1.MustParseIP("10.0.0.11"), TargetRef: target("second", "second-node")},
+				{IP: commonv1alpha1.MustParseIP("10.0.0.10"), TargetRef: target("first", "first-node")},
+				{IP: commonv1alpha1.MustParseIP("10.0.0.12")}, // no target: kept without one
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, routing)).To(Succeed())
+
+		an := apinetLoadBalancerOf(ctx, lb)
+		anRouting := &apinetv1alpha1.LoadBalancerRouting{}
+		Eventually(func(g Gomega) {
+			g.Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), anRouting)).To(Succeed())
+			g.Expect(anRouting.Destinations).To(HaveLen(3))
+		}).Should(Succeed())
+		Expect(metav1.IsControlledBy(anRouting, an)).To(BeTrue())
+		Expect(anRouting.Destinations).To(Equal([]apinetv1alpha1.LoadBalancerDestination{
+			{IP: apinetnet.MustParseIP("10.0.0.11"), TargetRef: &apinetv1alpha1.LoadBalancerTargetRef{UID: "an-second-uid", Name: "an-second", NodeRef: corev1.LocalObjectReference{Name: "second-node"}}},
+			{IP: apinetnet.MustParseIP("10.0.0.10"), TargetRef: &apinetv1alpha1.LoadBalancerTargetRef{UID: "an-first-uid", Name: "an-first", NodeRef: corev1.LocalObjectReference{Name: "first-node"}}},
+			{IP: apinetnet.MustParseIP("10.0.0.12")},
+		}))
+		Eventually(func() *apinetv1alpha1.NodeAffinity {
+			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+			return an.Spec.Template.Spec.Affinity.NodeAffinity
+		}).Should(Equal(&apinetv1alpha1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &apinetv1alpha1.NodeSelector{
+			NodeSelectorTerms: []apinetv1alpha1.NodeSelectorTerm{
+				{MatchFields: []apinetv1alpha1.NodeSelectorRequirement{{Key: "metadata.name", Operator: apinetv1alpha1.NodeSelectorOpIn, Values: []string{"first-node"}}}},
+				{MatchFields: []apinetv1alpha1.NodeSelectorRequirement{{Key: "metadata.name", Operator: apinetv1alpha1.NodeSelectorOpIn, Values: []string{"second-node"}}}},
+			}}}), "sorted, one term per node")
+		expectOriginTemplate(an, lb)
+
+		By("deleting the IronCore load balancer")
+		Expect(ic("ironcore-1").Delete(ctx, lb)).To(Succeed())
+		Eventually(func() error { return peer().Get(ctx, client.ObjectKeyFromObject(an), an) }).Should(MatchError(ContainSubstring("not found")))
+		Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), anRouting)).To(MatchError(ContainSubstring("not found")))
+	})
+})
