@@ -57,6 +57,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 		(&networkInterfaceReconciler{base}).setupWithManager(ctx, mgr),
 		(&natGatewayReconciler{base}).setupWithManager(mgr),
 		(&loadBalancerReconciler{base}).setupWithManager(mgr),
+		(&networkPolicyReconciler{base}).setupWithManager(mgr),
 	)
 }
 
