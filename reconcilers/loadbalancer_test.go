@@ -171,4 +171,46 @@ var _ = Describe("LoadBalancer", func() {
 		Eventually(func() error { return peer().Get(ctx, client.ObjectKeyFromObject(an), an) }).Should(MatchError(ContainSubstring("not found")))
 		Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), anRouting)).To(MatchError(ContainSubstring("not found")))
 	})
+
+	It("adopts a load balancer apinetlet v0.2.4 wrote, keeping its immutable three-label selector", func(ctx SpecContext) {
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy", Annotations: map[string]string{reconcilers.AnnotationManagedBy: "apinetlet-era"}},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypePublic, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net"},
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
+		v024 := map[string]string{
+			"apinetlet.ironcore.dev/loadbalancer-uid":       string(lb.UID),
+			"apinetlet.ironcore.dev/loadbalancer-namespace": ns,
+			"apinetlet.ironcore.dev/loadbalancer-name":      "legacy",
+		}
+		legacy := &apinetv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: apinetNamespace("ironcore-1"), Name: string(lb.UID), Labels: v024},
+			Spec: apinetv1alpha1.LoadBalancerSpec{
+				Type: apinetv1alpha1.LoadBalancerTypePublic, NetworkRef: corev1.LocalObjectReference{Name: string(nw.UID)},
+				IPs:      []apinetv1alpha1.LoadBalancerIP{{Name: "ipv4", IPFamily: corev1.IPv4Protocol}},
+				Selector: &metav1.LabelSelector{MatchLabels: v024},
+				Template: apinetv1alpha1.InstanceTemplate{ObjectMeta: metav1.ObjectMeta{Labels: v024}},
+			},
+		}
+		Expect(peer().Create(ctx, legacy)).To(Succeed())
+
+		Eventually(func() error {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			delete(lb.Annotations, reconcilers.AnnotationManagedBy)
+			return ic("ironcore-1").Update(ctx, lb)
+		}).Should(Succeed())
+		Eventually(func() []commonv1alpha1.IP {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			return lb.Status.IPs
+		}).Should(HaveLen(1))
+		an := apinetLoadBalancerOf(ctx, lb)
+		Expect(an.UID).To(Equal(legacy.UID), "adopted, not recreated")
+		Expect(an.Spec.Selector.MatchLabels).To(Equal(v024))
+		Expect(an.Spec.Template.Labels).To(Equal(v024))
+		Expect(an.Labels).To(HaveKeyWithValue("apinet-hub.ironcore.dev/cluster", "fleet.ironcore-1"))
+		Expect(an.Spec.Template.Spec.Affinity.InstanceAntiAffinity).NotTo(BeNil())
+	})
 })
