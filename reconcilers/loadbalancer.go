@@ -37,7 +37,7 @@ func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
 	c, err := mcbuilder.ControllerManagedBy(mgr).Named("loadbalancer").
 		For(&networkingv1alpha1.LoadBalancer{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&networkingv1alpha1.LoadBalancerRouting{}, mapInMember(sameKey)).
-		Watches(&networkingv1alpha1.Network{}, mapInMember(loadBalancersOfNetwork)).
+		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(loadBalancersOfNetwork))).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("LoadBalancer"))).
 		Build(paths[*networkingv1alpha1.LoadBalancer]{
 			reconciler: r.reconciler,
@@ -64,29 +64,13 @@ func sameKey(_ context.Context, _ cluster.Cluster, obj client.Object) []reconcil
 	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
 }
 
-func loadBalancersOfNetwork(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
-	list := &networkingv1alpha1.LoadBalancerList{}
-	if err := cl.GetClient().List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, lb := range list.Items {
-		if lb.Spec.NetworkRef.Name == obj.GetName() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&lb)})
-		}
-	}
-	return reqs
-}
+// loadBalancersOfNetwork re-triggers the LoadBalancers naming a Network.
+var loadBalancersOfNetwork = objectsOfNetwork(
+	func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} },
+	func(o client.Object) string { return o.(*networkingv1alpha1.LoadBalancer).Spec.NetworkRef.Name })
 
 func (r *loadBalancerReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer) (reconcile.Result, error) {
-	routing := &apinetv1alpha1.LoadBalancerRouting{}
-	routing.Namespace, routing.Name = m.Peer.Namespace, string(lb.UID)
-	if gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), routing); err != nil || !gone {
-		return reconcile.Result{RequeueAfter: requeueDeleting}, err
-	}
-	an := &apinetv1alpha1.LoadBalancer{}
-	an.Namespace, an.Name = m.Peer.Namespace, string(lb.UID)
-	return deleteAPINetObject(ctx, m, an, lb, FinalizerLoadBalancer)
+	return deleteAPINetObjects(ctx, m, lb, FinalizerLoadBalancer, &apinetv1alpha1.LoadBalancerRouting{}, &apinetv1alpha1.LoadBalancer{})
 }
 
 func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer) (reconcile.Result, error) {
@@ -94,11 +78,8 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 	if err := EnsureFinalizer(ctx, c, lb, FinalizerLoadBalancer); err != nil {
 		return reconcile.Result{}, err
 	}
-	network := &networkingv1alpha1.Network{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: lb.Namespace, Name: lb.Spec.NetworkRef.Name}, network); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, nil // the Network watch brings us back
-		}
+	network, err := networkOf(ctx, c, lb.Namespace, lb.Spec.NetworkRef.Name)
+	if network == nil {
 		return reconcile.Result{}, err
 	}
 	destinations, err := r.destinations(ctx, m, lb)

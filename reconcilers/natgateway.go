@@ -10,12 +10,10 @@ import (
 	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
@@ -42,7 +40,7 @@ type natGatewayReconciler struct{ reconciler }
 func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 	c, err := mcbuilder.ControllerManagedBy(mgr).Named("natgateway").
 		For(&networkingv1alpha1.NATGateway{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
-		Watches(&networkingv1alpha1.Network{}, mapInMember(natGatewaysOfNetwork)).
+		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(natGatewaysOfNetwork))).
 		Build(paths[*networkingv1alpha1.NATGateway]{
 			reconciler: r.reconciler,
 			newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
@@ -64,33 +62,13 @@ func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 	)
 }
 
-// natGatewaysOfNetwork re-triggers the NATGateways of a network when it
-// appears or changes (a NATGateway may be created before its Network).
-func natGatewaysOfNetwork(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
-	list := &networkingv1alpha1.NATGatewayList{}
-	if err := cl.GetClient().List(ctx, list, client.InNamespace(obj.GetNamespace())); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, gw := range list.Items {
-		if gw.Spec.NetworkRef.Name == obj.GetName() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gw)})
-		}
-	}
-	return reqs
-}
+// natGatewaysOfNetwork re-triggers the NATGateways naming a Network.
+var natGatewaysOfNetwork = objectsOfNetwork(
+	func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} },
+	func(o client.Object) string { return o.(*networkingv1alpha1.NATGateway).Spec.NetworkRef.Name })
 
 func (r *natGatewayReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway) (reconcile.Result, error) {
-	// The autoscaler is owned by the apinet NATGateway, but nothing runs the
-	// garbage collector in every apinet cluster: delete it explicitly.
-	autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{}
-	autoscaler.Namespace, autoscaler.Name = m.Peer.Namespace, string(gw.UID)
-	if gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), autoscaler); err != nil || !gone {
-		return reconcile.Result{RequeueAfter: requeueDeleting}, err
-	}
-	an := &apinetv1alpha1.NATGateway{}
-	an.Namespace, an.Name = m.Peer.Namespace, string(gw.UID)
-	return deleteAPINetObject(ctx, m, an, gw, FinalizerNATGateway)
+	return deleteAPINetObjects(ctx, m, gw, FinalizerNATGateway, &apinetv1alpha1.NATGatewayAutoscaler{}, &apinetv1alpha1.NATGateway{})
 }
 
 func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway) (reconcile.Result, error) {
@@ -98,11 +76,8 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 	if err := EnsureFinalizer(ctx, c, gw, FinalizerNATGateway); err != nil {
 		return reconcile.Result{}, err
 	}
-	network := &networkingv1alpha1.Network{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: gw.Spec.NetworkRef.Name}, network); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, nil // the Network watch brings us back
-		}
+	network, err := networkOf(ctx, c, gw.Namespace, gw.Spec.NetworkRef.Name)
+	if network == nil {
 		return reconcile.Result{}, err
 	}
 	ports := networkingv1alpha1.DefaultPortsPerNetworkInterface

@@ -101,9 +101,7 @@ func networksUsingPrefix(ctx context.Context, cl cluster.Cluster, obj client.Obj
 }
 
 func (r *networkReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
-	an := &apinetv1alpha1.Network{}
-	an.Namespace, an.Name = m.Peer.Namespace, string(nw.UID)
-	return deleteAPINetObject(ctx, m, an, nw, FinalizerNetwork)
+	return deleteAPINetObjects(ctx, m, nw, FinalizerNetwork, &apinetv1alpha1.Network{})
 }
 
 func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {

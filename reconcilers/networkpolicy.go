@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
@@ -44,7 +43,7 @@ type networkPolicyReconciler struct{ reconciler }
 func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error {
 	c, err := mcbuilder.ControllerManagedBy(mgr).Named("networkpolicy").
 		For(&networkingv1alpha1.NetworkPolicy{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
-		Watches(&networkingv1alpha1.Network{}, mapInMember(networkPoliciesOfNetwork)).
+		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(networkPoliciesOf))).
 		Build(paths[*networkingv1alpha1.NetworkPolicy]{
 			reconciler: r.reconciler,
 			newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
@@ -68,23 +67,10 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 	)
 }
 
-func networkPoliciesOfNetwork(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
-	return networkPoliciesOf(ctx, cl.GetClient(), types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()})
-}
-
-func networkPoliciesOf(ctx context.Context, c client.Client, network types.NamespacedName) []reconcile.Request {
-	list := &networkingv1alpha1.NetworkPolicyList{}
-	if err := c.List(ctx, list, client.InNamespace(network.Namespace)); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, np := range list.Items {
-		if np.Spec.NetworkRef.Name == network.Name {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&np)})
-		}
-	}
-	return reqs
-}
+// networkPoliciesOf re-triggers the NetworkPolicies naming a Network.
+var networkPoliciesOf = objectsOfNetwork(
+	func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} },
+	func(o client.Object) string { return o.(*networkingv1alpha1.NetworkPolicy).Spec.NetworkRef.Name })
 
 var policiesOfAPINetNIC = policiesOfAPINetObject(func(nic *apinetv1alpha1.NetworkInterface) string { return nic.Spec.NetworkRef.Name })
 
@@ -124,12 +110,12 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 	report := func(status corev1.ConditionStatus, reason, message string) error {
 		return PatchStatus(ctx, c, np, func(np *networkingv1alpha1.NetworkPolicy) { setPolicyCondition(np, status, reason, message) })
 	}
-	network := &networkingv1alpha1.Network{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: np.Namespace, Name: np.Spec.NetworkRef.Name}, network); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, report(corev1.ConditionFalse, "NetworkNotFound", fmt.Sprintf("Network %s does not exist", np.Spec.NetworkRef.Name))
-		}
+	network, err := networkOf(ctx, c, np.Namespace, np.Spec.NetworkRef.Name)
+	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if network == nil {
+		return reconcile.Result{}, report(corev1.ConditionFalse, "NetworkNotFound", fmt.Sprintf("Network %s does not exist", np.Spec.NetworkRef.Name))
 	}
 	anNetwork := &apinetv1alpha1.Network{}
 	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(network.UID)}, anNetwork); err != nil {

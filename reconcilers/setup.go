@@ -5,7 +5,9 @@ import (
 	"errors"
 	"time"
 
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 
 	"k8s.io/client-go/tools/events"
@@ -131,12 +133,57 @@ func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (recon
 	return p.normal(ctx, m, obj)
 }
 
-// deleteAPINetObject is the delete path of kinds with one apinet object:
-// delete it, and remove the IronCore object's finalizer once it is gone.
-func deleteAPINetObject(ctx context.Context, m *clusterprofiles.Member, an, obj client.Object, finalizer string) (reconcile.Result, error) {
-	gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
-	if err != nil || !gone {
-		return reconcile.Result{RequeueAfter: requeueDeleting}, err
+// deleteAPINetObjects is the delete path of kinds that own apinet objects
+// named by their UID: delete each of them (children first: no garbage
+// collector is assumed in apinet clusters), and remove the IronCore object's
+// finalizer once all are gone.
+func deleteAPINetObjects(ctx context.Context, m *clusterprofiles.Member, obj client.Object, finalizer string, ans ...client.Object) (reconcile.Result, error) {
+	for _, an := range ans {
+		an.SetNamespace(m.Peer.Namespace)
+		an.SetName(string(obj.GetUID()))
+		gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
+		if err != nil || !gone {
+			return reconcile.Result{RequeueAfter: requeueDeleting}, err
+		}
 	}
 	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), obj, finalizer)
+}
+
+// objectsOfNetwork maps a Network (by its key) to the objects of a kind in
+// its namespace whose spec names it: they may exist before their Network.
+func objectsOfNetwork(newList func() client.ObjectList, networkName func(client.Object) string) func(context.Context, client.Reader, types.NamespacedName) []reconcile.Request {
+	return func(ctx context.Context, c client.Reader, network types.NamespacedName) []reconcile.Request {
+		list := newList()
+		if err := c.List(ctx, list, client.InNamespace(network.Namespace)); err != nil {
+			return nil
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, item := range items {
+			if o, ok := item.(client.Object); ok && networkName(o) == network.Name {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+			}
+		}
+		return reqs
+	}
+}
+
+// onNetwork turns objectsOfNetwork into a member-side Network watch.
+func onNetwork(of func(context.Context, client.Reader, types.NamespacedName) []reconcile.Request) func(context.Context, cluster.Cluster, client.Object) []reconcile.Request {
+	return func(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+		return of(ctx, cl.GetClient(), client.ObjectKeyFromObject(obj))
+	}
+}
+
+// networkOf returns the IronCore Network an object names in its namespace,
+// or nil while it does not exist (the Network watch brings the object back).
+func networkOf(ctx context.Context, c client.Reader, namespace, name string) (*networkingv1alpha1.Network, error) {
+	network := &networkingv1alpha1.Network{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, network); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return network, nil
 }

@@ -42,9 +42,7 @@ func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
 }
 
 func (r *virtualIPReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, vip *networkingv1alpha1.VirtualIP) (reconcile.Result, error) {
-	ip := &apinetv1alpha1.IP{}
-	ip.Namespace, ip.Name = m.Peer.Namespace, string(vip.UID)
-	return deleteAPINetObject(ctx, m, ip, vip, FinalizerVirtualIP)
+	return deleteAPINetObjects(ctx, m, vip, FinalizerVirtualIP, &apinetv1alpha1.IP{})
 }
 
 func (r *virtualIPReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, vip *networkingv1alpha1.VirtualIP) (reconcile.Result, error) {
