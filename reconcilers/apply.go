@@ -100,6 +100,17 @@ func Patch[T client.Object](ctx context.Context, c client.Client, obj T, mutate 
 	return c.Patch(ctx, obj, client.MergeFrom(base))
 }
 
+// goneDeletes is the gone path of kinds whose apinet objects go with them.
+func goneDeletes(o Origin, newLists ...func() client.ObjectList) func(context.Context, *clusterprofiles.Member, client.ObjectKey) error {
+	return func(ctx context.Context, m *clusterprofiles.Member, key client.ObjectKey) error {
+		lists := make([]client.ObjectList, 0, len(newLists))
+		for _, newList := range newLists {
+			lists = append(lists, newList())
+		}
+		return DeleteDangling(ctx, m, o, key, lists...)
+	}
+}
+
 // sameJSON compares what would go over the wire. (equality.Semantic cannot
 // compare the netip-based IP types of ironcore and apinet.)
 func sameJSON(a, b any) bool {
@@ -130,11 +141,20 @@ func DeleteAndCheckGone(ctx context.Context, c client.Client, obj client.Object)
 	return false, nil
 }
 
-// DeleteDangling deletes the apinet objects of a kind in the member's
-// namespace that stem from the IronCore object key, which no longer exists.
-// Objects labelled for another member are never touched. list must be an
-// empty list of the apinet kind.
-func DeleteDangling(ctx context.Context, m *clusterprofiles.Member, list client.ObjectList, o Origin, key client.ObjectKey) error {
+// DeleteDangling deletes the apinet objects in the member's namespace that
+// stem from the IronCore object key, which no longer exists, for each
+// apinet kind given as an empty list (children first). Objects labelled for
+// another member are never touched.
+func DeleteDangling(ctx context.Context, m *clusterprofiles.Member, o Origin, key client.ObjectKey, lists ...client.ObjectList) error {
+	for _, list := range lists {
+		if err := deleteDangling(ctx, m, list, o, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func deleteDangling(ctx context.Context, m *clusterprofiles.Member, list client.ObjectList, o Origin, key client.ObjectKey) error {
 	peer := m.Peer.GetClient()
 	if err := peer.List(ctx, list, client.InNamespace(m.Peer.Namespace), client.MatchingLabels{o.NamespaceLabel(): key.Namespace}); err != nil {
 		return err

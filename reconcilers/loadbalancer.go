@@ -44,12 +44,7 @@ func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
 			newObject:  func() *networkingv1alpha1.LoadBalancer { return &networkingv1alpha1.LoadBalancer{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,
-			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
-				if err := DeleteDangling(ctx, m, &apinetv1alpha1.LoadBalancerRoutingList{}, OriginLoadBalancer, key); err != nil {
-					return err
-				}
-				return DeleteDangling(ctx, m, &apinetv1alpha1.LoadBalancerList{}, OriginLoadBalancer, key)
-			},
+			gone:       goneDeletes(OriginLoadBalancer, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerRoutingList{} }, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerList{} }),
 		})
 	if err != nil {
 		return err

@@ -46,12 +46,7 @@ func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 			newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,
-			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
-				if err := DeleteDangling(ctx, m, &apinetv1alpha1.NATGatewayAutoscalerList{}, OriginNATGateway, key); err != nil {
-					return err
-				}
-				return DeleteDangling(ctx, m, &apinetv1alpha1.NATGatewayList{}, OriginNATGateway, key)
-			},
+			gone:       goneDeletes(OriginNATGateway, func() client.ObjectList { return &apinetv1alpha1.NATGatewayAutoscalerList{} }, func() client.ObjectList { return &apinetv1alpha1.NATGatewayList{} }),
 		})
 	if err != nil {
 		return err

@@ -52,9 +52,7 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 			newObject:  func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,
-			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
-				return DeleteDangling(ctx, m, &apinetv1alpha1.NetworkList{}, OriginNetwork, key)
-			},
+			gone:       goneDeletes(OriginNetwork, func() client.ObjectList { return &apinetv1alpha1.NetworkList{} }),
 		})
 	if err != nil {
 		return err

@@ -49,12 +49,7 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 			newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,
-			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
-				if err := DeleteDangling(ctx, m, &apinetv1alpha1.NetworkPolicyRuleList{}, OriginNetworkPolicy, key); err != nil {
-					return err
-				}
-				return DeleteDangling(ctx, m, &apinetv1alpha1.NetworkPolicyList{}, OriginNetworkPolicy, key)
-			},
+			gone:       goneDeletes(OriginNetworkPolicy, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyRuleList{} }, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyList{} }),
 		})
 	if err != nil {
 		return err

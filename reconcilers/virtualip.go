@@ -7,7 +7,7 @@ import (
 	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
@@ -31,9 +31,7 @@ func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
 			newObject:  func() *networkingv1alpha1.VirtualIP { return &networkingv1alpha1.VirtualIP{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,
-			gone: func(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
-				return DeleteDangling(ctx, m, &apinetv1alpha1.IPList{}, OriginVirtualIP, key)
-			},
+			gone:       goneDeletes(OriginVirtualIP, func() client.ObjectList { return &apinetv1alpha1.IPList{} }),
 		})
 	if err != nil {
 		return err
