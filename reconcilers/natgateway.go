@@ -97,7 +97,7 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: an.Name}, current); err == nil {
 		applied = &current.Spec
 	}
-	limits, problems := natLimits(r.opts.NATPublicIPs,
+	limits, problems := natLimits(*r.opts.NATPublicIPs,
 		natLayer{"ClusterProfile " + string(m.Profile.Name), m.Profile.NATAnnotations},
 		natLayer{"this NATGateway", gw.Annotations})
 	if len(problems) > 0 {

@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -34,8 +33,9 @@ type Options struct {
 	DisableNetworkPeering bool
 	// NATPublicIPs bounds the public IPs of every NAT gateway unless a
 	// member's profile or the NATGateway itself says otherwise
-	// (AnnotationNATMinPublicIPs, AnnotationNATMaxPublicIPs).
-	NATPublicIPs NATLimits
+	// (AnnotationNATMinPublicIPs, AnnotationNATMaxPublicIPs). nil means
+	// DefaultNATLimits.
+	NATPublicIPs *NATLimits
 	// NodeAffinityAware pins load balancer instances to the nodes of their
 	// targets (apinetlet's --is-node-affinity-aware), unless a member's
 	// profile overrides it (clusterprofiles.AnnotationNodeAffinityAware).
@@ -49,8 +49,8 @@ const requeueDeleting = time.Second
 // SetupWithManager registers every reconciler on the hub's multicluster
 // manager. Members come from topology (written by the provider).
 func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clusterprofiles.Topology, opts Options) error {
-	if opts.NATPublicIPs == (NATLimits{}) {
-		opts.NATPublicIPs = DefaultNATLimits
+	if opts.NATPublicIPs == nil {
+		opts.NATPublicIPs = &DefaultNATLimits
 	}
 	base := reconciler{topology: topology, opts: opts}
 	return errors.Join(

@@ -18,6 +18,9 @@ func TestRun(t *testing.T) {
 		{args: []string{"help"}, code: 0, stdout: usage},
 		{args: []string{"version"}, code: 0, stdout: "(devel)\n"},
 		{args: []string{"frobnicate"}, code: 2, stderrPart: `unknown command "frobnicate"`},
+		{args: []string{"run", "--nat-min-public-ips", "5", "--nat-max-public-ips", "2"}, code: 2, stderrPart: "is above --nat-max-public-ips"},
+		{args: []string{"run", "--nat-min-public-ips", "-1"}, code: 2, stderrPart: `"-1" is not a number >= 0`},
+		{args: []string{"run", "--namespace", ""}, code: 2, stderrPart: "empty namespace"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {

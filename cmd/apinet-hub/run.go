@@ -74,11 +74,12 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")
 	fs.BoolVar(&f.reconcilers.NodeAffinityAware, "is-node-affinity-aware", false,
 		"pin load balancer instances to their targets' nodes (annotation "+clusterprofiles.AnnotationNodeAffinityAware+" on a ClusterProfile overrides it)")
-	f.reconcilers.NATPublicIPs = reconcilers.DefaultNATLimits
+	nat := reconcilers.DefaultNATLimits
+	f.reconcilers.NATPublicIPs = &nat
 	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on a ClusterProfile or NATGateway overrides it)",
-		int32Flag(&f.reconcilers.NATPublicIPs.Min))
+		int32Flag(&nat.Min))
 	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" overrides it)",
-		int32Flag(&f.reconcilers.NATPublicIPs.Max))
+		int32Flag(&nat.Max))
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
 	f.zap.BindFlags(fs)
