@@ -39,9 +39,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 		done; \
 	done
 
-run: servers ## start a local fleet on real servers (Ctrl-C stops it)
+run: servers build ## a local fleet on real servers with the hub running against it (Ctrl-C stops all)
 	$(GO) build -o $(BIN)/localfleet ./test/localfleet
-	$(BIN)/localfleet
+	$(BIN)/localfleet --hub $(BIN)/apinet-hub
 
 clean: ## remove built binaries and local run state
 	rm -rf $(BIN) .run

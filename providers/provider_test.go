@@ -23,7 +23,6 @@ import (
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -39,36 +38,19 @@ func clusterName(profile string) multicluster.ClusterName {
 // onboard creates (or updates) a ClusterProfile and, if kubeconfig is not
 // nil, its credential Secret, as a cluster manager would.
 func onboard(ctx context.Context, name string, labels, annotations map[string]string, kubeconfig []byte) {
-	if kubeconfig != nil {
-		writeSecret(ctx, name, kubeconfig)
-	}
-	cp := &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name}}
-	_, err := controllerutil.CreateOrUpdate(ctx, hubClient(), cp, func() error {
-		cp.Labels, cp.Annotations = labels, annotations
-		cp.Spec.ClusterManager.Name = "fleet-test"
-		return nil
-	})
-	Expect(err).NotTo(HaveOccurred())
+	GinkgoHelper()
+	Expect(fleet.Onboard(ctx, hubClient(), fleetNamespace, name, labels, annotations, kubeconfig)).To(Succeed())
 }
 
+// writeSecret replaces a member's credential Secret.
 func writeSecret(ctx context.Context, profile string, kubeconfig []byte) {
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: profile + "-credentials"}}
-	_, err := controllerutil.CreateOrUpdate(ctx, hubClient(), secret, func() error {
-		secret.Labels = map[string]string{
-			clusterprofiles.LabelSecretConsumer: clusterprofiles.DefaultConsumer,
-			clusterprofiles.LabelSecretProfile:  profile,
-		}
-		secret.Data = map[string][]byte{clusterprofiles.SecretKeyConfig: kubeconfig}
-		return nil
-	})
-	Expect(err).NotTo(HaveOccurred())
+	GinkgoHelper()
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	Expect(hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: profile}, cp)).To(Succeed())
+	onboard(ctx, profile, cp.Labels, cp.Annotations, kubeconfig)
 }
 
-func ironcoreLabels(peer string) map[string]string {
-	return map[string]string{clusterprofiles.LabelRole: string(clusterprofiles.RoleIronCore), clusterprofiles.LabelPeer: peer}
-}
-
-var apinetLabels = map[string]string{clusterprofiles.LabelRole: string(clusterprofiles.RoleAPINet)}
+var ironcoreLabels, apinetLabels = fleet.IronCoreLabels, fleet.APINetLabels
 
 // engagedCondition returns the hub's condition on a profile (nil if none).
 func engagedCondition(ctx context.Context, profile string) *metav1.Condition {

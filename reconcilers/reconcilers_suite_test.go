@@ -54,9 +54,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	DeferCleanup(func() { Expect(testFleet.Stop()).To(Succeed()) })
 	hub := testFleet.Hub().Client()
 	Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}})).To(Succeed())
-	onboard(ctx, "apinet-1", map[string]string{clusterprofiles.LabelRole: "apinet"}, nil)
+	onboard(ctx, "apinet-1", fleet.APINetLabels, nil)
 	for _, name := range []string{"ironcore-1", "ironcore-2"} {
-		onboard(ctx, name, map[string]string{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1"},
+		onboard(ctx, name, fleet.IronCoreLabels("apinet-1"),
 			map[string]string{
 				clusterprofiles.AnnotationDisableNetworkPeering: map[string]string{"ironcore-1": "false", "ironcore-2": "true"}[name],
 				clusterprofiles.AnnotationNodeAffinityAware:     map[string]string{"ironcore-1": "true", "ironcore-2": "false"}[name],
@@ -98,16 +98,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 // onboard creates a ClusterProfile and its credential Secret (the cluster's
 // admin kubeconfig).
 func onboard(ctx context.Context, name string, labels, annotations map[string]string) {
-	hub := testFleet.Hub().Client()
-	Expect(hub.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name, Labels: map[string]string{
-			clusterprofiles.LabelSecretConsumer: clusterprofiles.DefaultConsumer, clusterprofiles.LabelSecretProfile: name}},
-		Data: map[string][]byte{clusterprofiles.SecretKeyConfig: testFleet.Cluster(name).Kubeconfig()},
-	})).To(Succeed())
-	Expect(hub.Create(ctx, &clusterinventoryv1alpha1.ClusterProfile{
-		ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name, Labels: labels, Annotations: annotations},
-		Spec:       clusterinventoryv1alpha1.ClusterProfileSpec{ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: "test"}},
-	})).To(Succeed())
+	GinkgoHelper()
+	Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), fleetNamespace, name, labels, annotations, testFleet.Cluster(name).Kubeconfig())).To(Succeed())
 }
 
 func member(name string) multicluster.ClusterName {

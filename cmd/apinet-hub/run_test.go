@@ -38,21 +38,11 @@ func TestRunEngagesAFleet(t *testing.T) {
 	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
 	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}})).To(Succeed())
 	onboard := func(namespace, name string, labels map[string]string, kubeconfig []byte) {
-		g.Expect(hub.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{
-				clusterprofiles.LabelSecretConsumer: clusterprofiles.DefaultConsumer, clusterprofiles.LabelSecretProfile: name}},
-			Data: map[string][]byte{clusterprofiles.SecretKeyConfig: kubeconfig},
-		})).To(Succeed())
-		g.Expect(hub.Create(ctx, &clusterinventoryv1alpha1.ClusterProfile{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
-			Spec:       clusterinventoryv1alpha1.ClusterProfileSpec{ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: "test"}},
-		})).To(Succeed())
+		g.Expect(fleet.Onboard(ctx, hub, namespace, name, labels, nil, kubeconfig)).To(Succeed())
 	}
-	apinet := map[string]string{clusterprofiles.LabelRole: "apinet"}
-	ironcore := map[string]string{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1"}
-	onboard("fleet", "apinet-1", apinet, f.Cluster("apinet-1").Kubeconfig())
-	onboard("fleet", "ironcore-1", ironcore, f.Cluster("ironcore-1").Kubeconfig())
-	onboard("elsewhere", "ironcore-1", ironcore, f.Cluster("ironcore-1").Kubeconfig())
+	onboard("fleet", "apinet-1", fleet.APINetLabels, f.Cluster("apinet-1").Kubeconfig())
+	onboard("fleet", "ironcore-1", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-1").Kubeconfig())
+	onboard("elsewhere", "ironcore-1", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-1").Kubeconfig())
 
 	metricsAddr, probeAddr := freeAddr(g), freeAddr(g)
 	runCtx, stop := context.WithCancel(ctx)
