@@ -24,7 +24,7 @@ servers: ## build the real API servers into bin/servers (skipped when up to date
 	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager >/dev/null
 
 test: servers ## install the servers if missing, then run the whole suite
-	$(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
