@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
 )
 
 // Provider engages IronCore members described by ClusterProfiles on the hub,
@@ -231,10 +232,22 @@ func (p *Provider) ensureProbe(rec *record, creds *clusterprofiles.Credentials) 
 func (p *Provider) probeLoop(ctx context.Context, rec *record, prober *clusterprofiles.Prober) {
 	ticker := time.NewTicker(p.opts.ProbeInterval)
 	defer ticker.Stop()
+	cluster := clusterprofiles.LabelValue(clusterprofiles.ClusterName(rec.key))
 	for {
+		start := time.Now()
 		problem := prober.Probe(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		p.mu.Lock()
+		role := ""
+		if rec.profile != nil {
+			role = string(rec.profile.Role)
+		}
+		p.mu.Unlock()
+		metrics.ClusterProbeDuration.WithLabelValues(cluster, role).Observe(time.Since(start).Seconds())
+		if problem != nil {
+			metrics.ClusterProbeFailures.WithLabelValues(cluster, role).Inc()
 		}
 		p.mu.Lock()
 		before := rec.healthy

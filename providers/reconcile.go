@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
 )
 
 // SetupWithManager registers the provider's ClusterProfile controller on the
@@ -120,6 +122,7 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		if rec.decided != d {
 			rec.decided = d
 			p.wakeMembersOfLocked(key)
+			recordDecision(key, rec.profile, d)
 		}
 	}()
 	before := rec.profile
@@ -238,6 +241,7 @@ func (p *Provider) namespaceHolder(ctx context.Context, profile *clusterprofiles
 // stop probing, and let the profiles that depended on it re-evaluate.
 func (p *Provider) forget(key types.NamespacedName) {
 	p.conditions.Delete(key)
+	metrics.ForgetCluster(clusterprofiles.LabelValue(clusterprofiles.ClusterName(key)))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rec := p.records[key]
@@ -323,6 +327,27 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		p.recorder.Eventf(cp, nil, eventType, d.reason, "Engage", "%s", truncate(d.message, 1000))
 	}
 	return nil
+}
+
+// recordDecision exports a profile's engagement as metrics.
+func recordDecision(key types.NamespacedName, profile *clusterprofiles.Profile, d decision) {
+	cluster := clusterprofiles.LabelValue(clusterprofiles.ClusterName(key))
+	var role, peer string
+	if profile != nil {
+		role = string(profile.Role)
+		if profile.Role == clusterprofiles.RoleIronCore {
+			peer = clusterprofiles.LabelValue(clusterprofiles.ClusterName(profile.Peer))
+		}
+	}
+	engaged := 0.0
+	if d.status == metav1.ConditionTrue {
+		engaged = 1
+	}
+	metrics.ClusterEngaged.DeletePartialMatch(prometheus.Labels{metrics.LabelCluster: cluster})
+	metrics.ClusterEngaged.WithLabelValues(cluster, role, peer).Set(engaged)
+	if d.status == metav1.ConditionFalse {
+		metrics.EngageErrors.WithLabelValues(cluster, d.reason).Inc()
+	}
 }
 
 func truncate(s string, n int) string {

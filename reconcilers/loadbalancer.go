@@ -41,6 +41,7 @@ func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("LoadBalancer"))).
 		Build(paths[*networkingv1alpha1.LoadBalancer]{
 			reconciler: r.reconciler,
+			controller: "loadbalancer",
 			newObject:  func() *networkingv1alpha1.LoadBalancer { return &networkingv1alpha1.LoadBalancer{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

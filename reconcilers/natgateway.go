@@ -43,6 +43,7 @@ func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(natGatewaysOfNetwork))).
 		Build(paths[*networkingv1alpha1.NATGateway]{
 			reconciler: r.reconciler,
+			controller: "natgateway",
 			newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

@@ -49,6 +49,7 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(networksUsingPrefix)).
 		Build(paths[*networkingv1alpha1.Network]{
 			reconciler: r.reconciler,
+			controller: "network",
 			newObject:  func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

@@ -51,6 +51,7 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("NetworkInterface"))).
 		Build(paths[*networkingv1alpha1.NetworkInterface]{
 			reconciler: r.reconciler,
+			controller: "networkinterface",
 			newObject:  func() *networkingv1alpha1.NetworkInterface { return &networkingv1alpha1.NetworkInterface{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

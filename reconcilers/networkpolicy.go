@@ -46,6 +46,7 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(networkPoliciesOf))).
 		Build(paths[*networkingv1alpha1.NetworkPolicy]{
 			reconciler: r.reconciler,
+			controller: "networkpolicy",
 			newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

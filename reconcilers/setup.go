@@ -20,6 +20,7 @@ import (
 	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
 )
 
 // Options configures every reconciler of the hub.
@@ -105,9 +106,11 @@ func mapInMember(fn func(ctx context.Context, cl cluster.Cluster, obj client.Obj
 // path. Unselected objects (watch filter, managed-by) are left alone.
 type paths[T client.Object] struct {
 	reconciler
-	newObject func() T
-	normal    func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
-	delete    func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	// controller names the controller in metrics.
+	controller string
+	newObject  func() T
+	normal     func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	delete     func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
 	// gone cleans up after an IronCore object that no longer exists.
 	gone func(context.Context, *clusterprofiles.Member, types.NamespacedName) error
 }
@@ -117,6 +120,18 @@ func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (recon
 	if m == nil {
 		return reconcile.Result{}, nil
 	}
+	start := time.Now()
+	result, err := p.reconcile(ctx, m, req)
+	outcome := "success"
+	if err != nil {
+		outcome = "error"
+	}
+	metrics.ReconcileTotal.WithLabelValues(p.controller, m.Label, clusterprofiles.LabelValue(m.Peer.Name), outcome).Inc()
+	metrics.ReconcileDuration.WithLabelValues(p.controller, m.Label).Observe(time.Since(start).Seconds())
+	return result, err
+}
+
+func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req mcreconcile.Request) (reconcile.Result, error) {
 	obj := p.newObject()
 	if err := m.GetClient().Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -28,6 +28,7 @@ func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		For(&networkingv1alpha1.VirtualIP{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Build(paths[*networkingv1alpha1.VirtualIP]{
 			reconciler: r.reconciler,
+			controller: "virtualip",
 			newObject:  func() *networkingv1alpha1.VirtualIP { return &networkingv1alpha1.VirtualIP{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

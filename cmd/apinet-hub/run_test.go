@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +31,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(1, 1)})
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
 
@@ -42,6 +43,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 	}
 	onboard("fleet", "apinet-1", fleet.APINetLabels, f.Cluster("apinet-1").Kubeconfig())
 	onboard("fleet", "ironcore-1", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-1").Kubeconfig())
+	onboard("fleet", "ironcore-2", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-2").Kubeconfig())
 	onboard("elsewhere", "ironcore-1", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-1").Kubeconfig())
 
 	metricsAddr, probeAddr := freeAddr(g), freeAddr(g)
@@ -79,6 +81,25 @@ func TestRunEngagesAFleet(t *testing.T) {
 	g.Expect(httpGet("http://" + probeAddr + "/healthz")).To(Equal("ok"))
 	g.Expect(httpGet("http://" + probeAddr + "/readyz")).To(Equal("ok"))
 	g.Expect(httpGet("http://" + metricsAddr + "/metrics")).To(ContainSubstring("controller_runtime_reconcile_total"))
+
+	// Per-member and per-peer metrics, and their removal when a member leaves.
+	g.Eventually(condition("fleet", "ironcore-2"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+	for _, member := range []string{"ironcore-1", "ironcore-2"} {
+		g.Expect(f.Cluster(member).Client().Create(ctx, &networkingv1alpha1.Network{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "scraped"}})).To(Succeed())
+	}
+	scrape := func() string { body, _ := httpGet("http://" + metricsAddr + "/metrics"); return body }
+	g.Eventually(scrape, time.Minute).Should(And(
+		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.apinet-1",peer="",role="apinet"} 1`),
+		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`),
+		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-2",peer="fleet.apinet-1",role="ironcore"} 1`),
+		ContainSubstring(`apinet_hub_reconcile_total{cluster="fleet.ironcore-1",controller="network",peer="fleet.apinet-1",result="success"}`),
+		ContainSubstring(`apinet_hub_reconcile_total{cluster="fleet.ironcore-2",controller="network",peer="fleet.apinet-1",result="success"}`),
+		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{cluster="fleet.apinet-1",role="apinet"}`),
+	))
+	g.Expect(hub.Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "ironcore-2"}})).To(Succeed())
+	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`cluster="fleet.ironcore-2"`), "a member's series go with it")
+	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`))
 
 	stop()
 	g.Eventually(exited, time.Minute).Should(Receive(Equal(0)), "run returns 0 on shutdown; stderr: %s", &stderr)

@@ -14,8 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	utilsenvtest "github.com/ironcore-dev/ironcore/utils/envtest"
 	"github.com/ironcore-dev/ironcore/utils/envtest/apiserver"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -278,7 +281,20 @@ func (c *Cluster) startAggregated() error {
 	if err := c.aggregated.Start(); err != nil {
 		return fmt.Errorf("aggregated apiserver: %w", err)
 	}
-	return utilsenvtest.WaitUntilAPIServicesReadyWithTimeout(startTimeout, c.ext, c.admin, c.client, Scheme)
+	if err := utilsenvtest.WaitUntilAPIServicesReadyWithTimeout(startTimeout, c.ext, c.admin, c.client, Scheme); err != nil {
+		return err
+	}
+	// An APIService reports Available a moment before requests through the
+	// aggregator stop answering 503: wait for a real request to succeed.
+	var list client.ObjectList = &networkingv1alpha1.NetworkList{}
+	if c.Role == RoleAPINet {
+		list = &apinetv1alpha1.NetworkList{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		return c.client.List(ctx, list) == nil, nil
+	})
 }
 
 // Stop takes the cluster's API servers down abruptly (SIGKILL), as a crash

@@ -1,0 +1,78 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Label names. cluster and peer carry the label-safe cluster name
+// (clusterprofiles.LabelValue: "<profile namespace>.<profile name>").
+const (
+	LabelCluster    = "cluster"
+	LabelPeer       = "peer"
+	LabelRole       = "role"
+	LabelController = "controller"
+	LabelResult     = "result"
+	LabelReason     = "reason"
+)
+
+var (
+	// ClusterEngaged is 1 while a member is engaged (an apinet peer: usable)
+	// and 0 while it is known but paused or broken.
+	ClusterEngaged = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "apinet_hub_cluster_engaged",
+		Help: "1 if the cluster is engaged (IronCore members) or usable (apinet peers), else 0.",
+	}, []string{LabelCluster, LabelRole, LabelPeer})
+
+	// ClusterProbeDuration is the latency of /readyz probes per cluster.
+	ClusterProbeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "apinet_hub_cluster_probe_duration_seconds",
+		Help:    "Latency of the hub's /readyz probes of a cluster.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	}, []string{LabelCluster, LabelRole})
+
+	// ClusterProbeFailures counts failed probes per cluster.
+	ClusterProbeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apinet_hub_cluster_probe_failures_total",
+		Help: "Failed /readyz probes of a cluster.",
+	}, []string{LabelCluster, LabelRole})
+
+	// EngageErrors counts failed engagements and credential problems per
+	// cluster and reason (the Engaged condition's reason).
+	EngageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apinet_hub_engage_errors_total",
+		Help: "Failed engagements of a cluster, by reason (Unreachable, CredentialsInvalid, ...).",
+	}, []string{LabelCluster, LabelReason})
+
+	// ReconcileTotal counts reconciles per controller, member and peer.
+	ReconcileTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apinet_hub_reconcile_total",
+		Help: "Reconciles of IronCore objects, by controller, member, peer and result (success, error).",
+	}, []string{LabelController, LabelCluster, LabelPeer, LabelResult})
+
+	// ReconcileDuration is the reconcile latency per controller and member.
+	ReconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "apinet_hub_reconcile_duration_seconds",
+		Help:    "Duration of reconciles of IronCore objects, by controller and member.",
+		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{LabelController, LabelCluster})
+)
+
+// clusterVecs are every vector with a cluster label.
+var clusterVecs = []interface {
+	DeletePartialMatch(prometheus.Labels) int
+}{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration}
+
+func init() {
+	crmetrics.Registry.MustRegister(ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration)
+}
+
+// ForgetCluster deletes every series of a cluster that left the fleet, so
+// that cardinality stays bounded by the fleet.
+func ForgetCluster(cluster string) {
+	for _, v := range clusterVecs {
+		v.DeletePartialMatch(prometheus.Labels{LabelCluster: cluster})
+	}
+	ClusterEngaged.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
+	ReconcileTotal.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
+}
