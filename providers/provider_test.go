@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -321,14 +322,25 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 	It("does not let a member that accepts connections and never answers delay the others", func(ctx SpecContext) {
 		blackHole, err := net.Listen("tcp", "127.0.0.1:0")
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(blackHole.Close)
+		var mu sync.Mutex
+		var conns []net.Conn // held open, never answered
+		DeferCleanup(func() {
+			_ = blackHole.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		})
 		go func() {
 			for {
 				conn, err := blackHole.Accept()
 				if err != nil {
 					return
 				}
-				DeferCleanup(conn.Close) // hold it open, say nothing
+				mu.Lock()
+				conns = append(conns, conn)
+				mu.Unlock()
 			}
 		}()
 		kc := fmt.Sprintf(`apiVersion: v1
