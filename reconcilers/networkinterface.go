@@ -155,16 +155,14 @@ func (r *networkInterfaceReconciler) reconcileNormal(ctx context.Context, m *clu
 	if err := EnsureFinalizer(ctx, c, nic, FinalizerNetworkInterface); err != nil {
 		return reconcile.Result{}, err
 	}
-	var wantUID types.UID
-	if id, err := ParseNetworkInterfaceID(nic.Spec.ProviderID); err == nil {
-		wantUID = id.UID
-	} else if nic.Spec.ProviderID != "" {
+	id, err := ParseNetworkInterfaceID(nic.Spec.ProviderID)
+	if err != nil && nic.Spec.ProviderID != "" {
 		recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "InvalidProviderID", DefaultEventActionApply, "%v", err)
 	}
-	if err := r.releaseAPINetNICs(ctx, m, nic, wantUID); err != nil {
+	if err := r.releaseAPINetNICs(ctx, m, nic, id.UID); err != nil {
 		return reconcile.Result{}, err
 	}
-	an, err := r.claimAPINetNIC(ctx, m, nic, wantUID)
+	an, err := r.claimAPINetNIC(ctx, m, nic, id)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -217,39 +215,32 @@ func (r *networkInterfaceReconciler) reconcileNormal(ctx context.Context, m *clu
 	})
 }
 
-// claimAPINetNIC returns the apinet NIC named by the provider ID, adopting
-// it (origin metadata) if it is free. A NIC claimed by another IronCore NIC
-// is left alone and reported.
-func (r *networkInterfaceReconciler) claimAPINetNIC(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface, uid types.UID) (*apinetv1alpha1.NetworkInterface, error) {
-	if uid == "" {
+// claimAPINetNIC returns the apinet NIC named by the provider ID (name and
+// UID must both match), adopting it (origin metadata) if it is free. A NIC
+// claimed by another IronCore NIC is left alone and reported.
+func (r *networkInterfaceReconciler) claimAPINetNIC(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface, id NetworkInterfaceID) (*apinetv1alpha1.NetworkInterface, error) {
+	if id.UID == "" || id.Namespace != m.Peer.Namespace {
 		return nil, nil
 	}
-	list := &apinetv1alpha1.NetworkInterfaceList{}
-	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace)); err != nil {
-		return nil, err
+	an := &apinetv1alpha1.NetworkInterface{}
+	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: id.Namespace, Name: id.Name}, an); err != nil {
+		return nil, client.IgnoreNotFound(err)
 	}
-	for i := range list.Items {
-		an := &list.Items[i]
-		if an.UID != uid {
-			continue
+	switch {
+	case an.UID != id.UID || !an.DeletionTimestamp.IsZero():
+		return nil, nil
+	case OriginNetworkInterface.StemsFrom(an, nic):
+		if !BelongsTo(m, an) {
+			return nil, nil
 		}
-		if OriginNetworkInterface.StemsFrom(an, nic) {
-			if !BelongsTo(m, an) {
-				return nil, nil
-			}
-			return an, Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) { setOrigin(an, m, OriginNetworkInterface, nic) })
-		}
+	default:
 		if _, taken := an.Labels[OriginNetworkInterface.UIDLabel()]; taken {
 			recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "APINetNetworkInterfaceTaken", DefaultEventActionApply,
 				"apinet NIC %s/%s is claimed by another NetworkInterface", an.Namespace, an.Name)
 			return nil, nil
 		}
-		if !an.DeletionTimestamp.IsZero() {
-			return nil, nil
-		}
-		return an, Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) { setOrigin(an, m, OriginNetworkInterface, nic) })
 	}
-	return nil, nil
+	return an, Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) { setOrigin(an, m, OriginNetworkInterface, nic) })
 }
 
 // releaseAPINetNICs releases the apinet NICs claimed by nic other than keep:
