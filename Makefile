@@ -21,7 +21,7 @@ build: ## build bin/apinet-hub
 	$(GO) build -o $(BIN)/apinet-hub ./cmd/apinet-hub
 
 servers: ## build the real API servers into bin/servers (skipped when up to date)
-	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager >/dev/null
+	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet >/dev/null
 
 test: servers ## install the servers if missing, then run the whole suite
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...

@@ -1,0 +1,248 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var hubBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// BuildHub builds the apinet-hub binary of this repository once per test
+// process, into a private temporary folder (go test runs packages in
+// parallel; a shared output path would race), and returns its path.
+// $APINET_HUB_BINARY, when set, is used instead.
+func BuildHub(ctx context.Context) (string, error) {
+	if p := os.Getenv("APINET_HUB_BINARY"); p != "" {
+		return p, nil
+	}
+	hubBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "apinet-hub-bin-")
+		if err != nil {
+			hubBuild.err = err
+			return
+		}
+		out := filepath.Join(dir, "apinet-hub")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/apinet-hub")
+		cmd.Dir = repoRoot()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			hubBuild.err = fmt.Errorf("go build ./cmd/apinet-hub: %v: %s", err, stderr.String())
+			return
+		}
+		hubBuild.path = out
+	})
+	return hubBuild.path, hubBuild.err
+}
+
+// HubOptions configures StartHub.
+type HubOptions struct {
+	// Binary is the apinet-hub binary (BuildHub).
+	Binary string
+	// Kubeconfig of the hub cluster.
+	Kubeconfig string
+	// Namespace is the hub namespace of the fleet's profiles ("fleet").
+	Namespace string
+	// Args are further `apinet-hub run` flags.
+	Args []string
+	// Log receives stdout and stderr (appended; several runs may share it).
+	Log string
+	// Env is added to the process environment.
+	Env []string
+}
+
+// Controller is a running controller process (`apinet-hub run` or
+// apinetlet). Its metrics and health endpoints listen on free loopback ports.
+type Controller struct {
+	cmd         *exec.Cmd
+	done        chan struct{}
+	exitErr     error
+	MetricsAddr string
+	ProbeAddr   string
+}
+
+// StartHub starts `apinet-hub run` as a child process that dies with the
+// test process.
+func StartHub(opts HubOptions) (*Controller, error) {
+	args := []string{"run", "--kubeconfig", opts.Kubeconfig}
+	if opts.Namespace != "" {
+		args = append(args, "--namespace", opts.Namespace)
+	}
+	return startController(opts.Binary, append(args, opts.Args...), opts.Log, opts.Env)
+}
+
+// startController starts binary with args plus free metrics and health
+// addresses (--metrics-bind-address, --health-probe-bind-address), output
+// appended to log.
+func startController(binary string, args []string, logPath string, env []string) (*Controller, error) {
+	metrics, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	probe, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	log := io.Discard
+	if logPath != "" {
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		log = f
+	}
+	args = append(args, "--metrics-bind-address", metrics, "--health-probe-bind-address", probe)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", binary, err)
+	}
+	c := &Controller{cmd: cmd, done: make(chan struct{}), MetricsAddr: metrics, ProbeAddr: probe}
+	go func() { c.exitErr = cmd.Wait(); close(c.done) }()
+	return c, nil
+}
+
+// PID of the process.
+func (h *Controller) PID() int { return h.cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (h *Controller) Exited() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Kill SIGKILLs the process (a crash) and waits for it to be gone.
+func (h *Controller) Kill() error {
+	if h.Exited() {
+		return nil
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGKILL)
+	<-h.done
+	return nil
+}
+
+// Stop asks the process to shut down (SIGTERM) and waits up to timeout,
+// then kills it. It returns the exit error of a process that did not exit
+// cleanly.
+func (h *Controller) Stop(timeout time.Duration) error {
+	if h.Exited() {
+		return h.exitErr
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.done:
+		return h.exitErr
+	case <-time.After(timeout):
+		_ = h.Kill()
+		return fmt.Errorf("%s did not stop within %s after SIGTERM", h.cmd.Path, timeout)
+	}
+}
+
+// Scrape returns the /metrics text.
+func (h *Controller) Scrape(ctx context.Context) (string, error) {
+	return HTTPGet(ctx, "http://"+h.MetricsAddr+"/metrics")
+}
+
+// Ready reports whether /readyz answers ok.
+func (h *Controller) Ready(ctx context.Context) bool {
+	body, err := HTTPGet(ctx, "http://"+h.ProbeAddr+"/readyz")
+	return err == nil && body == "ok"
+}
+
+// FreeAddr returns a loopback address with a free port.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// HTTPGet returns the trimmed body of a 200 answer, or an error.
+func HTTPGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", errors.Join(err, fmt.Errorf("GET %s: %s", url, resp.Status))
+	}
+	return strings.TrimSpace(string(body)), err
+}
+
+// APINetletOptions configures StartAPINetlet.
+type APINetletOptions struct {
+	// ServersDir holds the apinetlet binary (hack/install-servers.sh apinetlet).
+	// Default: DefaultServersDir().
+	ServersDir string
+	// Member is the IronCore cluster, Peer the apinet cluster.
+	Member, Peer *Cluster
+	// APINetNamespace is apinetlet's --api-net-namespace (created if missing).
+	APINetNamespace string
+	// Args are further apinetlet flags.
+	Args []string
+	// Log receives stdout and stderr (appended).
+	Log string
+}
+
+// StartAPINetlet runs the real apinetlet (ironcore-net v0.2.4) for one
+// member, as a child process that dies with the test process.
+func StartAPINetlet(ctx context.Context, opts APINetletOptions) (*Controller, error) {
+	servers := opts.ServersDir
+	if servers == "" {
+		servers = DefaultServersDir()
+	}
+	binary := filepath.Join(servers, "apinetlet")
+	if _, err := os.Stat(binary); err != nil {
+		return nil, fmt.Errorf("%s is missing: run hack/install-servers.sh apinetlet: %w", binary, err)
+	}
+	if err := ensureNamespace(ctx, opts.Peer, opts.APINetNamespace); err != nil {
+		return nil, err
+	}
+	args := append([]string{"--kubeconfig", opts.Member.KubeconfigPath(),
+		"--api-net-kubeconfig", opts.Peer.KubeconfigPath(), "--api-net-namespace", opts.APINetNamespace, "--metrics-secure=false"}, opts.Args...)
+	return startController(binary, args, opts.Log, nil)
+}
+
+// ensureNamespace creates namespace name in c unless it exists.
+func ensureNamespace(ctx context.Context, c *Cluster, name string) error {
+	err := c.Client().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s in %s: %w", name, c.Name, err)
+	}
+	return nil
+}
