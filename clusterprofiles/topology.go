@@ -6,6 +6,9 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -42,7 +45,24 @@ type Member struct {
 	// Label is LabelValue(Profile.Name): the value of LabelCluster.
 	Label string
 	Peer  *Peer
+	// EngagedAt is when this instance of the member was built for
+	// engagement; objects created later count towards mapping latency.
+	EngagedAt time.Time
+
+	// mapped holds the UIDs of objects already reported mapped by this
+	// instance (one latency observation per object and engagement).
+	mapped sync.Map
 }
+
+// FirstMapping records that the IronCore object of uid is mapped and
+// reports whether that is news for this engagement of the member.
+func (m *Member) FirstMapping(uid types.UID) bool {
+	_, seen := m.mapped.LoadOrStore(uid, struct{}{})
+	return !seen
+}
+
+// ForgetMapping drops a deleted object's record.
+func (m *Member) ForgetMapping(uid types.UID) { m.mapped.Delete(uid) }
 
 // Topology knows which IronCore members are engaged and with which peer.
 // The provider writes it; reconcilers read it.

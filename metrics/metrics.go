@@ -14,6 +14,8 @@ const (
 	LabelController = "controller"
 	LabelResult     = "result"
 	LabelReason     = "reason"
+	LabelKind       = "kind"
+	LabelState      = "state"
 )
 
 var (
@@ -56,15 +58,31 @@ var (
 		Help:    "Duration of reconciles of IronCore objects, by controller and member.",
 		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 	}, []string{LabelController, LabelCluster})
+
+	// MappingLatency is the time from an IronCore object's creation to its
+	// first successful mapping (its status reports the apinet object), per
+	// kind and member. Objects created before their member was engaged are
+	// not observed (they measure downtime or onboarding, not the hub).
+	// creationTimestamp has a resolution of one second, so each observation
+	// is up to 1 s above the true latency.
+	MappingLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "apinet_hub_mapping_latency_seconds",
+		Help:    "Time from an IronCore object's creation to its first successful mapping, by kind and member (1 s resolution).",
+		Buckets: []float64{0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600},
+	}, []string{LabelKind, LabelCluster})
 )
+
+// collectors are every metric of the hub, registered once.
+var collectors = []prometheus.Collector{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
+	ReconcileTotal, ReconcileDuration, MappingLatency, usageCollector{}}
 
 // clusterVecs are every vector with a cluster label.
 var clusterVecs = []interface {
 	DeletePartialMatch(prometheus.Labels) int
-}{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration}
+}{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency}
 
 func init() {
-	crmetrics.Registry.MustRegister(ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration)
+	crmetrics.Registry.MustRegister(collectors...)
 }
 
 // ForgetCluster deletes every series of a cluster that left the fleet, so

@@ -387,10 +387,11 @@ func (p *Provider) build(ctx context.Context, job engageJob) (*clusterprofiles.M
 		return nil, fail("cache sync", context.DeadlineExceeded)
 	}
 	return &clusterprofiles.Member{
-		Cluster: memberCl,
-		Profile: job.profile,
-		Label:   clusterprofiles.LabelValue(job.profile.Name),
-		Peer:    &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(job.profile.Peer), Namespace: ns},
+		Cluster:   memberCl,
+		Profile:   job.profile,
+		Label:     clusterprofiles.LabelValue(job.profile.Name),
+		Peer:      &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(job.profile.Peer), Namespace: ns},
+		EngagedAt: time.Now(),
 	}, nil
 }
 

@@ -42,6 +42,7 @@ func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		Build(paths[*networkingv1alpha1.LoadBalancer]{
 			reconciler: r.reconciler,
 			controller: "loadbalancer",
+			mapped:     func(lb *networkingv1alpha1.LoadBalancer) bool { return len(lb.Status.IPs) > 0 },
 			newObject:  func() *networkingv1alpha1.LoadBalancer { return &networkingv1alpha1.LoadBalancer{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

@@ -44,6 +44,7 @@ func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		Build(paths[*networkingv1alpha1.NATGateway]{
 			reconciler: r.reconciler,
 			controller: "natgateway",
+			mapped:     func(gw *networkingv1alpha1.NATGateway) bool { return len(gw.Status.IPs) > 0 },
 			newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

@@ -50,10 +50,13 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 		Build(paths[*networkingv1alpha1.Network]{
 			reconciler: r.reconciler,
 			controller: "network",
-			newObject:  func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
-			normal:     r.reconcileNormal,
-			delete:     r.reconcileDelete,
-			gone:       goneDeletes(OriginNetwork, func() client.ObjectList { return &apinetv1alpha1.NetworkList{} }),
+			mapped: func(nw *networkingv1alpha1.Network) bool {
+				return nw.Status.State == networkingv1alpha1.NetworkStateAvailable
+			},
+			newObject: func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
+			normal:    r.reconcileNormal,
+			delete:    r.reconcileDelete,
+			gone:      goneDeletes(OriginNetwork, func() client.ObjectList { return &apinetv1alpha1.NetworkList{} }),
 		})
 	if err != nil {
 		return err

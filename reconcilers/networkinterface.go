@@ -52,10 +52,13 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 		Build(paths[*networkingv1alpha1.NetworkInterface]{
 			reconciler: r.reconciler,
 			controller: "networkinterface",
-			newObject:  func() *networkingv1alpha1.NetworkInterface { return &networkingv1alpha1.NetworkInterface{} },
-			normal:     r.reconcileNormal,
-			delete:     r.reconcileDelete,
-			gone:       r.releaseGone,
+			mapped: func(nic *networkingv1alpha1.NetworkInterface) bool {
+				return nic.Status.State == networkingv1alpha1.NetworkInterfaceStateAvailable
+			},
+			newObject: func() *networkingv1alpha1.NetworkInterface { return &networkingv1alpha1.NetworkInterface{} },
+			normal:    r.reconcileNormal,
+			delete:    r.reconcileDelete,
+			gone:      r.releaseGone,
 		})
 	if err != nil {
 		return err

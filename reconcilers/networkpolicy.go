@@ -47,6 +47,7 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 		Build(paths[*networkingv1alpha1.NetworkPolicy]{
 			reconciler: r.reconciler,
 			controller: "networkpolicy",
+			mapped:     policyApplied,
 			newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,
@@ -317,4 +318,14 @@ func setPolicyCondition(np *networkingv1alpha1.NetworkPolicy, status corev1.Cond
 		Type: ConditionApplied, Status: status, Reason: reason, Message: message,
 		ObservedGeneration: np.Generation, LastTransitionTime: metav1.Now(),
 	})
+}
+
+// policyApplied reports whether the hub's Applied condition is true.
+func policyApplied(np *networkingv1alpha1.NetworkPolicy) bool {
+	for _, c := range np.Status.Conditions {
+		if c.Type == ConditionApplied {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

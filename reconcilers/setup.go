@@ -54,6 +54,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 		opts.NATPublicIPs = &DefaultNATLimits
 	}
 	base := reconciler{topology: topology, opts: opts}
+	metrics.SetUsageSource(base.usage)
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
 		(&virtualIPReconciler{base}).setupWithManager(mgr),
@@ -109,8 +110,11 @@ type paths[T client.Object] struct {
 	// controller names the controller in metrics.
 	controller string
 	newObject  func() T
-	normal     func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
-	delete     func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	// mapped tells from an object's status (after the normal path) whether
+	// it is mapped: the moment its mapping latency is observed.
+	mapped func(T) bool
+	normal func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	delete func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
 	// gone cleans up after an IronCore object that no longer exists.
 	gone func(context.Context, *clusterprofiles.Member, types.NamespacedName) error
 }
@@ -143,9 +147,28 @@ func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req 
 		return reconcile.Result{}, nil
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
+		m.ForgetMapping(obj.GetUID())
 		return p.delete(ctx, m, obj)
 	}
-	return p.normal(ctx, m, obj)
+	result, err := p.normal(ctx, m, obj)
+	if err == nil {
+		p.observeMapping(m, obj)
+	}
+	return result, err
+}
+
+// observeMapping records the mapping latency of an object the first time
+// this engagement of its member sees it mapped, unless it predates the
+// engagement (creationTimestamp has whole seconds, hence the truncation).
+func (p paths[T]) observeMapping(m *clusterprofiles.Member, obj T) {
+	if !p.mapped(obj) || !m.FirstMapping(obj.GetUID()) {
+		return
+	}
+	created := obj.GetCreationTimestamp().Time
+	if created.Before(m.EngagedAt.Truncate(time.Second)) {
+		return
+	}
+	metrics.MappingLatency.WithLabelValues(p.controller, m.Label).Observe(time.Since(created).Seconds())
 }
 
 // deleteAPINetObjects is the delete path of kinds that own apinet objects

@@ -29,6 +29,7 @@ func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		Build(paths[*networkingv1alpha1.VirtualIP]{
 			reconciler: r.reconciler,
 			controller: "virtualip",
+			mapped:     func(vip *networkingv1alpha1.VirtualIP) bool { return vip.Status.IP != nil },
 			newObject:  func() *networkingv1alpha1.VirtualIP { return &networkingv1alpha1.VirtualIP{} },
 			normal:     r.reconcileNormal,
 			delete:     r.reconcileDelete,

@@ -3,16 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/types"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -46,7 +44,10 @@ func TestRunEngagesAFleet(t *testing.T) {
 	onboard("fleet", "ironcore-2", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-2").Kubeconfig())
 	onboard("elsewhere", "ironcore-1", fleet.IronCoreLabels("apinet-1"), f.Cluster("ironcore-1").Kubeconfig())
 
-	metricsAddr, probeAddr := freeAddr(g), freeAddr(g)
+	metricsAddr, err := fleet.FreeAddr()
+	g.Expect(err).NotTo(HaveOccurred())
+	probeAddr, err := fleet.FreeAddr()
+	g.Expect(err).NotTo(HaveOccurred())
 	runCtx, stop := context.WithCancel(ctx)
 	var stderr bytes.Buffer
 	exited := make(chan int, 1)
@@ -78,49 +79,46 @@ func TestRunEngagesAFleet(t *testing.T) {
 
 	g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "apinet-hub.ironcore.dev"}, &coordinationv1.Lease{})).To(Succeed(),
 		"the leader-election Lease")
-	g.Expect(httpGet("http://" + probeAddr + "/healthz")).To(Equal("ok"))
-	g.Expect(httpGet("http://" + probeAddr + "/readyz")).To(Equal("ok"))
-	g.Expect(httpGet("http://" + metricsAddr + "/metrics")).To(ContainSubstring("controller_runtime_reconcile_total"))
+	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/healthz")).To(Equal("ok"))
+	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/readyz")).To(Equal("ok"))
+	g.Expect(fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")).To(ContainSubstring("controller_runtime_reconcile_total"))
 
 	// Per-member and per-peer metrics, and their removal when a member leaves.
 	g.Eventually(condition("fleet", "ironcore-2"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
 	for _, member := range []string{"ironcore-1", "ironcore-2"} {
-		g.Expect(f.Cluster(member).Client().Create(ctx, &networkingv1alpha1.Network{
+		c := f.Cluster(member).Client()
+		g.Expect(c.Create(ctx, &networkingv1alpha1.Network{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "scraped"}})).To(Succeed())
+		g.Expect(c.Create(ctx, &networkingv1alpha1.VirtualIP{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "scraped"},
+			Spec:       networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol}})).To(Succeed())
 	}
-	scrape := func() string { body, _ := httpGet("http://" + metricsAddr + "/metrics"); return body }
-	g.Eventually(scrape, time.Minute).Should(And(
+	scrape := func() string { body, _ := fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics"); return body }
+	var series []types.GomegaMatcher
+	for _, member := range []string{"fleet.ironcore-1", "fleet.ironcore-2"} {
+		series = append(series,
+			ContainSubstring(`apinet_hub_cluster_engaged{cluster="`+member+`",peer="fleet.apinet-1",role="ironcore"} 1`),
+			ContainSubstring(`apinet_hub_reconcile_total{cluster="`+member+`",controller="network",peer="fleet.apinet-1",result="success"}`),
+			ContainSubstring(`apinet_hub_objects_mapped{cluster="`+member+`",kind="network",peer="fleet.apinet-1"} 1`),
+			ContainSubstring(`apinet_hub_objects_mapped{cluster="`+member+`",kind="virtualip",peer="fleet.apinet-1"} 1`),
+			ContainSubstring(`apinet_hub_public_ips{cluster="`+member+`",peer="fleet.apinet-1"} 1`),
+			ContainSubstring(`apinet_hub_nat_ips{cluster="`+member+`",peer="fleet.apinet-1",state="used"} 0`),
+			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{cluster="`+member+`",kind="network"} 1`),
+			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{cluster="`+member+`",kind="virtualip"} 1`),
+		)
+	}
+	series = append(series,
 		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.apinet-1",peer="",role="apinet"} 1`),
-		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`),
-		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-2",peer="fleet.apinet-1",role="ironcore"} 1`),
-		ContainSubstring(`apinet_hub_reconcile_total{cluster="fleet.ironcore-1",controller="network",peer="fleet.apinet-1",result="success"}`),
-		ContainSubstring(`apinet_hub_reconcile_total{cluster="fleet.ironcore-2",controller="network",peer="fleet.apinet-1",result="success"}`),
-		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{cluster="fleet.apinet-1",role="apinet"}`),
-	))
+		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{cluster="fleet.apinet-1",role="apinet"}`))
+	g.Eventually(scrape, time.Minute).Should(And(series...))
+	body := scrape()
+	for _, name := range metrics.Standard {
+		g.Expect(body).To(ContainSubstring("\n"+name), "metrics.Standard names families the endpoint serves")
+	}
 	g.Expect(hub.Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "ironcore-2"}})).To(Succeed())
 	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`cluster="fleet.ironcore-2"`), "a member's series go with it")
 	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`))
 
 	stop()
 	g.Eventually(exited, time.Minute).Should(Receive(Equal(0)), "run returns 0 on shutdown; stderr: %s", &stderr)
-}
-
-func freeAddr(g Gomega) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func httpGet(url string) (string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return strings.TrimSpace(string(body)), err
 }

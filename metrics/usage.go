@@ -1,0 +1,77 @@
+package metrics
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Usage is what one IronCore member holds in its apinet peer, read from the
+// hub's caches when Prometheus scrapes.
+type Usage struct {
+	// Cluster is the member's and Peer its peer's label-safe name.
+	Cluster, Peer string
+	// Objects counts the apinet objects mapped for the member, by IronCore
+	// kind ("network", "virtualip", ...). Every kind is present, zeros too.
+	Objects map[string]int
+	// PublicIPs counts the public addresses the member holds in the peer
+	// (VirtualIPs, NAT gateway IPs, public load balancer IPs).
+	PublicIPs int
+	// NATUsed and NATRequested sum the NAT IPs (address and port ranges)
+	// the peer reports as used and requested on the member's NAT gateways.
+	NATUsed, NATRequested int64
+}
+
+var (
+	objectsMappedDesc = prometheus.NewDesc("apinet_hub_objects_mapped",
+		"apinet objects the hub maintains for a member, by IronCore kind.",
+		[]string{LabelKind, LabelCluster, LabelPeer}, nil)
+	publicIPsDesc = prometheus.NewDesc("apinet_hub_public_ips",
+		"Public IP addresses a member holds in its apinet peer (VirtualIPs, NAT gateways, public load balancers).",
+		[]string{LabelCluster, LabelPeer}, nil)
+	natIPsDesc = prometheus.NewDesc("apinet_hub_nat_ips",
+		"NAT IPs of a member's NAT gateways as reported by the apinet peer, by state (used, requested).",
+		[]string{LabelCluster, LabelPeer, LabelState}, nil)
+)
+
+// UsageSource reads the Usage of every engaged member; ctx bounds it.
+type UsageSource func(ctx context.Context) []Usage
+
+var usageSource atomic.Pointer[UsageSource]
+
+// SetUsageSource sets where scrapes read usage from (the reconcilers, which
+// know the engaged members and their peer caches). Until it is set, no usage
+// series are exported. Members that are not engaged have no series: their
+// cardinality goes with them.
+func SetUsageSource(fn UsageSource) { usageSource.Store(&fn) }
+
+// usageScrapeTimeout bounds one scrape's reads of the caches.
+const usageScrapeTimeout = 5 * time.Second
+
+// usageCollector exports Usage as gauges at scrape time.
+type usageCollector struct{}
+
+func (usageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- objectsMappedDesc
+	ch <- publicIPsDesc
+	ch <- natIPsDesc
+}
+
+func (usageCollector) Collect(ch chan<- prometheus.Metric) {
+	src := usageSource.Load()
+	if src == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), usageScrapeTimeout)
+	defer cancel()
+	for _, u := range (*src)(ctx) {
+		for kind, n := range u.Objects {
+			ch <- prometheus.MustNewConstMetric(objectsMappedDesc, prometheus.GaugeValue, float64(n), kind, u.Cluster, u.Peer)
+		}
+		ch <- prometheus.MustNewConstMetric(publicIPsDesc, prometheus.GaugeValue, float64(u.PublicIPs), u.Cluster, u.Peer)
+		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATUsed), u.Cluster, u.Peer, "used")
+		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATRequested), u.Cluster, u.Peer, "requested")
+	}
+}

@@ -1,0 +1,95 @@
+package reconcilers
+
+import (
+	"context"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
+)
+
+// usageKinds pairs each IronCore kind with the apinet kind that maps it
+// one to one (named by the IronCore object's UID).
+var usageKinds = []struct {
+	origin  Origin
+	newList func() client.ObjectList
+}{
+	{OriginNetwork, func() client.ObjectList { return &apinetv1alpha1.NetworkList{} }},
+	{OriginVirtualIP, func() client.ObjectList { return &apinetv1alpha1.IPList{} }},
+	{OriginNetworkInterface, func() client.ObjectList { return &apinetv1alpha1.NetworkInterfaceList{} }},
+	{OriginLoadBalancer, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerList{} }},
+	{OriginNATGateway, func() client.ObjectList { return &apinetv1alpha1.NATGatewayList{} }},
+	{OriginNetworkPolicy, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyList{} }},
+}
+
+// usage reads, from the peer caches the reconcilers already fill, what every
+// engaged member holds in its peer (metrics.UsageSource). A member whose
+// cache cannot answer is left out of this scrape rather than reported wrong.
+func (r reconciler) usage(ctx context.Context) []metrics.Usage {
+	var out []metrics.Usage
+	for _, name := range r.topology.Members() {
+		m, err := r.topology.Member(name)
+		if err != nil {
+			continue
+		}
+		if u, err := memberUsage(ctx, m); err == nil {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func memberUsage(ctx context.Context, m *clusterprofiles.Member) (metrics.Usage, error) {
+	u := metrics.Usage{Cluster: m.Label, Peer: clusterprofiles.LabelValue(m.Peer.Name), Objects: map[string]int{}}
+	// The cache's objects are read, never changed: no deep copies.
+	opts := []client.ListOption{client.InNamespace(m.Peer.Namespace), client.UnsafeDisableDeepCopy}
+	for _, k := range usageKinds {
+		list := k.newList()
+		if err := m.Peer.GetCache().List(ctx, list, opts...); err != nil {
+			return u, err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return u, err
+		}
+		u.Objects[string(k.origin)] = 0
+		for _, item := range items {
+			obj := item.(client.Object)
+			if _, ok := obj.GetLabels()[k.origin.UIDLabel()]; !ok || !BelongsTo(m, obj) {
+				continue
+			}
+			u.Objects[string(k.origin)]++
+			addPublicIPs(&u, obj)
+		}
+	}
+	return u, nil
+}
+
+// addPublicIPs adds an apinet object's public addresses and NAT usage.
+func addPublicIPs(u *metrics.Usage, obj client.Object) {
+	switch o := obj.(type) {
+	case *apinetv1alpha1.IP:
+		if o.Spec.Type == apinetv1alpha1.IPTypePublic && o.Spec.IP.IsValid() {
+			u.PublicIPs++
+		}
+	case *apinetv1alpha1.LoadBalancer:
+		if o.Spec.Type == apinetv1alpha1.LoadBalancerTypePublic {
+			for _, ip := range o.Spec.IPs {
+				if ip.IP.IsValid() {
+					u.PublicIPs++
+				}
+			}
+		}
+	case *apinetv1alpha1.NATGateway:
+		for _, ip := range o.Spec.IPs {
+			if ip.IP.IsValid() {
+				u.PublicIPs++
+			}
+		}
+		u.NATUsed += o.Status.UsedNATIPs
+		u.NATRequested += o.Status.RequestedNATIPs
+	}
+}
