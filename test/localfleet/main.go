@@ -2,19 +2,18 @@
 // (a hub, two IronCore members and one apinet peer with the apinet
 // controller-manager), onboards the members through ClusterProfiles and
 // credential Secrets, runs the apinet-hub binary against the hub, creates a
-// sample Network in each member and shows where it was mapped. Ctrl-C stops
-// the hub and every server.
+// sample Network, VirtualIP and NATGateway in each member and keeps showing
+// where they are mapped. Ctrl-C stops the hub and every server.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/reconcilers"
@@ -35,16 +35,22 @@ func main() {
 	dir := flag.String("dir", ".run/fleet", "work folder of the fleet (emptied at start)")
 	hubBinary := flag.String("hub", "bin/apinet-hub", "the apinet-hub binary to run")
 	ironcore := flag.Int("ironcore-members", 2, "number of IronCore member clusters")
+	duration := flag.Duration("for", 0, "stop by itself after this long (0: run until Ctrl-C)")
 	flag.Parse()
-	if err := run(*dir, *hubBinary, *ironcore); err != nil {
+	if err := run(*dir, *hubBinary, *ironcore, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "localfleet:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, hubBinary string, ironcore int) error {
+func run(dir, hubBinary string, ironcore int, duration time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -77,18 +83,21 @@ func run(dir, hubBinary string, ironcore int) error {
 	if err != nil {
 		return err
 	}
-	hub, err := startHub(hubBinary, f, filepath.Join(abs, "apinet-hub.log"))
+	logPath := filepath.Join(abs, "apinet-hub.log")
+	hub, err := fleet.StartHub(fleet.HubOptions{Binary: hubBinary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: fleetNamespace, Log: logPath})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (run make build)", err)
 	}
-	defer func() { _ = hub.Process.Signal(syscall.SIGTERM); _ = hub.Wait() }()
-	fmt.Printf("\napinet-hub runs (log %s); metrics on http://127.0.0.1:8080/metrics\n", filepath.Join(abs, "apinet-hub.log"))
+	defer func() { _ = hub.Stop(30 * time.Second) }()
+	fmt.Printf("\napinet-hub runs (pid %d, log %s)\n  metrics: http://%s/metrics\n  health:  http://%s/readyz\n",
+		hub.PID(), logPath, hub.MetricsAddr, hub.ProbeAddr)
 
-	if err := showSampleNetworks(ctx, f, members); err != nil && !errors.Is(err, context.Canceled) {
+	if err := createSamples(ctx, members); err != nil {
 		return err
 	}
-	fmt.Println("\nPress Ctrl-C to stop the hub and the fleet.")
-	<-ctx.Done()
+	fmt.Println("\ncreated Network, VirtualIP and NATGateway default/sample in each member; the view below refreshes on change.")
+	fmt.Println("Press Ctrl-C to stop the hub and the fleet.")
+	watchSamples(ctx, members, hub)
 	return nil
 }
 
@@ -120,56 +129,99 @@ func onboard(ctx context.Context, f *fleet.Fleet) ([]*fleet.Cluster, error) {
 	return members, nil
 }
 
-func startHub(binary string, f *fleet.Fleet, logPath string) (*exec.Cmd, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
+// createSamples creates a Network, a public VirtualIP and a NATGateway
+// named sample in namespace default of every member.
+func createSamples(ctx context.Context, members []*fleet.Cluster) error {
+	for _, m := range members {
+		for _, obj := range []client.Object{
+			&networkingv1alpha1.Network{ObjectMeta: sampleMeta},
+			&networkingv1alpha1.VirtualIP{ObjectMeta: sampleMeta, Spec: networkingv1alpha1.VirtualIPSpec{
+				Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol}},
+			&networkingv1alpha1.NATGateway{ObjectMeta: sampleMeta, Spec: networkingv1alpha1.NATGatewaySpec{
+				Type: networkingv1alpha1.NATGatewayTypePublic, IPFamily: corev1.IPv4Protocol,
+				NetworkRef: corev1.LocalObjectReference{Name: sampleMeta.Name}}},
+		} {
+			if err := m.Client().Create(ctx, obj); err != nil {
+				return fmt.Errorf("create %T in %s: %w", obj, m.Name, err)
+			}
+		}
 	}
-	cmd := exec.Command(binary, "run", "--kubeconfig", f.Hub().KubeconfigPath(), "--namespace", fleetNamespace,
-		"--metrics-bind-address", "127.0.0.1:8080", "--health-probe-bind-address", "127.0.0.1:8081")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (run make build): %w", binary, err)
-	}
-	return cmd, nil
+	return nil
 }
 
-// showSampleNetworks creates Network default/sample in every member and
-// prints, once mapped, where each one landed.
-func showSampleNetworks(ctx context.Context, f *fleet.Fleet, members []*fleet.Cluster) error {
-	for _, m := range members {
-		if err := m.Client().Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "sample"}}); err != nil {
-			return err
+var sampleMeta = metav1.ObjectMeta{Namespace: "default", Name: "sample"}
+
+// watchSamples prints what is mapped where whenever it changes, until ctx ends.
+func watchSamples(ctx context.Context, members []*fleet.Cluster, hub *fleet.Controller) {
+	start := time.Now()
+	last := ""
+	for {
+		view := renderView(ctx, members)
+		if view != last {
+			fmt.Printf("\n[%s after start]\n%s", time.Since(start).Round(100*time.Millisecond), view)
+			last = view
+		}
+		if hub.Exited() {
+			fmt.Println("apinet-hub exited; see its log")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
 		}
 	}
-	fmt.Println("\ncreated Network default/sample in each member; waiting for the hub to map them ...")
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tOBJECT\tAPINET NAMESPACE/NAME\tVNI\tSTATE")
+}
+
+// renderView is a table of every sample object: member, object, its apinet
+// object (the member's namespace in the peer, and the object's UID as name)
+// and its state as the member sees it.
+func renderView(ctx context.Context, members []*fleet.Cluster) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tOBJECT\tAPINET NAMESPACE/NAME\tSTATE")
+	key := client.ObjectKey{Namespace: sampleMeta.Namespace, Name: sampleMeta.Name}
 	for _, m := range members {
-		nw := &networkingv1alpha1.Network{}
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			if err := m.Client().Get(ctx, types.NamespacedName{Namespace: "default", Name: "sample"}, nw); err != nil {
-				return err
-			}
-			if nw.Status.State == networkingv1alpha1.NetworkStateAvailable || time.Now().After(deadline) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
 		ns := clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: fleetNamespace, Name: m.Name})
-		vni := "-"
-		if id, err := reconcilers.ParseNetworkID(nw.Spec.ProviderID); err == nil {
-			vni = id.ID
+		nw, vip, nat := &networkingv1alpha1.Network{}, &networkingv1alpha1.VirtualIP{}, &networkingv1alpha1.NATGateway{}
+		for _, o := range []struct {
+			kind  string
+			obj   client.Object
+			state func() string
+		}{
+			{"Network", nw, func() string {
+				state := valueOr(string(nw.Status.State), "not mapped yet")
+				if id, err := reconcilers.ParseNetworkID(nw.Spec.ProviderID); err == nil {
+					state += ", VNI " + id.ID
+				}
+				return state
+			}},
+			{"VirtualIP", vip, func() string {
+				if vip.Status.IP == nil {
+					return "no IP yet"
+				}
+				return "IP " + vip.Status.IP.String()
+			}},
+			{"NATGateway", nat, func() string {
+				if len(nat.Status.IPs) == 0 {
+					return "no IPs yet"
+				}
+				ips := make([]string, 0, len(nat.Status.IPs))
+				for _, ip := range nat.Status.IPs {
+					ips = append(ips, ip.String())
+				}
+				return "IPs " + strings.Join(ips, ", ")
+			}},
+		} {
+			if err := m.Client().Get(ctx, key, o.obj); err != nil {
+				fmt.Fprintf(tw, "%s\t%s %s\t-\t%v\n", m.Name, o.kind, key, err)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s %s\t%s/%s\t%s\n", m.Name, o.kind, key, ns, o.obj.GetUID(), o.state())
 		}
-		fmt.Fprintf(tw, "%s\tNetwork default/sample\t%s/%s\t%s\t%s\n", m.Name, ns, nw.UID, vni, valueOr(string(nw.Status.State), "not mapped yet"))
 	}
-	return tw.Flush()
+	_ = tw.Flush()
+	return b.String()
 }
 
 func valueOr(s, fallback string) string {
