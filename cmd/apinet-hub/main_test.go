@@ -21,6 +21,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"run", "--nat-min-public-ips", "5", "--nat-max-public-ips", "2"}, code: 2, stderrPart: "is above --nat-max-public-ips"},
 		{args: []string{"run", "--nat-min-public-ips", "-1"}, code: 2, stderrPart: `"-1" is not a number >= 0`},
 		{args: []string{"run", "--namespace", ""}, code: 2, stderrPart: "empty namespace"},
+		{args: []string{"run", "--experimental-sharding", "--leader-elect"}, code: 2, stderrPart: "exclude each other"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {

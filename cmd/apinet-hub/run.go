@@ -6,19 +6,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
+	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded"
+	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/peers"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/providers"
@@ -32,6 +37,11 @@ type hubFlags struct {
 	providerFile            string
 	leaderElect             bool
 	leaderElectionNS        string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
+	sharding                bool
+	shardID                 string
 	metricsAddr             string
 	probeAddr               string
 	hubQPS, memberQPS       float64
@@ -55,7 +65,13 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.provider.Consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label value of credential Secrets")
 	fs.StringVar(&f.providerFile, "clusterprofile-provider-file", "", "Cluster Inventory access-provider file (JSON); none: credential Secrets only")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas with one active leader")
-	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace)")
+	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election Lease, and of the shard Leases (default: the pod's namespace)")
+	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before it takes over from a leader that stopped renewing")
+	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up leadership")
+	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "interval between leader-election attempts")
+	fs.BoolVar(&f.sharding, "experimental-sharding", false,
+		"EXPERIMENTAL: instead of one leader, every replica reconciles a share of the members (multicluster-runtime's sharded coordinator, fenced by one Lease per member); excludes --leader-elect")
+	fs.StringVar(&f.shardID, "shard-id", "", "identity of this replica among the shards (default: <hostname>-<pid>)")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
 	fs.Float64Var(&f.hubQPS, "hub-qps", 50, "client QPS towards the hub cluster")
@@ -103,6 +119,10 @@ func runHub(ctx context.Context, args []string, stderr io.Writer) int {
 	var f hubFlags
 	f.bind(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if f.sharding && f.leaderElect {
+		fmt.Fprintln(stderr, "--experimental-sharding and --leader-elect exclude each other: shards share the work, a leader does all of it")
 		return 2
 	}
 	if nat := f.reconcilers.NATPublicIPs; nat.Min > nat.Max {
@@ -161,6 +181,12 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "apinet-hub.ironcore.dev",
 		LeaderElectionNamespace: f.leaderElectionNS,
+		LeaseDuration:           &f.leaseDuration,
+		RenewDeadline:           &f.renewDeadline,
+		RetryPeriod:             &f.retryPeriod,
+		// The binary exits right after the manager stops, so a leader that
+		// shuts down hands over at once instead of after a lease duration.
+		LeaderElectionReleaseOnCancel: true,
 		Controller: config.Controller{
 			ReconciliationTimeout:   f.reconcileTimeout,
 			MaxConcurrentReconciles: f.maxConcurrentReconciles,
@@ -174,7 +200,15 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	if err := provider.SetupWithManager(hub); err != nil {
 		return nil, err
 	}
-	mgr, err := mcmanager.WithMultiCluster(hub, provider)
+	var mcOpts []mcmanager.Option
+	if f.sharding {
+		coordinator, err := shardedCoordinator(cfg, f)
+		if err != nil {
+			return nil, err
+		}
+		mcOpts = append(mcOpts, mcmanager.WithCoordinator(coordinator))
+	}
+	mgr, err := mcmanager.WithMultiCluster(hub, provider, mcOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -188,4 +222,36 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// shardedCoordinator spreads members over the replicas that run with
+// --experimental-sharding: a replica reconciles a member only while it holds
+// that member's Lease (apinet-hub-shard-<member>), and replicas find each
+// other through Leases named apinet-hub-peer-<shard id>, all in the
+// leader-election namespace. Every replica still engages every member (the
+// provider is not sharded), so memory per replica does not shrink.
+func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, error) {
+	namespace := f.leaderElectionNS
+	if namespace == "" {
+		ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+		if err != nil {
+			return nil, errors.New("--experimental-sharding needs --leader-election-namespace outside a pod")
+		}
+		namespace = strings.TrimSpace(string(ns))
+	}
+	id := f.shardID
+	if id == "" {
+		host, _ := os.Hostname()
+		id = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	// Leases are read directly: the hub's cache holds only the fleet namespaces.
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return nil, err
+	}
+	log := ctrl.Log.WithName("shards")
+	return sharded.New(c, log,
+		sharded.WithShardLease(namespace, "apinet-hub-shard"),
+		sharded.WithPeerRegistry(peers.NewLeaseRegistry(c, namespace, "apinet-hub-peer", id, 1, log)),
+	), nil
 }
