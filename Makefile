@@ -11,6 +11,8 @@ TEST_TIMEOUT ?= 30m
 TEST_FLAGS ?=
 
 FUZZTIME ?= 30s
+# Extra flags of `make run`, e.g. RUN_ARGS=--for=2m to stop by itself.
+RUN_ARGS ?=
 
 .PHONY: help build servers test lint run fuzz clean
 
@@ -41,7 +43,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 
 run: servers build ## a local fleet on real servers with the hub running against it (Ctrl-C stops all)
 	$(GO) build -o $(BIN)/localfleet ./test/localfleet
-	$(BIN)/localfleet --hub $(BIN)/apinet-hub
+	$(BIN)/localfleet --hub $(BIN)/apinet-hub $(RUN_ARGS)
 
 clean: ## remove built binaries and local run state
 	rm -rf $(BIN) .run
