@@ -228,7 +228,8 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 // --experimental-sharding: a replica reconciles a member only while it holds
 // that member's Lease (apinet-hub-shard-<member>), and replicas find each
 // other through Leases named apinet-hub-peer-<shard id>, all in the
-// leader-election namespace. Every replica still engages every member (the
+// leader-election namespace; --leader-election-lease-duration applies to
+// them. Every replica still engages every member (the
 // provider is not sharded), so memory per replica does not shrink.
 func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, error) {
 	namespace := f.leaderElectionNS
@@ -252,6 +253,9 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, er
 	log := ctrl.Log.WithName("shards")
 	return sharded.New(c, log,
 		sharded.WithShardLease(namespace, "apinet-hub-shard"),
+		// A dead replica's members move after one lease duration, as with
+		// leader election; renewing at half of it is the upstream ratio.
+		sharded.WithLeaseTimings(f.leaseDuration, f.leaseDuration/2, 750*time.Millisecond),
 		sharded.WithPeerRegistry(peers.NewLeaseRegistry(c, namespace, "apinet-hub-peer", id, 1, log)),
 	), nil
 }
