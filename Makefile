@@ -11,6 +11,10 @@ TEST_TIMEOUT ?= 30m
 TEST_FLAGS ?=
 
 FUZZTIME ?= 30s
+# Each fuzz target's short run inside `make test`.
+FUZZTIME_SHORT ?= 3s
+# Hub SIGKILLs of the e2e churn case in `make soak` (10 in `make test`).
+SOAK_HUB_KILLS ?= 50
 # Extra flags of `make run`, e.g. RUN_ARGS=--for=2m to stop by itself.
 RUN_ARGS ?=
 
@@ -25,21 +29,35 @@ build: ## build bin/apinet-hub
 servers: ## build the real API servers into bin/servers (skipped when up to date)
 	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet >/dev/null
 
-test: servers ## install the servers if missing, then run the whole suite
+test: servers ## install the servers if missing, run the whole suite, then each fuzz target for FUZZTIME_SHORT
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz-short
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
-	@for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
+# fuzz-each runs every fuzz target of the tracked *_test.go files for $(1).
+define fuzz-each
+@for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
 		pkg=./$$(dirname $$f); \
 		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
-			echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
+			echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(1) || exit 1; \
 		done; \
 	done
+endef
+
+.PHONY: fuzz-short soak
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
+	$(call fuzz-each,$(FUZZTIME))
+
+fuzz-short: ## run every fuzz target for FUZZTIME_SHORT (default 3s) each; part of make test
+	$(call fuzz-each,$(FUZZTIME_SHORT))
+
+soak: servers ## the e2e fault suite with SOAK_HUB_KILLS (default 50) hub kills in the churn case
+	E2E_HUB_KILLS=$(SOAK_HUB_KILLS) $(GO) test -count=1 -timeout 60m $(TEST_FLAGS) ./test/e2e/ -v
 
 run: servers build ## a local fleet on real servers with the hub running against it (Ctrl-C stops all)
 	$(GO) build -o $(BIN)/localfleet ./test/localfleet

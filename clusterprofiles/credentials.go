@@ -149,7 +149,7 @@ func (r *CredentialResolver) fromAccessProvider(cp *clusterinventoryv1alpha1.Clu
 	}
 	// BuildConfigFromCP appends profile-sourced args to the provider's own
 	// ExecConfig; work on a copy so that the shared config never grows.
-	cfg, err := copyAccessConfig(r.Access).BuildConfigFromCP(cp)
+	cfg, err := buildConfigFromCP(copyAccessConfig(r.Access), cp)
 	if err != nil {
 		return nil, problemf(ReasonCredentialsInvalid, "access provider %q: %v", accessor.Name, err)
 	}
@@ -169,6 +169,21 @@ func (r *CredentialResolver) fromAccessProvider(cp *clusterinventoryv1alpha1.Clu
 		return nil, problemf(ReasonCredentialsInvalid, "access provider %q: server %q is not an https URL", accessor.Name, cfg.Host)
 	}
 	return &Credentials{Config: cfg, Hash: "access:" + accessHash(accessor.Name, accessor.Cluster.ProxyURL, cfg), Source: "access provider " + accessor.Name}, nil
+}
+
+// buildConfigFromCP is access.Config.BuildConfigFromCP with a panic turned
+// into an error. cluster-inventory-api v0.1.2 panics (assignment to a nil
+// map) when a profile's additional-envs exec extension is empty or null and
+// the provider's exec config sets env vars under the Replace or
+// AppendIfNotExists policy. Extensions come from whoever writes the
+// profile's status; they must not crash the hub's reconcile.
+func buildConfigFromCP(cfg *access.Config, cp *clusterinventoryv1alpha1.ClusterProfile) (rc *rest.Config, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rc, err = nil, fmt.Errorf("the profile's exec extensions cannot be processed: %v", p)
+		}
+	}()
+	return cfg.BuildConfigFromCP(cp)
 }
 
 // pickAccessProvider mirrors access.Config's choice: the first provider of

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+var _ = Describe("Taking over a member from a running apinetlet", func() {
+	It("adopts every apinet object apinetlet wrote, recreates none, changes nothing the member sees, and carries on mapping", func(ctx SpecContext) {
+		m := member{cluster: testFleet.Cluster("ironcore-3"), peer: peer, apinetNamespace: "ironcore-3"}
+		ic := m.cluster.Client()
+
+		By("letting the real apinetlet v0.2.4 map the member's Networks and VirtualIPs")
+		apinetlet, err := fleet.StartAPINetlet(ctx, fleet.APINetletOptions{
+			Member: m.cluster, Peer: peer, APINetNamespace: m.apinetNamespace, Log: filepath.Join(logDir, "apinetlet.log"),
+		})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = apinetlet.Kill() })
+		for i := 1; i <= 3; i++ {
+			Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: fmt.Sprintf("net-%d", i)}})).To(Succeed())
+			Expect(ic.Create(ctx, publicVIP(fmt.Sprintf("vip-%d", i)))).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			s, err := takeoverSnapshot(ctx, m)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.apinet).To(HaveLen(6))
+			for key, state := range s.member {
+				if strings.HasPrefix(key, "Network/") {
+					g.Expect(state).To(And(ContainSubstring("providerID=ironcore-net://"), ContainSubstring("state=Available")), key)
+				} else {
+					g.Expect(state).NotTo(ContainSubstring("ip=<none>"), key)
+				}
+			}
+		}).Should(Succeed(), "apinetlet maps every object")
+		before, err := takeoverSnapshot(ctx, m)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("stopping apinetlet")
+		Expect(apinetlet.Stop(30 * time.Second)).To(Succeed())
+
+		By("onboarding the member with apinetlet's namespace and (re)starting the hub")
+		Expect(hub.stop()).To(Succeed())
+		Expect(m.onboard(ctx, m.cluster.Kubeconfig())).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			cp := &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: profileNamespace, Name: m.name()}}
+			Expect(client.IgnoreNotFound(testFleet.Hub().Client().Delete(ctx, cp))).To(Succeed())
+		})
+		start := time.Now()
+		Expect(hub.start()).To(Succeed())
+		Eventually(func() string { return engagedReason(ctx, m.name()) }).Should(Equal(clusterprofiles.ReasonEngaged))
+
+		By("seeing every apinet object adopted: labelled for the member")
+		Eventually(func(g Gomega) {
+			s, err := takeoverSnapshot(ctx, m)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.adopted).To(HaveLen(len(before.apinet)))
+		}).Should(Succeed())
+		AddReportEntry("take-over: hub start to all adopted", time.Since(start).Round(time.Millisecond).String())
+
+		By("finding the same apinet objects (same UIDs) and the IronCore objects unchanged")
+		after, err := takeoverSnapshot(ctx, m)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(after.apinet).To(Equal(before.apinet), "no apinet object was recreated")
+		Expect(after.member).To(Equal(before.member), "providerIDs, states, status.ip and finalizers are unchanged")
+		Consistently(func(g Gomega) {
+			s, err := takeoverSnapshot(ctx, m)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.apinet).To(Equal(before.apinet))
+			g.Expect(s.member).To(Equal(before.member))
+		}, 3*time.Second, 500*time.Millisecond).Should(Succeed(), "and they stay so")
+
+		By("mapping a Network and a VirtualIP created afterwards, and cleaning up after deleted adopted ones")
+		Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: "net-new"}})).To(Succeed())
+		Expect(ic.Create(ctx, publicVIP("vip-new"))).To(Succeed())
+		Expect(ic.Delete(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: "net-1"}})).To(Succeed())
+		Expect(ic.Delete(ctx, publicVIP("vip-1"))).To(Succeed())
+		check := newChecker(m)
+		check.record(m, before.anNets, before.anIPs) // recreation is judged against apinetlet's objects
+		took, violations := check.converge(ctx, convergeTimeout)
+		Expect(violations).To(BeEmpty(), "after %s:\n%s", took, strings.Join(violations, "\n"))
+		final, err := takeoverSnapshot(ctx, m)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(final.apinet).To(HaveLen(6), "two new apinet objects, two gone")
+		Expect(final.apinet).NotTo(HaveKey("Network/"+string(before.uids["Network/net-1"])), "the deleted Network's apinet Network is gone")
+		Expect(final.apinet).NotTo(HaveKey("IP/"+string(before.uids["VirtualIP/vip-1"])), "the deleted VirtualIP's apinet IP is gone")
+		Expect(ic.Get(ctx, types.NamespacedName{Namespace: workloadNamespace, Name: "net-1"}, &networkingv1alpha1.Network{})).To(
+			Satisfy(apierrors.IsNotFound), "the deleted Network is gone, its finalizer released")
+	}, NodeTimeout(5*time.Minute))
+})
+
+func publicVIP(name string) *networkingv1alpha1.VirtualIP {
+	return &networkingv1alpha1.VirtualIP{
+		ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: name},
+		Spec:       networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol},
+	}
+}
+
+// takeoverState is what a take-over must not change, in comparable form.
+type takeoverState struct {
+	// apinet: apinet object ("<Kind>/<name>") -> UID.
+	apinet map[string]types.UID
+	// adopted lists the apinet objects carrying the member's cluster label.
+	adopted []string
+	// member: IronCore object ("<Kind>/<name>") -> what the member sees of
+	// its mapping: provider ID, state or status.ip, finalizers.
+	member map[string]string
+	// uids: IronCore object ("<Kind>/<name>") -> UID.
+	uids   map[string]types.UID
+	anNets *apinetv1alpha1.NetworkList
+	anIPs  *apinetv1alpha1.IPList
+}
+
+func takeoverSnapshot(ctx context.Context, m member) (*takeoverState, error) {
+	s := &takeoverState{apinet: map[string]types.UID{}, member: map[string]string{}, uids: map[string]types.UID{}}
+	var err error
+	if s.anNets, s.anIPs, err = apinetObjects(ctx, m); err != nil {
+		return nil, err
+	}
+	objects := make([]client.Object, 0, len(s.anNets.Items)+len(s.anIPs.Items))
+	for i := range s.anNets.Items {
+		objects = append(objects, &s.anNets.Items[i])
+	}
+	for i := range s.anIPs.Items {
+		objects = append(objects, &s.anIPs.Items[i])
+	}
+	for _, o := range objects {
+		key := fmt.Sprintf("%T/%s", o, o.GetName())
+		key = strings.TrimPrefix(key, "*v1alpha1.")
+		s.apinet[key] = o.GetUID()
+		if o.GetLabels()[clusterprofiles.LabelCluster] == m.label() {
+			s.adopted = append(s.adopted, key)
+		}
+	}
+	networks, vips := &networkingv1alpha1.NetworkList{}, &networkingv1alpha1.VirtualIPList{}
+	if err := m.cluster.Client().List(ctx, networks, client.InNamespace(workloadNamespace)); err != nil {
+		return nil, err
+	}
+	if err := m.cluster.Client().List(ctx, vips, client.InNamespace(workloadNamespace)); err != nil {
+		return nil, err
+	}
+	for _, nw := range networks.Items {
+		s.member["Network/"+nw.Name] = fmt.Sprintf("providerID=%s state=%s finalizers=%v", nw.Spec.ProviderID, nw.Status.State, sorted(nw.Finalizers))
+		s.uids["Network/"+nw.Name] = nw.UID
+	}
+	for _, vip := range vips.Items {
+		ip := "<none>"
+		if vip.Status.IP != nil {
+			ip = vip.Status.IP.String()
+		}
+		s.member["VirtualIP/"+vip.Name] = fmt.Sprintf("ip=%s finalizers=%v", ip, sorted(vip.Finalizers))
+		s.uids["VirtualIP/"+vip.Name] = vip.UID
+	}
+	return s, nil
+}
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
