@@ -26,6 +26,7 @@ Usage:
 
 Commands:
   run       run the hub (see 'apinet-hub run -h')
+  onboard   onboard a cluster: write its ClusterProfile and credential Secret on the hub (see 'apinet-hub onboard -h')
   version   print the version
 `
 
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runHub(ctx, args[1:], stderr)
+	case "onboard":
+		return runOnboard(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -1,0 +1,550 @@
+package clusterprofiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// This file is the writing side of the conventions that profile.go and
+// credentials.go read: what a cluster manager puts on the hub to hand a
+// cluster to apinet-hub. `apinet-hub onboard` and the test fleet both build
+// their objects here, so what they write is what the hub reads.
+
+// CredentialSecretName is the name of a profile's credential Secret. The hub
+// finds the Secret by its labels, not by this name.
+func CredentialSecretName(profile string) string { return profile + "-credentials" }
+
+// RoleLabels are the labels the hub reads on a profile of the given role;
+// peer (the apinet profile an IronCore cluster maps into) is left out when
+// empty.
+func RoleLabels(role Role, peer string) map[string]string {
+	labels := map[string]string{LabelRole: string(role)}
+	if peer != "" {
+		labels[LabelPeer] = peer
+	}
+	return labels
+}
+
+// Onboarding is one cluster as a cluster manager hands it to the hub: a
+// ClusterProfile and, when the hub reaches the cluster with a kubeconfig
+// rather than an access provider, the profile's credential Secret.
+type Onboarding struct {
+	// Namespace and Name of the ClusterProfile on the hub.
+	Namespace, Name string
+	// ClusterManager is the profile's spec.clusterManager.name.
+	ClusterManager string
+	// Labels and Annotations of the profile (RoleLabels builds the labels the
+	// hub needs).
+	Labels, Annotations map[string]string
+	// Consumer is the x-k8s.io/cluster-inventory-consumer label of the Secret;
+	// empty means DefaultConsumer.
+	Consumer string
+	// Kubeconfig is the Secret's kubeconfig (see CredentialKubeconfig); nil
+	// means no Secret.
+	Kubeconfig []byte
+	// AccessProviders become the profile's status.accessProviders: how the
+	// hub reaches the cluster through its --clusterprofile-provider-file.
+	AccessProviders []clusterinventoryv1alpha1.AccessProvider
+}
+
+// ClusterProfile is the profile of o.
+func (o *Onboarding) ClusterProfile() *clusterinventoryv1alpha1.ClusterProfile {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{
+		TypeMeta: metav1.TypeMeta{APIVersion: clusterinventoryv1alpha1.GroupVersion.String(), Kind: "ClusterProfile"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: o.Namespace, Name: o.Name,
+			Labels: copyMap(o.Labels), Annotations: copyMap(o.Annotations),
+		},
+		Spec: clusterinventoryv1alpha1.ClusterProfileSpec{
+			ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: o.ClusterManager},
+		},
+	}
+	for _, a := range o.AccessProviders {
+		cp.Status.AccessProviders = append(cp.Status.AccessProviders, *a.DeepCopy())
+	}
+	return cp
+}
+
+// CredentialSecret is the credential Secret of o, or nil if o has no
+// kubeconfig.
+func (o *Onboarding) CredentialSecret() *corev1.Secret {
+	if o.Kubeconfig == nil {
+		return nil
+	}
+	return &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: o.Namespace, Name: CredentialSecretName(o.Name),
+			Labels: map[string]string{LabelSecretConsumer: o.consumer(), LabelSecretProfile: o.Name},
+		},
+		Data: map[string][]byte{SecretKeyConfig: append([]byte(nil), o.Kubeconfig...)},
+	}
+}
+
+func (o *Onboarding) consumer() string {
+	if o.Consumer == "" {
+		return DefaultConsumer
+	}
+	return o.Consumer
+}
+
+// Validate reports, in one error, everything that would keep the hub from
+// using o: names the API server or the Secret labels refuse, a profile that
+// Parse refuses, a kubeconfig that a credential Secret may not hold.
+func (o *Onboarding) Validate() error {
+	var errs []string
+	if e := validation.IsDNS1123Label(o.Namespace); len(e) > 0 {
+		errs = append(errs, fmt.Sprintf("namespace %q is not a namespace name: %s", o.Namespace, strings.Join(e, "; ")))
+	}
+	// A DNS label, not just a DNS subdomain: the name is also a label value
+	// (x-k8s.io/cluster-profile on the Secret, the peer label of members).
+	if e := validation.IsDNS1123Label(o.Name); len(e) > 0 {
+		errs = append(errs, fmt.Sprintf("profile name %q is not a DNS label: %s", o.Name, strings.Join(e, "; ")))
+	}
+	if o.ClusterManager == "" {
+		errs = append(errs, "cluster manager name is empty")
+	}
+	if e := validation.IsDNS1123Label(o.consumer()); len(e) > 0 {
+		errs = append(errs, fmt.Sprintf("consumer %q is not a DNS label: %s", o.consumer(), strings.Join(e, "; ")))
+	}
+	if _, problem := Parse(o.ClusterProfile()); problem != nil {
+		errs = append(errs, problem.Message)
+	}
+	if o.Kubeconfig != nil {
+		if _, err := RESTConfigFromSecretKubeconfig(o.Kubeconfig); err != nil {
+			errs = append(errs, "credential kubeconfig: "+err.Error())
+		}
+	}
+	for _, a := range o.AccessProviders {
+		if a.Name == "" {
+			errs = append(errs, "access provider without a name")
+		}
+		if u, err := url.Parse(a.Cluster.Server); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Sprintf("access provider %q: server %q is not an https URL", a.Name, a.Cluster.Server))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Manifests are the bodies Apply sends, in its order (the Secret, if any,
+// then the profile; the profile carries status.accessProviders when set):
+// only the fields o defines, no server-owned metadata, no nulls.
+func (o *Onboarding) Manifests() ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	if s := o.CredentialSecret(); s != nil {
+		u, err := applyBody(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	u, err := applyBody(o.ClusterProfile())
+	if err != nil {
+		return nil, err
+	}
+	return append(out, u), nil
+}
+
+// Result is what Apply did to one object.
+type Result string
+
+// Results of Apply, worded as kubectl words them.
+const (
+	Created    Result = "created"
+	Configured Result = "configured"
+	Unchanged  Result = "unchanged"
+)
+
+// Applied is the outcome for one object.
+type Applied struct {
+	// Kind in lower case: "secret" or "clusterprofile".
+	Kind      string
+	Namespace string
+	Name      string
+	Result    Result
+}
+
+func (a Applied) String() string {
+	return fmt.Sprintf("%s %s/%s %s", a.Kind, a.Namespace, a.Name, a.Result)
+}
+
+// Apply writes o on the hub by server-side apply under fieldManager: the
+// credential Secret first, so that the hub finds credentials as soon as it
+// sees the profile, then the profile, then its status.accessProviders (a
+// subresource of its own). Applying the same Onboarding again changes
+// nothing. force takes over fields that other managers own; without it such
+// a field is a conflict error.
+func (o *Onboarding) Apply(ctx context.Context, c client.Client, fieldManager string, force bool) ([]Applied, error) {
+	manifests, err := o.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	var applied []Applied
+	for _, body := range manifests {
+		status, hasStatus := body.Object["status"]
+		delete(body.Object, "status")
+		result, err := applyObject(ctx, c, body, false, fieldManager, force)
+		if err != nil {
+			return applied, err
+		}
+		if hasStatus {
+			statusBody := &unstructured.Unstructured{Object: map[string]any{"status": status}}
+			statusBody.SetGroupVersionKind(body.GroupVersionKind())
+			statusBody.SetNamespace(body.GetNamespace())
+			statusBody.SetName(body.GetName())
+			statusResult, err := applyObject(ctx, c, statusBody, true, fieldManager, force)
+			if err != nil {
+				return applied, err
+			}
+			if result == Unchanged {
+				result = statusResult
+			}
+		}
+		applied = append(applied, Applied{
+			Kind: strings.ToLower(body.GetKind()), Namespace: body.GetNamespace(), Name: body.GetName(), Result: result,
+		})
+	}
+	return applied, nil
+}
+
+// applyObject applies body (or, if status, its status subresource) and tells
+// from the object before and after whether anything changed. Only content
+// counts: a new resourceVersion, managed fields, or the hub's own status
+// written in between are not a change by this apply.
+func applyObject(ctx context.Context, c client.Client, body *unstructured.Unstructured, status bool, fieldManager string, force bool) (Result, error) {
+	kind, key := body.GetKind(), client.ObjectKeyFromObject(body)
+	before := &unstructured.Unstructured{}
+	before.SetGroupVersionKind(body.GroupVersionKind())
+	existed := true
+	if err := c.Get(ctx, key, before); apierrors.IsNotFound(err) {
+		existed = false
+	} else if err != nil {
+		return "", fmt.Errorf("get %s %s: %w", kind, key, err)
+	}
+	after := body.DeepCopy()
+	var err error
+	if status {
+		opts := []client.SubResourceApplyOption{client.FieldOwner(fieldManager)}
+		if force {
+			opts = append(opts, client.ForceOwnership)
+		}
+		err = c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(after), opts...)
+	} else {
+		opts := []client.ApplyOption{client.FieldOwner(fieldManager)}
+		if force {
+			opts = append(opts, client.ForceOwnership)
+		}
+		err = c.Apply(ctx, client.ApplyConfigurationFromUnstructured(after), opts...)
+	}
+	if err != nil {
+		what := kind
+		if status {
+			what += " status"
+		}
+		return "", fmt.Errorf("apply %s %s: %w", what, key, err)
+	}
+	switch {
+	case !existed:
+		return Created, nil
+	case reflect.DeepEqual(content(before, status), content(after, status)):
+		return Unchanged, nil
+	default:
+		return Configured, nil
+	}
+}
+
+// content is the part of an object an apply may change: everything but
+// server bookkeeping, and, for the status subresource, status without the
+// conditions (other managers own them).
+func content(u *unstructured.Unstructured, status bool) any {
+	if status {
+		s, _, _ := unstructured.NestedMap(u.Object, "status")
+		delete(s, "conditions")
+		return s
+	}
+	c := u.DeepCopy()
+	for _, f := range []string{"resourceVersion", "managedFields", "generation"} {
+		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	delete(c.Object, "status")
+	return c.Object
+}
+
+// applyBody is obj as an apply body: apiVersion, kind, name, namespace,
+// labels, annotations and the rest of the object, without nulls and empty
+// objects left over from zero values.
+func applyBody(obj runtime.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	metadata, _ := m["metadata"].(map[string]any)
+	kept := map[string]any{}
+	for _, k := range []string{"name", "namespace", "labels", "annotations"} {
+		if v, ok := metadata[k]; ok && v != nil {
+			kept[k] = v
+		}
+	}
+	m["metadata"] = kept
+	pruneEmpty(m)
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// pruneEmpty drops nulls and empty maps, recursively.
+func pruneEmpty(m map[string]any) {
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			pruneEmpty(sub)
+			if len(sub) == 0 {
+				delete(m, k)
+			}
+			continue
+		}
+		if v == nil {
+			delete(m, k)
+		}
+	}
+}
+
+// ProfileNameFromContext derives a profile name from a kubeconfig context
+// name: lower case, every run of characters outside [a-z0-9] becomes one
+// "-", leading and trailing "-" go, and a name past 63 characters is cut
+// with a hash suffix. "" if nothing is left (the caller must ask for a
+// name).
+func ProfileNameFromContext(context string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(context) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return boundedName(strings.TrimRight(b.String(), "-"), validation.DNS1123LabelMaxLength)
+}
+
+// ErrPluginCredentials is returned for a kubeconfig user whose credentials
+// come from an exec or auth-provider plugin: a credential Secret may hold
+// only inline credentials (see RESTConfigFromSecretKubeconfig); such a
+// cluster is reached through an access provider instead.
+var ErrPluginCredentials = errors.New("credentials from a plugin cannot be stored in a credential Secret")
+
+// maxReferencedFile bounds the certificate, key and token files a
+// kubeconfig names.
+const maxReferencedFile = 1 << 20
+
+// CredentialKubeconfig is the kubeconfig a credential Secret holds for one
+// context of kc ("" means its current context): minified to that context,
+// its cluster and its user, and flattened: the files it names (CA, client
+// certificate and key, token file) are read and inlined. The result is
+// accepted by RESTConfigFromSecretKubeconfig, or this fails. A user with an
+// exec or auth-provider plugin yields ErrPluginCredentials.
+//
+// Relative file names are resolved against the working directory; load kc
+// with clientcmd.LoadFromFile or loading rules to resolve them against the
+// kubeconfig's own directory.
+func CredentialKubeconfig(kc *clientcmdapi.Config, context string) ([]byte, error) {
+	name, kctx, cluster, err := pickContext(kc, context)
+	if err != nil {
+		return nil, err
+	}
+	out := clientcmdapi.NewConfig()
+	out.Clusters[kctx.Cluster] = cluster
+	out.Contexts[name] = &clientcmdapi.Context{Cluster: kctx.Cluster, AuthInfo: kctx.AuthInfo, Namespace: kctx.Namespace}
+	out.CurrentContext = name
+	if kctx.AuthInfo != "" {
+		user, ok := kc.AuthInfos[kctx.AuthInfo]
+		if !ok || user == nil {
+			return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", name, kctx.AuthInfo)
+		}
+		inline, err := inlineUser(kctx.AuthInfo, user)
+		if err != nil {
+			return nil, fmt.Errorf("context %q: %w", name, err)
+		}
+		out.AuthInfos[kctx.AuthInfo] = inline
+	}
+	data, err := clientcmd.Write(*out)
+	if err != nil {
+		return nil, fmt.Errorf("write kubeconfig: %w", err)
+	}
+	if _, err := RESTConfigFromSecretKubeconfig(data); err != nil {
+		return nil, fmt.Errorf("context %q cannot be stored in a credential Secret: %w", name, err)
+	}
+	return data, nil
+}
+
+// AccessProviderFor is the status.accessProviders entry named provider that
+// points the hub at the cluster of one context of kc ("" means its current
+// context): server, inlined CA, TLS server name and proxy. Credentials are
+// not part of it: the hub's provider file supplies them.
+func AccessProviderFor(kc *clientcmdapi.Config, context, provider string) (clusterinventoryv1alpha1.AccessProvider, error) {
+	_, _, cluster, err := pickContext(kc, context)
+	if err != nil {
+		return clusterinventoryv1alpha1.AccessProvider{}, err
+	}
+	return clusterinventoryv1alpha1.AccessProvider{Name: provider, Cluster: clientcmdv1.Cluster{
+		Server:                   cluster.Server,
+		TLSServerName:            cluster.TLSServerName,
+		InsecureSkipTLSVerify:    cluster.InsecureSkipTLSVerify,
+		CertificateAuthorityData: cluster.CertificateAuthorityData,
+		ProxyURL:                 cluster.ProxyURL,
+		DisableCompression:       cluster.DisableCompression,
+	}}, nil
+}
+
+// pickContext finds a context of kc and returns its name, the context, and
+// a copy of its cluster with the CA inlined.
+func pickContext(kc *clientcmdapi.Config, context string) (string, *clientcmdapi.Context, *clientcmdapi.Cluster, error) {
+	if context == "" {
+		context = kc.CurrentContext
+	}
+	if context == "" {
+		return "", nil, nil, fmt.Errorf("kubeconfig has no current-context; name one with --context (contexts: %s)", contextNames(kc))
+	}
+	kctx, ok := kc.Contexts[context]
+	if !ok || kctx == nil {
+		return "", nil, nil, fmt.Errorf("kubeconfig has no context %q (contexts: %s)", context, contextNames(kc))
+	}
+	src, ok := kc.Clusters[kctx.Cluster]
+	if !ok || src == nil || src.Server == "" {
+		return "", nil, nil, fmt.Errorf("context %q names cluster %q, which is missing or has no server", context, kctx.Cluster)
+	}
+	cluster := &clientcmdapi.Cluster{
+		Server:                   src.Server,
+		TLSServerName:            src.TLSServerName,
+		InsecureSkipTLSVerify:    src.InsecureSkipTLSVerify,
+		CertificateAuthorityData: src.CertificateAuthorityData,
+		ProxyURL:                 src.ProxyURL,
+		DisableCompression:       src.DisableCompression,
+	}
+	// Inline data wins over a file in client-go; read the file only when
+	// there is no data.
+	if len(cluster.CertificateAuthorityData) == 0 && src.CertificateAuthority != "" {
+		data, err := readReferencedFile(src.CertificateAuthority)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("cluster %q: certificate-authority: %w", kctx.Cluster, err)
+		}
+		cluster.CertificateAuthorityData = data
+	}
+	return context, kctx, cluster, nil
+}
+
+// inlineUser copies the inline credentials of a user and reads the ones it
+// names by file.
+func inlineUser(name string, src *clientcmdapi.AuthInfo) (*clientcmdapi.AuthInfo, error) {
+	switch {
+	case src.Exec != nil:
+		return nil, fmt.Errorf("user %q gets its credentials from exec plugin %q: %w", name, src.Exec.Command, ErrPluginCredentials)
+	case src.AuthProvider != nil:
+		return nil, fmt.Errorf("user %q gets its credentials from auth-provider %q: %w", name, src.AuthProvider.Name, ErrPluginCredentials)
+	}
+	user := &clientcmdapi.AuthInfo{
+		ClientCertificateData: src.ClientCertificateData,
+		ClientKeyData:         src.ClientKeyData,
+		Token:                 src.Token,
+		Impersonate:           src.Impersonate,
+		ImpersonateUID:        src.ImpersonateUID,
+		ImpersonateGroups:     src.ImpersonateGroups,
+		ImpersonateUserExtra:  src.ImpersonateUserExtra,
+		Username:              src.Username,
+		Password:              src.Password,
+	}
+	for _, f := range []struct {
+		path, field string
+		dst         *[]byte
+	}{
+		{src.ClientCertificate, "client-certificate", &user.ClientCertificateData},
+		{src.ClientKey, "client-key", &user.ClientKeyData},
+	} {
+		if f.path == "" || len(*f.dst) > 0 {
+			continue
+		}
+		data, err := readReferencedFile(f.path)
+		if err != nil {
+			return nil, fmt.Errorf("user %q: %s: %w", name, f.field, err)
+		}
+		*f.dst = data
+	}
+	// client-go re-reads a token file and prefers it over an inline token.
+	if src.TokenFile != "" {
+		data, err := readReferencedFile(src.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("user %q: tokenFile: %w", name, err)
+		}
+		user.Token = strings.TrimSpace(string(data))
+	}
+	return user, nil
+}
+
+// readReferencedFile reads a regular file of at most maxReferencedFile
+// bytes: a kubeconfig that names a FIFO or a device must not hang or
+// exhaust the command.
+func readReferencedFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if info.Size() > maxReferencedFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxReferencedFile)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return data, nil
+}
+
+func contextNames(kc *clientcmdapi.Config) string {
+	names := make([]string, 0, len(kc.Contexts))
+	for n := range kc.Contexts {
+		names = append(names, fmt.Sprintf("%q", n))
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// onboardFieldManager owns what `apinet-hub onboard` writes on the hub.
+const onboardFieldManager = "apinet-hub-onboard"
+
+// roleGroupVersions is the API a cluster of each role serves.
+var roleGroupVersions = map[clusterprofiles.Role]string{
+	clusterprofiles.RoleIronCore: "networking.ironcore.dev/v1alpha1",
+	clusterprofiles.RoleAPINet:   "core.apinet.ironcore.dev/v1alpha1",
+}
+
+const onboardUsage = `Usage: apinet-hub onboard --namespace NS --role ironcore|apinet [--peer NAME] [flags]
+
+Creates or updates, on the hub, the ClusterProfile of one cluster and its
+credential Secret (a kubeconfig minified to one context, credentials inline),
+by server-side apply. Checks first that the cluster is reachable and serves the
+role's API, that the hub namespace exists and, for an IronCore cluster, that
+its apinet peer is onboarded. See docs/clusterprofiles.md.
+
+Flags:
+`
+
+// onboardFlags are the flags of `apinet-hub onboard`.
+type onboardFlags struct {
+	kubeconfig        string
+	clusterKubeconfig string
+	context           string
+	namespace         string
+	name              string
+	role              string
+	peer              string
+	apinetNamespace   string
+	consumer          string
+	clusterManager    string
+	accessProvider    string
+	timeout           time.Duration
+	dryRun            bool
+	showSecrets       bool
+	skipChecks        bool
+	forceConflicts    bool
+}
+
+func (f *onboardFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the hub cluster (default: $KUBECONFIG, then in-cluster)")
+	fs.StringVar(&f.clusterKubeconfig, "cluster-kubeconfig", "", "kubeconfig of the cluster to onboard (default: $KUBECONFIG, then ~/.kube/config)")
+	fs.StringVar(&f.context, "context", "", "context of --cluster-kubeconfig to onboard (default: its current context)")
+	fs.StringVar(&f.namespace, "namespace", "", "hub namespace of the ClusterProfile and its Secret (required)")
+	fs.StringVar(&f.name, "name", "", "ClusterProfile name, a DNS label (default: the context name, lower-cased, other characters replaced by '-')")
+	fs.StringVar(&f.role, "role", "", "role of the cluster: ironcore or apinet (required)")
+	fs.StringVar(&f.peer, "peer", "", "apinet ClusterProfile (same namespace) an IronCore cluster maps into (required for --role ironcore)")
+	fs.StringVar(&f.apinetNamespace, "apinet-namespace", "", "namespace in the peer for an IronCore cluster's apinet objects (default: <namespace>-<name>)")
+	fs.StringVar(&f.consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label of the Secret (the hub's --consumer)")
+	fs.StringVar(&f.clusterManager, "cluster-manager", onboardFieldManager, "spec.clusterManager.name of the ClusterProfile")
+	fs.StringVar(&f.accessProvider, "access-provider", "",
+		"write no Secret; let the hub reach the cluster through this access provider of its --clusterprofile-provider-file (status.accessProviders gets the cluster's server and CA). Needed for exec and auth-provider users")
+	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "deadline of the whole command: checks and writes")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the objects as YAML and write nothing; no connection to either cluster")
+	fs.BoolVar(&f.showSecrets, "show-secrets", false, "with --dry-run, print the Secret's kubeconfig instead of redacting it")
+	fs.BoolVar(&f.skipChecks, "skip-checks", false, "write without checking the cluster, the hub namespace and the peer")
+	fs.BoolVar(&f.forceConflicts, "force-conflicts", false, "take over fields of the objects that other field managers own")
+}
+
+// usageError is an error in the command line: exit code 2.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// validate checks the flags alone, before anything is read.
+func (f *onboardFlags) validate() error {
+	if f.namespace == "" {
+		return usagef("--namespace is required")
+	}
+	if e := validation.IsDNS1123Label(f.namespace); len(e) > 0 {
+		return usagef("--namespace %q is not a namespace name: %s", f.namespace, strings.Join(e, "; "))
+	}
+	if f.name != "" {
+		if e := validation.IsDNS1123Label(f.name); len(e) > 0 {
+			return usagef("--name %q is not a DNS label: %s", f.name, strings.Join(e, "; "))
+		}
+	}
+	switch clusterprofiles.Role(f.role) {
+	case clusterprofiles.RoleIronCore:
+		if f.peer == "" {
+			return usagef("--peer is required for --role %s: name the apinet ClusterProfile this cluster maps into", f.role)
+		}
+		if e := validation.IsDNS1123Label(f.peer); len(e) > 0 {
+			return usagef("--peer %q is not a ClusterProfile name: %s", f.peer, strings.Join(e, "; "))
+		}
+		if f.apinetNamespace != "" {
+			if e := validation.IsDNS1123Label(f.apinetNamespace); len(e) > 0 {
+				return usagef("--apinet-namespace %q is not a namespace name: %s", f.apinetNamespace, strings.Join(e, "; "))
+			}
+		}
+	case clusterprofiles.RoleAPINet:
+		if f.peer != "" {
+			return usagef("--peer applies to --role %s only; an apinet cluster has no peer", clusterprofiles.RoleIronCore)
+		}
+		if f.apinetNamespace != "" {
+			return usagef("--apinet-namespace applies to --role %s only", clusterprofiles.RoleIronCore)
+		}
+	case "":
+		return usagef("--role is required: %s or %s", clusterprofiles.RoleIronCore, clusterprofiles.RoleAPINet)
+	default:
+		return usagef("--role %q is not %s or %s", f.role, clusterprofiles.RoleIronCore, clusterprofiles.RoleAPINet)
+	}
+	if e := validation.IsDNS1123Label(f.consumer); len(e) > 0 {
+		return usagef("--consumer %q is not a DNS label: %s", f.consumer, strings.Join(e, "; "))
+	}
+	if f.clusterManager == "" {
+		return usagef("--cluster-manager is empty")
+	}
+	if f.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	if f.showSecrets && !f.dryRun {
+		return usagef("--show-secrets applies to --dry-run only")
+	}
+	return nil
+}
+
+func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("apinet-hub onboard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are printed below, in one line
+	var f onboardFlags
+	f.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, onboardUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		return fail(stderr, usageError{fmt.Errorf("%w (see 'apinet-hub onboard -h')", err)})
+	}
+	if fs.NArg() > 0 {
+		return fail(stderr, usagef("unexpected arguments %q", fs.Args()))
+	}
+	if err := f.validate(); err != nil {
+		return fail(stderr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	o, clusterCfg, err := f.onboarding()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if f.dryRun {
+		if err := printManifests(stdout, o, f.showSecrets); err != nil {
+			return fail(stderr, err)
+		}
+		return 0
+	}
+
+	hubCfg, err := hubConfig(f.kubeconfig)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("hub kubeconfig: %w", err))
+	}
+	hubCfg = rest.CopyConfig(hubCfg)
+	hubCfg.Timeout = f.timeout
+	hub, err := client.New(hubCfg, client.Options{Scheme: clusterprofiles.Scheme})
+	if err != nil {
+		return fail(stderr, fmt.Errorf("hub at %s: %w", hubCfg.Host, err))
+	}
+	if !f.skipChecks {
+		if err := f.check(ctx, hub, hubCfg.Host, clusterCfg, o); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	applied, err := o.Apply(ctx, hub, onboardFieldManager, f.forceConflicts)
+	for _, a := range applied {
+		fmt.Fprintln(stdout, a)
+	}
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			err = fmt.Errorf("%w (other field managers own these fields; --force-conflicts takes them over)", err)
+		}
+		return fail(stderr, fmt.Errorf("hub at %s: %w", hubCfg.Host, err))
+	}
+	return 0
+}
+
+// fail prints err on one line and returns its exit code.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "apinet-hub onboard: "+strings.Join(strings.Fields(err.Error()), " "))
+	var usage usageError
+	if errors.As(err, &usage) {
+		return 2
+	}
+	return 1
+}
+
+// onboarding reads the cluster's kubeconfig and builds what to write, and
+// the config the checks reach the cluster with.
+func (f *onboardFlags) onboarding() (*clusterprofiles.Onboarding, *rest.Config, error) {
+	kc, source, err := f.loadClusterKubeconfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	contextName := f.context
+	if contextName == "" {
+		contextName = kc.CurrentContext
+	}
+	if contextName == "" {
+		return nil, nil, fmt.Errorf("%s has no current-context; name one with --context", source)
+	}
+	name := f.name
+	if name == "" {
+		if name = clusterprofiles.ProfileNameFromContext(contextName); name == "" {
+			return nil, nil, usagef("cannot derive a profile name from context %q of %s; pass --name", contextName, source)
+		}
+	}
+	labels := clusterprofiles.RoleLabels(clusterprofiles.Role(f.role), f.peer)
+	var annotations map[string]string
+	if f.apinetNamespace != "" {
+		annotations = map[string]string{clusterprofiles.AnnotationAPINetNamespace: f.apinetNamespace}
+	}
+	o := &clusterprofiles.Onboarding{
+		Namespace: f.namespace, Name: name, ClusterManager: f.clusterManager,
+		Labels: labels, Annotations: annotations, Consumer: f.consumer,
+	}
+
+	var clusterCfg *rest.Config
+	if f.accessProvider != "" {
+		ap, err := clusterprofiles.AccessProviderFor(kc, f.context, f.accessProvider)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", source, err)
+		}
+		o.AccessProviders = []clusterinventoryv1alpha1.AccessProvider{ap}
+		// The hub brings its own credentials; the checks use the local ones,
+		// plugins included.
+		if !f.dryRun && !f.skipChecks {
+			if clusterCfg, err = clientcmd.NewNonInteractiveClientConfig(*kc, contextName, &clientcmd.ConfigOverrides{}, nil).ClientConfig(); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", source, err)
+			}
+		}
+	} else {
+		data, err := clusterprofiles.CredentialKubeconfig(kc, f.context)
+		if errors.Is(err, clusterprofiles.ErrPluginCredentials) {
+			return nil, nil, fmt.Errorf("%s: %w; onboard with --access-provider NAME and give the hub that provider in its --clusterprofile-provider-file", source, err)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", source, err)
+		}
+		o.Kubeconfig = data
+		// The checks reach the cluster exactly as the hub will.
+		if clusterCfg, err = clusterprofiles.RESTConfigFromSecretKubeconfig(data); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return nil, nil, usageError{err}
+	}
+	if clusterCfg != nil {
+		clusterCfg.Timeout = f.timeout
+	}
+	return o, clusterCfg, nil
+}
+
+// loadClusterKubeconfig loads --cluster-kubeconfig, or the kubeconfig
+// kubectl would use, with relative file names resolved against the file.
+func (f *onboardFlags) loadClusterKubeconfig() (*clientcmdapi.Config, string, error) {
+	if f.clusterKubeconfig != "" {
+		kc, err := (&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.clusterKubeconfig}).Load()
+		if err != nil {
+			return nil, "", fmt.Errorf("--cluster-kubeconfig: %w", err)
+		}
+		return kc, f.clusterKubeconfig, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	kc, err := rules.Load()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig of the cluster: %w", err)
+	}
+	if len(kc.Contexts) == 0 {
+		return nil, "", usagef("no kubeconfig of the cluster to onboard: pass --cluster-kubeconfig or set $KUBECONFIG")
+	}
+	return kc, "the kubeconfig of $KUBECONFIG or ~/.kube/config", nil
+}
+
+// check runs the checks before writing: the hub namespace, the peer of an
+// IronCore cluster, the cluster itself, and the profile's cluster manager.
+func (f *onboardFlags) check(ctx context.Context, hub client.Client, hubHost string, cluster *rest.Config, o *clusterprofiles.Onboarding) error {
+	if err := hub.Get(ctx, client.ObjectKey{Name: f.namespace}, &corev1.Namespace{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("hub namespace %q does not exist; create it first", f.namespace)
+		}
+		return fmt.Errorf("check hub namespace %q: %w", f.namespace, describeClusterError("hub", hubHost, err))
+	}
+	if clusterprofiles.Role(f.role) == clusterprofiles.RoleIronCore {
+		if err := checkPeer(ctx, hub, f.namespace, f.peer); err != nil {
+			return err
+		}
+	}
+	if err := checkClusterRole(ctx, cluster, clusterprofiles.Role(f.role)); err != nil {
+		return err
+	}
+	return checkClusterManager(ctx, hub, o)
+}
+
+// checkClusterManager refuses to update a profile of another cluster
+// manager: spec.clusterManager.name is immutable, and the profile is that
+// manager's to change.
+func checkClusterManager(ctx context.Context, hub client.Client, o *clusterprofiles.Onboarding) error {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("get ClusterProfile %s/%s: %w", o.Namespace, o.Name, err)
+	}
+	if manager := cp.Spec.ClusterManager.Name; manager != o.ClusterManager {
+		return fmt.Errorf("ClusterProfile %s/%s belongs to cluster manager %q (spec.clusterManager.name cannot change); pass --cluster-manager %s to update it anyway, or pick another --name",
+			o.Namespace, o.Name, manager, manager)
+	}
+	return nil
+}
+
+// checkPeer makes sure the peer profile is there and is an apinet cluster.
+func checkPeer(ctx context.Context, hub client.Client, namespace, peer string) error {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := hub.Get(ctx, client.ObjectKey{Namespace: namespace, Name: peer}, cp); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("peer ClusterProfile %s/%s does not exist; onboard the apinet cluster first (apinet-hub onboard --role %s --name %s)",
+				namespace, peer, clusterprofiles.RoleAPINet, peer)
+		}
+		return fmt.Errorf("get peer ClusterProfile %s/%s: %w", namespace, peer, err)
+	}
+	if role := cp.Labels[clusterprofiles.LabelRole]; role != string(clusterprofiles.RoleAPINet) {
+		return fmt.Errorf("peer ClusterProfile %s/%s has label %s=%q; a peer must have role %s",
+			namespace, peer, clusterprofiles.LabelRole, role, clusterprofiles.RoleAPINet)
+	}
+	return nil
+}
+
+// checkClusterRole reaches the cluster and makes sure it serves the API of
+// the role.
+func checkClusterRole(ctx context.Context, cfg *rest.Config, role clusterprofiles.Role) error {
+	// Discovery takes no context: bound it by what is left of the deadline.
+	cfg = rest.CopyConfig(cfg)
+	if deadline, ok := ctx.Deadline(); ok {
+		if cfg.Timeout = time.Until(deadline); cfg.Timeout <= 0 {
+			return fmt.Errorf("cluster at %s is unreachable: %w", cfg.Host, context.DeadlineExceeded)
+		}
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("cluster at %s: %w", cfg.Host, err)
+	}
+	groups, err := dc.ServerGroups()
+	if err != nil {
+		return describeClusterError("cluster", cfg.Host, err)
+	}
+	served := servedGroupVersions(groups)
+	want := roleGroupVersions[role]
+	if served[want] {
+		return nil
+	}
+	for other, gv := range roleGroupVersions {
+		if other != role && served[gv] {
+			return fmt.Errorf("wrong role: cluster at %s does not serve %s, the API of role %s; it serves %s, the API of role %s",
+				cfg.Host, want, role, gv, other)
+		}
+	}
+	var ironcore []string
+	for gv := range served {
+		if strings.HasSuffix(strings.SplitN(gv, "/", 2)[0], "ironcore.dev") {
+			ironcore = append(ironcore, gv)
+		}
+	}
+	sort.Strings(ironcore)
+	what := "no *.ironcore.dev API"
+	if len(ironcore) > 0 {
+		what = strings.Join(ironcore, ", ")
+	}
+	return fmt.Errorf("wrong role: cluster at %s does not serve %s, the API of role %s; it serves %s", cfg.Host, want, role, what)
+}
+
+func servedGroupVersions(groups *metav1.APIGroupList) map[string]bool {
+	served := map[string]bool{}
+	for _, g := range groups.Groups {
+		for _, v := range g.Versions {
+			served[v.GroupVersion] = true
+		}
+	}
+	return served
+}
+
+// describeClusterError words a failed request to a cluster (what: "hub" or
+// "cluster") by what the operator has to fix.
+func describeClusterError(what, host string, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%s at %s rejected the credentials: %w", what, host, err)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s at %s denies the credentials this request: %w", what, host, err)
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
+		return fmt.Errorf("%s at %s presents a certificate the kubeconfig does not trust: %w", what, host, err)
+	default:
+		return fmt.Errorf("%s at %s is unreachable: %w", what, host, err)
+	}
+}
+
+// printManifests prints what Apply would send, as YAML documents, with the
+// Secret's kubeconfig redacted unless showSecrets.
+func printManifests(w io.Writer, o *clusterprofiles.Onboarding, showSecrets bool) error {
+	manifests, err := o.Manifests()
+	if err != nil {
+		return err
+	}
+	for i, m := range manifests {
+		if m.GetKind() == "Secret" && !showSecrets {
+			if data, _, _ := unstructured.NestedStringMap(m.Object, "data"); data != nil {
+				for k, v := range data {
+					data[k] = fmt.Sprintf("<redacted: %d bytes of base64; --show-secrets prints them>", len(v))
+				}
+				if err := unstructured.SetNestedStringMap(m.Object, data, "data"); err != nil {
+					return err
+				}
+			}
+		}
+		out, err := yaml.Marshal(m.Object)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(w, "---")
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
