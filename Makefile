@@ -18,7 +18,7 @@ SOAK_HUB_KILLS ?= 50
 # Extra flags of `make run`, e.g. RUN_ARGS=--for=2m to stop by itself.
 RUN_ARGS ?=
 
-.PHONY: help build servers test lint run fuzz clean
+.PHONY: help build servers test lint chart run fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ build: ## build bin/apinet-hub
 	$(GO) build -o $(BIN)/apinet-hub ./cmd/apinet-hub
 
 servers: ## build the real API servers into bin/servers (skipped when up to date)
-	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet >/dev/null
+	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet helm >/dev/null
 
 test: servers ## install the servers if missing, run the whole suite, then each fuzz target for FUZZTIME_SHORT
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
@@ -37,6 +37,11 @@ lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+chart: ## helm lint --strict and helm template of charts/apinet-hub
+	hack/install-servers.sh --dest $(SERVERS) helm >/dev/null
+	$(SERVERS)/helm lint --strict charts/apinet-hub
+	$(SERVERS)/helm template apinet-hub charts/apinet-hub --namespace apinet-hub >/dev/null
 
 # fuzz-each runs every fuzz target of the tracked *_test.go files for $(1).
 define fuzz-each

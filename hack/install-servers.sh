@@ -10,6 +10,7 @@
 #   apinet                    apinet-apiserver        (github.com/ironcore-dev/ironcore-net v0.2.4)
 #   apinet-controller-manager apinet-controller-manager (ironcore-net v0.2.4)
 #   apinetlet                 apinetlet               (ironcore-net v0.2.4)
+#   helm                      helm                    (helm.sh/helm/v3 v3.19.0; the chart tests)
 #
 # Each component is built from a builder module under hack/servers/<module>
 # (a go.mod + go.sum with `tool` directives and no Go files). Every hash is in
@@ -62,6 +63,14 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	kube_ldflags+=" -X $pkg.gitCommit=$k8s_commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$k8s_date"
 done
 
+# helm's release build stamps its version and the Kubernetes version it
+# renders and lints for (its client-go v0.34 -> 1.34) the same way.
+helm_version=v3.19.0
+helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$helm_version -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+	helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=34"
+done
+
 # component -> "module|outputs|packages|extra ldflags"; outputs and packages pair up.
 spec() {
 	case "$1" in
@@ -70,7 +79,8 @@ spec() {
 	apinet) echo "apinet|apinet-apiserver|github.com/ironcore-dev/ironcore-net/cmd/apiserver|" ;;
 	apinet-controller-manager) echo "apinet|apinet-controller-manager|github.com/ironcore-dev/ironcore-net/cmd/controller-manager|" ;;
 	apinetlet) echo "apinet|apinetlet|github.com/ironcore-dev/ironcore-net/cmd/apinetlet|" ;;
-	*) die "unknown component '$1' (known: kube ironcore apinet apinet-controller-manager apinetlet)" ;;
+	helm) echo "helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ldflags" ;;
+	*) die "unknown component '$1' (known: kube ironcore apinet apinet-controller-manager apinetlet helm)" ;;
 	esac
 }
 
@@ -82,6 +92,9 @@ smoke() { # name path
 	etcd)
 		v=$("$2" --version 2>&1) || die "$2 --version failed: $v"
 		echo "$v" | grep -q "etcd Version: 3.6.5" || die "$2 reports '$v', want etcd 3.6.5" ;;
+	helm)
+		v=$("$2" version --template '{{.Version}}' 2>&1) || die "$2 version failed: $v"
+		[ "$v" = "$helm_version" ] || die "$2 reports '$v', want '$helm_version'" ;;
 	*)
 		"$2" --help >/dev/null 2>&1 || die "$2 --help failed: the binary does not run" ;;
 	esac
@@ -130,5 +143,6 @@ done
 	echo "kube-apiserver $k8s_version (k8s.io/kubernetes), etcd v3.6.5"
 	echo "ironcore-apiserver github.com/ironcore-dev/ironcore v0.4.3"
 	echo "apinet-* github.com/ironcore-dev/ironcore-net v0.2.4"
+	echo "helm helm.sh/helm/v3 $helm_version"
 } >"$dest/VERSIONS"
 echo "$dest"

@@ -1,0 +1,79 @@
+{{/* Chart name, truncated to the 63 characters of a label value. */}}
+{{- define "apinet-hub.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects. */}}
+{{- define "apinet-hub.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "apinet-hub.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "apinet-hub.labels" -}}
+helm.sh/chart: {{ include "apinet-hub.chart" . }}
+{{ include "apinet-hub.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels that select the hub's pods. */}}
+{{- define "apinet-hub.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "apinet-hub.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "apinet-hub.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "apinet-hub.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The leader-election Lease; must match LeaderElectionID in cmd/apinet-hub/run.go. */}}
+{{- define "apinet-hub.leaseName" -}}
+apinet-hub.ironcore.dev
+{{- end }}
+
+{{/* Where the access-provider file is mounted. */}}
+{{- define "apinet-hub.accessProvidersDir" -}}
+/etc/apinet-hub/access-providers
+{{- end }}
+
+{{/*
+The hub's rules on the namespaces it reads profiles from: a Role per fleet
+namespace, or one ClusterRole when it watches every namespace.
+*/}}
+{{- define "apinet-hub.fleetRules" -}}
+# ClusterProfiles: the hub's cache lists and watches them.
+- apiGroups: ["multicluster.x-k8s.io"]
+  resources: ["clusterprofiles"]
+  verbs: ["get", "list", "watch"]
+# The hub server-side-applies its Engaged condition to the status.
+- apiGroups: ["multicluster.x-k8s.io"]
+  resources: ["clusterprofiles/status"]
+  verbs: ["patch"]
+# Credential Secrets (x-k8s.io/cluster-inventory-consumer=apinet-hub); the
+# cache lists and watches only the labelled ones, RBAC cannot narrow by label.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# Events on ClusterProfiles (controller-runtime's events.k8s.io/v1 recorder;
+# patch updates the series of a repeated Event).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}

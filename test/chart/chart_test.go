@@ -1,0 +1,207 @@
+package chart
+
+import (
+	"encoding/json"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// hubNamespace is the release namespace of every rendering.
+const hubNamespace = "apinet-hub"
+
+// everyFeature switches on every optional part of the chart: the
+// ServiceMonitor, an access-provider file, watching all namespaces, and
+// the extra arguments, env and volumes.
+var everyFeature = map[string]any{
+	"fleetNamespaces": []string{},
+	"serviceMonitor":  map[string]any{"enabled": true, "labels": map[string]string{"release": "prometheus"}},
+	"accessProviders": []any{map[string]any{
+		"name": "token-plugin",
+		"execConfig": map[string]any{
+			"apiVersion": "client.authentication.k8s.io/v1", "command": "/plugins/token", "args": []string{"get"},
+			"env": []any{map[string]string{"name": "MODE", "value": "hub"}}, "provideClusterInfo": true,
+		},
+		"profileSourcedCLIArgsPolicy": "Append",
+	}},
+	"config":            map[string]any{"watchFilter": "blue", "logLevel": 2},
+	"extraArgs":         []string{"--engage-workers=8"},
+	"extraEnv":          []any{map[string]string{"name": "TZ", "value": "UTC"}},
+	"extraVolumes":      []any{map[string]any{"name": "plugins", "emptyDir": map[string]any{}}},
+	"extraVolumeMounts": []any{map[string]any{"name": "plugins", "mountPath": "/plugins"}},
+	"dashboard":         map[string]any{"labelKey": "grafana.io/dashboard", "labelValue": "hub", "namespace": "monitoring"},
+}
+
+// containerArgs are the args of the hub container of the rendered
+// Deployment.
+func containerArgs(objs []*unstructured.Unstructured) []string {
+	GinkgoHelper()
+	deployments := find(objs, "Deployment")
+	Expect(deployments).To(HaveLen(1))
+	containers, _, err := unstructured.NestedSlice(deployments[0].Object, "spec", "template", "spec", "containers")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(containers).To(HaveLen(1))
+	args, _, err := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	Expect(err).NotTo(HaveOccurred())
+	return args
+}
+
+// rbacRules are the rules of every rendered Role and ClusterRole, by
+// "<kind> <namespace>/<name>".
+func rbacRules(objs []*unstructured.Unstructured) map[string][]rbacv1.PolicyRule {
+	GinkgoHelper()
+	rules := map[string][]rbacv1.PolicyRule{}
+	for _, o := range append(find(objs, "Role"), find(objs, "ClusterRole")...) {
+		role := &rbacv1.ClusterRole{}
+		Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, role)).To(Succeed())
+		rules[o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName()] = role.Rules
+	}
+	return rules
+}
+
+var _ = Describe("The chart", func() {
+	BeforeEach(requireHelm)
+
+	It("passes helm lint, also with --strict", func(ctx SpecContext) {
+		for _, args := range [][]string{{"lint", chartDir}, {"lint", "--strict", chartDir}} {
+			out, err := helm(ctx, args...)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(out).To(ContainSubstring("0 chart(s) failed"))
+		}
+	})
+
+	It("passes helm lint --strict with every optional feature on", func(ctx SpecContext) {
+		file, err := valuesFile(everyFeature)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = helm(ctx, "lint", "--strict", chartDir, "--namespace", hubNamespace, "--values", file)
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("renders by default a leader-elected Deployment of 2 replicas reading the fleet namespace only", func(ctx SpecContext) {
+		objs := renderObjects(ctx, nil)
+		Expect(kinds(objs)).To(ConsistOf(
+			"ServiceAccount apinet-hub/hub-apinet-hub",
+			"Role apinet-hub/hub-apinet-hub-leader-election", "RoleBinding apinet-hub/hub-apinet-hub-leader-election",
+			"Role fleet/hub-apinet-hub-fleet", "RoleBinding fleet/hub-apinet-hub-fleet",
+			"Deployment apinet-hub/hub-apinet-hub", "Service apinet-hub/hub-apinet-hub-metrics",
+			"PodDisruptionBudget apinet-hub/hub-apinet-hub", "ConfigMap apinet-hub/hub-apinet-hub-dashboard",
+		))
+		Expect(containerArgs(objs)).To(Equal([]string{"run", "--leader-elect", "--leader-election-namespace=apinet-hub",
+			"--leader-election-lease-duration=15s", "--leader-election-renew-deadline=10s", "--leader-election-retry-period=2s",
+			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--namespace=fleet",
+			"--member-qps=100", "--member-burst=200", "--hub-qps=50", "--hub-burst=100",
+			"--probe-interval=10s", "--probe-failure-threshold=3", "--nat-min-public-ips=1", "--nat-max-public-ips=10",
+			"--zap-log-level=info"}))
+
+		deployment := find(objs, "Deployment")[0]
+		replicas, _, _ := unstructured.NestedFieldNoCopy(deployment.Object, "spec", "replicas")
+		Expect(replicas).To(BeEquivalentTo(2))
+		pod, _, _ := unstructured.NestedMap(deployment.Object, "spec", "template", "spec")
+		Expect(pod).To(HaveKeyWithValue("serviceAccountName", "hub-apinet-hub"))
+		Expect(pod).To(HaveKeyWithValue("affinity", HaveKey("podAntiAffinity")), "replicas prefer distinct nodes")
+		container := pod["containers"].([]any)[0].(map[string]any)
+		Expect(container["securityContext"]).To(SatisfyAll(
+			HaveKeyWithValue("readOnlyRootFilesystem", true), HaveKeyWithValue("runAsNonRoot", true),
+			HaveKeyWithValue("allowPrivilegeEscalation", false),
+			HaveKeyWithValue("capabilities", HaveKeyWithValue("drop", ConsistOf("ALL"))),
+			HaveKeyWithValue("seccompProfile", HaveKeyWithValue("type", "RuntimeDefault")),
+		))
+		Expect(container["livenessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/healthz")))
+		Expect(container["readinessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/readyz")))
+		Expect(container["ports"]).To(ContainElement(SatisfyAll(HaveKeyWithValue("name", "metrics"), HaveKeyWithValue("containerPort", BeEquivalentTo(8080)))))
+
+		dashboard := find(objs, "ConfigMap")[0]
+		Expect(dashboard.GetLabels()).To(HaveKeyWithValue("grafana_dashboard", "1"))
+		data, _, _ := unstructured.NestedString(dashboard.Object, "data", "apinet-hub.json")
+		Expect(json.Valid([]byte(data))).To(BeTrue(), "the ConfigMap holds the dashboard JSON")
+	})
+
+	It("grants no wildcard verbs or resources and no Secret access outside the fleet namespaces", func(ctx SpecContext) {
+		for _, values := range []map[string]any{nil, {"fleetNamespaces": []string{"fleet-a", "fleet-b"}}, everyFeature} {
+			objs := renderObjects(ctx, values)
+			for name, rules := range rbacRules(objs) {
+				for _, r := range rules {
+					Expect(r.Verbs).NotTo(ContainElement("*"), name)
+					Expect(r.Resources).NotTo(ContainElement(ContainSubstring("*")), name)
+					Expect(r.APIGroups).NotTo(ContainElement("*"), name)
+					if strings.Contains(name, "leader-election") {
+						Expect(r.Resources).NotTo(ContainElement("secrets"), "%s: the release namespace's Secrets are none of the hub's business", name)
+					}
+				}
+			}
+		}
+		roles := rbacRules(renderObjects(ctx, map[string]any{"fleetNamespaces": []string{"fleet-a", "fleet-b"}}))
+		Expect(roles).To(HaveKey("Role fleet-a/hub-apinet-hub-fleet"))
+		Expect(roles).To(HaveKey("Role fleet-b/hub-apinet-hub-fleet"))
+		for name := range roles {
+			Expect(name).NotTo(HavePrefix("ClusterRole"), "named fleet namespaces need no ClusterRole")
+		}
+	})
+
+	It("renders every optional feature: ServiceMonitor, access providers, watching all namespaces", func(ctx SpecContext) {
+		objs := renderObjects(ctx, everyFeature)
+		Expect(kinds(objs)).To(ContainElements(
+			"ServiceMonitor apinet-hub/hub-apinet-hub",
+			"ConfigMap apinet-hub/hub-apinet-hub-access-providers",
+			"ClusterRole /apinet-hub-hub-apinet-hub-fleet", "ClusterRoleBinding /apinet-hub-hub-apinet-hub-fleet",
+			"ConfigMap monitoring/hub-apinet-hub-dashboard",
+		))
+		Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("Role fleet/")))
+		args := containerArgs(objs)
+		Expect(args).NotTo(ContainElement(HavePrefix("--namespace")), "no --namespace: every namespace")
+		Expect(args).To(ContainElements("--clusterprofile-provider-file=/etc/apinet-hub/access-providers/providers.json",
+			"--watch-filter=blue", "--zap-log-level=2", "--engage-workers=8"))
+
+		var providers *unstructured.Unstructured
+		for _, cm := range find(objs, "ConfigMap") {
+			if strings.HasSuffix(cm.GetName(), "-access-providers") {
+				providers = cm
+			}
+		}
+		file, _, _ := unstructured.NestedString(providers.Object, "data", "providers.json")
+		var parsed struct {
+			Providers []struct {
+				Name       string `json:"name"`
+				ExecConfig struct {
+					Command string `json:"command"`
+				} `json:"execConfig"`
+			} `json:"providers"`
+		}
+		Expect(json.Unmarshal([]byte(file), &parsed)).To(Succeed(), "the access-provider file is JSON: %s", file)
+		Expect(parsed.Providers).To(HaveLen(1))
+		Expect(parsed.Providers[0].Name).To(Equal("token-plugin"))
+		Expect(parsed.Providers[0].ExecConfig.Command).To(Equal("/plugins/token"))
+
+		Expect(find(objs, "ConfigMap")).To(ContainElement(WithTransform(func(u *unstructured.Unstructured) map[string]string {
+			return u.GetLabels()
+		}, HaveKeyWithValue("grafana.io/dashboard", "hub"))), "the dashboard label is configurable")
+	})
+
+	It("renders no PodDisruptionBudget for a single replica, which it would keep from ever draining", func(ctx SpecContext) {
+		Expect(kinds(renderObjects(ctx, map[string]any{"replicas": 1}))).NotTo(ContainElement(HavePrefix("PodDisruptionBudget")))
+	})
+
+	DescribeTable("rejects bad values",
+		func(ctx SpecContext, values map[string]any, message string) {
+			_, err := render(ctx, values)
+			Expect(err).To(MatchError(ContainSubstring(message)))
+		},
+		Entry("replicas as a word", map[string]any{"replicas": "two"}, "at '/replicas': got string, want integer"),
+		Entry("no replicas", map[string]any{"replicas": 0}, "at '/replicas': minimum: got 0, want 1"),
+		Entry("a misspelt key", map[string]any{"replica": 3}, "additional properties 'replica' not allowed"),
+		Entry("one fleet namespace as a string", map[string]any{"fleetNamespaces": "fleet"}, "at '/fleetNamespaces': got string, want array"),
+		Entry("a fleet namespace that is no name", map[string]any{"fleetNamespaces": []string{"Fleet_1"}}, "at '/fleetNamespaces/0': 'Fleet_1' does not match pattern"),
+		Entry("an unknown log level", map[string]any{"config": map[string]any{"logLevel": "verbose"}}, "at '/config/logLevel'"),
+		Entry("a probe interval without unit", map[string]any{"config": map[string]any{"probeInterval": "10"}}, "at '/config/probeInterval': '10' does not match pattern"),
+		Entry("a negative NAT minimum", map[string]any{"config": map[string]any{"natMinPublicIPs": -1}}, "at '/config/natMinPublicIPs': minimum: got -1, want 0"),
+		Entry("a NAT minimum above the maximum", map[string]any{"config": map[string]any{"natMinPublicIPs": 5, "natMaxPublicIPs": 2}}, "config.natMinPublicIPs (5) is above config.natMaxPublicIPs (2)"),
+		Entry("an extra arg that is no flag", map[string]any{"extraArgs": []string{"engage-workers=8"}}, "at '/extraArgs/0'"),
+		Entry("an access provider without command", map[string]any{"accessProviders": []any{map[string]any{
+			"name": "p", "execConfig": map[string]any{"apiVersion": "client.authentication.k8s.io/v1"}}}}, "missing property 'command'"),
+		Entry("an unknown pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy': value must be one of"),
+	)
+})

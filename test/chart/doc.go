@@ -1,0 +1,11 @@
+// Package chart tests the Helm chart charts/apinet-hub and its Grafana
+// dashboard: the chart lints and renders with every feature, its schema
+// rejects bad values, the dashboard's queries name only metrics the hub
+// exports, and the rendered objects, created on a real kube-apiserver, give
+// the hub exactly the rights it needs: a hub running under the chart's
+// ServiceAccount engages a fleet and maps its objects without one
+// "forbidden", and reads no Secret outside its fleet namespaces.
+//
+// The tests run bin/servers/helm (hack/install-servers.sh helm, which
+// `make test` runs) and skip when it is missing.
+package chart
