@@ -3,16 +3,22 @@ package reconcilers
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -24,24 +30,23 @@ const (
 	NetworkPolicyRuleFieldManager = "networkpolicies.networking.ironcore.dev"
 )
 
-// Apply server-side-applies the desired state of an apinet object with
-// force, and reads the server's object back into obj. Only what obj sets is
-// applied: metadata name, namespace, labels, annotations, owner references
-// and the spec (or top-level fields); never status, and never a field left
-// empty (nulls are dropped, so a registry-owned field such as a Network's
-// spec.id or an IP's spec.ip is never claimed).
-func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager string) error {
+// applyContent is what an apply sends for obj: metadata name, namespace,
+// labels, annotations, owner references and the spec (or top-level fields);
+// never status, and never a field left empty (nulls are dropped, so a
+// registry-owned field such as a Network's spec.id or an IP's spec.ip is
+// never claimed).
+func applyContent(c client.Client, obj client.Object) (*unstructured.Unstructured, error) {
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var content map[string]any
 	if err := json.Unmarshal(raw, &content); err != nil {
-		return err
+		return nil, err
 	}
 	delete(content, "status")
 	metadata, _ := content["metadata"].(map[string]any)
@@ -54,10 +59,96 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	content["metadata"] = kept
 	u := &unstructured.Unstructured{Object: pruneNulls(content).(map[string]any)}
 	u.SetGroupVersionKind(gvk)
+	return u, nil
+}
+
+// apply server-side-applies u with force and reads the server's object back
+// into obj.
+func apply(ctx context.Context, c client.Client, u *unstructured.Unstructured, obj client.Object, fieldManager string) error {
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
+		return fmt.Errorf("apply %s %s/%s: %w", u.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 	}
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+}
+
+// maxApplied bounds the applied memo; past it, the memo starts afresh (each
+// object then costs one apply more).
+const maxApplied = 1 << 17
+
+// appliedMemo remembers, for every apinet object the hub applied, a digest of
+// the applied content and the resourceVersion the server answered with. An
+// object is reconciled several times on its way to being mapped (the hub's
+// own finalizer, providerID and status patches and the apinet object's
+// events each bring it back); an apply whose content is unchanged while the
+// peer's cache still shows the resourceVersion of the last apply would
+// change nothing, so it is skipped and obj is read from the cache. Any write
+// to the object by anyone (drift, status, deletion) changes its
+// resourceVersion, so the next reconcile applies again. The memo lives in
+// memory only: a restarted hub applies everything once.
+type appliedMemo struct {
+	mu      sync.Mutex
+	entries map[appliedKey]appliedEntry
+}
+
+type appliedKey struct {
+	peer multicluster.ClusterName
+	gvk  schema.GroupVersionKind
+	key  types.NamespacedName
+}
+
+type appliedEntry struct {
+	digest          [sha256.Size]byte
+	resourceVersion string
+}
+
+func newAppliedMemo() *appliedMemo { return &appliedMemo{entries: map[appliedKey]appliedEntry{}} }
+
+// apply is Apply towards the member's peer, skipped when it would change
+// nothing.
+func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj client.Object, fieldManager string) error {
+	c := m.Peer.GetClient()
+	u, err := applyContent(c, obj)
+	if err != nil {
+		return err
+	}
+	content, err := json.Marshal(u.Object) // map keys are sorted: a stable digest
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256(append(content, fieldManager...))
+	key := appliedKey{peer: m.Peer.Name, gvk: u.GroupVersionKind(), key: client.ObjectKeyFromObject(obj)}
+
+	a.mu.Lock()
+	last, known := a.entries[key]
+	a.mu.Unlock()
+	if known && last.digest == digest {
+		cached := obj.DeepCopyObject().(client.Object)
+		err := c.Get(ctx, key.key, cached)
+		switch {
+		case err == nil && cached.GetResourceVersion() == last.resourceVersion:
+			reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(cached).Elem())
+			return nil
+		case apierrors.IsNotFound(err):
+			a.forget(key)
+		}
+	}
+	if err := apply(ctx, c, u, obj, fieldManager); err != nil {
+		a.forget(key)
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.entries) >= maxApplied {
+		clear(a.entries)
+	}
+	a.entries[key] = appliedEntry{digest: digest, resourceVersion: obj.GetResourceVersion()}
+	return nil
+}
+
+func (a *appliedMemo) forget(key appliedKey) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.entries, key)
 }
 
 func pruneNulls(v any) any {

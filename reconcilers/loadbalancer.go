@@ -115,7 +115,7 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 			},
 		},
 	}
-	if err := Apply(ctx, m.Peer.GetClient(), an, FieldManager); err != nil {
+	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		recorder(m).Eventf(lb, nil, corev1.EventTypeWarning, "APINetLoadBalancerFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
 		return reconcile.Result{}, err
 	}
@@ -124,7 +124,7 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 		Destinations: destinations,
 	}
 	routing.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "LoadBalancer")}
-	if err := Apply(ctx, m.Peer.GetClient(), routing, FieldManager); err != nil {
+	if err := r.apply(ctx, m, routing, FieldManager); err != nil {
 		return reconcile.Result{}, err
 	}
 

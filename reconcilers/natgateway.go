@@ -89,7 +89,7 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 			PortsPerNetworkInterface: ports,
 		},
 	}
-	if err := Apply(ctx, m.Peer.GetClient(), an, FieldManager); err != nil {
+	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, "APINetNATGatewayFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
 		return reconcile.Result{}, err
 	}
@@ -118,7 +118,7 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 		},
 	}
 	autoscaler.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "NATGateway")}
-	if err := Apply(ctx, m.Peer.GetClient(), autoscaler, FieldManager); err != nil {
+	if err := r.apply(ctx, m, autoscaler, FieldManager); err != nil {
 		return reconcile.Result{}, err
 	}
 

@@ -119,7 +119,7 @@ func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofi
 		ObjectMeta: OriginNetwork.ObjectMeta(m, nw, string(nw.UID)),
 		Spec:       apinetv1alpha1.NetworkSpec{Peerings: peerings},
 	}
-	if err := Apply(ctx, m.Peer.GetClient(), an, FieldManager); err != nil {
+	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, "APINetNetworkFailed", DefaultEventActionApply,
 			"apinet peer %s: %v", m.Peer.Name, err)
 		if perr := PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) {

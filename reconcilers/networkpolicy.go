@@ -127,7 +127,7 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 		return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error())
 	}
 	an := &apinetv1alpha1.NetworkPolicy{ObjectMeta: OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), Spec: spec}
-	if err := Apply(ctx, m.Peer.GetClient(), an, FieldManager); err != nil {
+	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "APINetNetworkPolicyFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "ApplyFailed", err.Error()))
 	}
@@ -136,7 +136,7 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 	if err != nil {
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error()))
 	}
-	if err := Apply(ctx, m.Peer.GetClient(), rule, NetworkPolicyRuleFieldManager); err != nil {
+	if err := r.apply(ctx, m, rule, NetworkPolicyRuleFieldManager); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{}, report(corev1.ConditionTrue, "Applied",

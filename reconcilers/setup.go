@@ -53,7 +53,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 	if opts.NATPublicIPs == nil {
 		opts.NATPublicIPs = &DefaultNATLimits
 	}
-	base := reconciler{topology: topology, opts: opts}
+	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo()}
 	metrics.SetUsageSource(base.usage)
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
@@ -69,6 +69,16 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 type reconciler struct {
 	topology *clusterprofiles.Topology
 	opts     Options
+	// applied skips applies that would change nothing (apply).
+	applied *appliedMemo
+}
+
+// apply server-side-applies the desired state of an apinet object to the
+// member's peer with force (applyContent says what is sent), and reads the
+// server's object back into obj; unless the peer's cache shows that the last
+// apply of the same content is still in place (appliedMemo).
+func (r reconciler) apply(ctx context.Context, m *clusterprofiles.Member, obj client.Object, fieldManager string) error {
+	return r.applied.apply(ctx, m, obj, fieldManager)
 }
 
 // member returns the engaged member of a request. A member that is not

@@ -54,7 +54,7 @@ func (r *virtualIPReconciler) reconcileNormal(ctx context.Context, m *clusterpro
 		ObjectMeta: OriginVirtualIP.ObjectMeta(m, vip, string(vip.UID)),
 		Spec:       apinetv1alpha1.IPSpec{Type: apinetv1alpha1.IPTypePublic, IPFamily: vip.Spec.IPFamily},
 	}
-	if err := Apply(ctx, m.Peer.GetClient(), ip, FieldManager); err != nil {
+	if err := r.apply(ctx, m, ip, FieldManager); err != nil {
 		recorder(m).Eventf(vip, nil, corev1.EventTypeWarning, "APINetIPFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
 		return reconcile.Result{}, err
 	}
