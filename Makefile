@@ -17,6 +17,12 @@ FUZZTIME_SHORT ?= 3s
 SOAK_HUB_KILLS ?= 50
 # Extra flags of `make run`, e.g. RUN_ARGS=--for=2m to stop by itself.
 RUN_ARGS ?=
+# `make bench`: K IronCore members × N objects per kind, steady RATE objects/s
+# in total; BENCH_ARGS for further flags (go run ./test/bench -h).
+K ?= 4
+N ?= 200
+RATE ?= 20
+BENCH_ARGS ?=
 
 .PHONY: help build servers test lint chart run fuzz clean
 
@@ -43,23 +49,13 @@ chart: ## helm lint --strict and helm template of charts/apinet-hub
 	$(SERVERS)/helm lint --strict charts/apinet-hub
 	$(SERVERS)/helm template apinet-hub charts/apinet-hub --namespace apinet-hub >/dev/null
 
-# fuzz-each runs every fuzz target of the tracked *_test.go files for $(1).
-define fuzz-each
-@for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
-		pkg=./$$(dirname $$f); \
-		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
-			echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(1) || exit 1; \
-		done; \
-	done
-endef
-
 .PHONY: fuzz-short soak
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
-	$(call fuzz-each,$(FUZZTIME))
+	GO=$(GO) hack/fuzz.sh $(FUZZTIME)
 
 fuzz-short: ## run every fuzz target for FUZZTIME_SHORT (default 3s) each; part of make test
-	$(call fuzz-each,$(FUZZTIME_SHORT))
+	GO=$(GO) hack/fuzz.sh $(FUZZTIME_SHORT)
 
 soak: servers ## the e2e fault suite with SOAK_HUB_KILLS (default 50) hub kills in the churn case
 	E2E_HUB_KILLS=$(SOAK_HUB_KILLS) $(GO) test -count=1 -timeout 60m $(TEST_FLAGS) ./test/e2e/ -v
@@ -67,6 +63,11 @@ soak: servers ## the e2e fault suite with SOAK_HUB_KILLS (default 50) hub kills 
 run: servers build ## a local fleet on real servers with the hub running against it (Ctrl-C stops all)
 	$(GO) build -o $(BIN)/localfleet ./test/localfleet
 	$(BIN)/localfleet --hub $(BIN)/apinet-hub $(RUN_ARGS)
+
+.PHONY: bench
+
+bench: servers build ## apinet-hub vs the real apinetlet vs a floor on a real fleet (~15 min); writes test/bench/results
+	$(GO) run ./test/bench -hub $(BIN)/apinet-hub -k $(K) -n $(N) -rate $(RATE) $(BENCH_ARGS)
 
 clean: ## remove built binaries and local run state
 	rm -rf $(BIN) .run
