@@ -34,7 +34,7 @@ const FinalizerLoadBalancer = "apinet.ironcore.dev/loadbalancer"
 type loadBalancerReconciler struct{ reconciler }
 
 func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := mcbuilder.ControllerManagedBy(mgr).Named("loadbalancer").
+	c, err := newController(mgr, "loadbalancer").
 		For(&networkingv1alpha1.LoadBalancer{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&networkingv1alpha1.LoadBalancerRouting{}, mapInMember(sameKey)).
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(loadBalancersOfNetwork))).

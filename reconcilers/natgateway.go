@@ -38,7 +38,7 @@ const (
 type natGatewayReconciler struct{ reconciler }
 
 func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := mcbuilder.ControllerManagedBy(mgr).Named("natgateway").
+	c, err := newController(mgr, "natgateway").
 		For(&networkingv1alpha1.NATGateway{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(natGatewaysOfNetwork))).
 		Build(paths[*networkingv1alpha1.NATGateway]{

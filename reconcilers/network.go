@@ -44,7 +44,7 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	}); err != nil {
 		return err
 	}
-	c, err := mcbuilder.ControllerManagedBy(mgr).Named("network").
+	c, err := newController(mgr, "network").
 		For(&networkingv1alpha1.Network{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(networksUsingPrefix)).
 		Build(paths[*networkingv1alpha1.Network]{

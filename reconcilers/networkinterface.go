@@ -45,7 +45,7 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 	}); err != nil {
 		return err
 	}
-	c, err := mcbuilder.ControllerManagedBy(mgr).Named("networkinterface").
+	c, err := newController(mgr, "networkinterface").
 		For(&networkingv1alpha1.NetworkInterface{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&networkingv1alpha1.VirtualIP{}, mapInMember(nicsOfVirtualIP)).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("NetworkInterface"))).

@@ -41,7 +41,7 @@ const networkPolicyPriority int32 = 1000
 type networkPolicyReconciler struct{ reconciler }
 
 func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := mcbuilder.ControllerManagedBy(mgr).Named("networkpolicy").
+	c, err := newController(mgr, "networkpolicy").
 		For(&networkingv1alpha1.NetworkPolicy{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(networkPoliciesOf))).
 		Build(paths[*networkingv1alpha1.NetworkPolicy]{

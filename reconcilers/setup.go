@@ -12,8 +12,10 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mchandler "sigs.k8s.io/multicluster-runtime/pkg/handler"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
@@ -63,6 +65,19 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 		(&loadBalancerReconciler{base}).setupWithManager(mgr),
 		(&networkPolicyReconciler{base}).setupWithManager(mgr),
 	)
+}
+
+// newController begins a controller of the hub's multicluster manager with
+// the manager's global controller options (the hub's
+// --max-concurrent-reconciles and --reconcile-timeout). multicluster-runtime
+// v0.24.1 does not apply them (it does after v0.24.1, #177): without this,
+// every kind would reconcile all members with one worker and no deadline.
+func newController(mgr mcmanager.Manager, name string) *mcbuilder.Builder {
+	global := mgr.GetControllerOptions()
+	return mcbuilder.ControllerManagedBy(mgr).Named(name).WithOptions(controller.TypedOptions[mcreconcile.Request]{
+		MaxConcurrentReconciles: global.MaxConcurrentReconciles,
+		ReconciliationTimeout:   global.ReconciliationTimeout,
+	})
 }
 
 // reconciler is what every kind's reconciler shares.

@@ -24,7 +24,7 @@ const FinalizerVirtualIP = "apinet.ironcore.dev/virtualip"
 type virtualIPReconciler struct{ reconciler }
 
 func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := mcbuilder.ControllerManagedBy(mgr).Named("virtualip").
+	c, err := newController(mgr, "virtualip").
 		For(&networkingv1alpha1.VirtualIP{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
 		Build(paths[*networkingv1alpha1.VirtualIP]{
 			reconciler: r.reconciler,

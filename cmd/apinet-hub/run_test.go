@@ -56,7 +56,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 			"--kubeconfig", f.Hub().KubeconfigPath(), "--namespace", "fleet",
 			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
 			"--leader-elect", "--leader-election-namespace", "fleet",
-			"--probe-interval", "1s", "--zap-log-level", "error",
+			"--probe-interval", "1s", "--zap-log-level", "error", "--max-concurrent-reconciles", "5",
 		}, io.Discard, &stderr)
 	}()
 
@@ -82,6 +82,12 @@ func TestRunEngagesAFleet(t *testing.T) {
 	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/healthz")).To(Equal("ok"))
 	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/readyz")).To(Equal("ok"))
 	g.Expect(fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")).To(ContainSubstring("controller_runtime_reconcile_total"))
+	workers, err := fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, c := range []string{"network", "virtualip", "networkinterface", "natgateway", "loadbalancer", "networkpolicy"} {
+		g.Expect(workers).To(ContainSubstring(`controller_runtime_max_concurrent_reconciles{controller="`+c+`"} 5`),
+			"every reconciler runs --max-concurrent-reconciles workers (multicluster-runtime v0.24.1 does not apply it by itself)")
+	}
 
 	// Per-member and per-peer metrics, and their removal when a member leaves.
 	g.Eventually(condition("fleet", "ironcore-2"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
