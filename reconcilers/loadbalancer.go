@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -34,8 +33,7 @@ const FinalizerLoadBalancer = "apinet.ironcore.dev/loadbalancer"
 type loadBalancerReconciler struct{ reconciler }
 
 func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "loadbalancer").
-		For(&networkingv1alpha1.LoadBalancer{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+	c, err := newController(mgr, "loadbalancer", &networkingv1alpha1.LoadBalancer{}, r.opts.WatchFilter).
 		Watches(&networkingv1alpha1.LoadBalancerRouting{}, mapInMember(sameKey)).
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(loadBalancersOfNetwork))).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("LoadBalancer"))).

@@ -15,7 +15,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -38,8 +37,7 @@ const (
 type natGatewayReconciler struct{ reconciler }
 
 func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "natgateway").
-		For(&networkingv1alpha1.NATGateway{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+	c, err := newController(mgr, "natgateway", &networkingv1alpha1.NATGateway{}, r.opts.WatchFilter).
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(natGatewaysOfNetwork))).
 		Build(paths[*networkingv1alpha1.NATGateway]{
 			reconciler: r.reconciler,

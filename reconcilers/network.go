@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -44,8 +43,7 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, "network").
-		For(&networkingv1alpha1.Network{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+	c, err := newController(mgr, "network", &networkingv1alpha1.Network{}, r.opts.WatchFilter).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(networksUsingPrefix)).
 		Build(paths[*networkingv1alpha1.Network]{
 			reconciler: r.reconciler,

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -45,8 +44,7 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, "networkinterface").
-		For(&networkingv1alpha1.NetworkInterface{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+	c, err := newController(mgr, "networkinterface", &networkingv1alpha1.NetworkInterface{}, r.opts.WatchFilter).
 		Watches(&networkingv1alpha1.VirtualIP{}, mapInMember(nicsOfVirtualIP)).
 		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("NetworkInterface"))).
 		Build(paths[*networkingv1alpha1.NetworkInterface]{

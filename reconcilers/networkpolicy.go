@@ -17,7 +17,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -41,8 +40,7 @@ const networkPolicyPriority int32 = 1000
 type networkPolicyReconciler struct{ reconciler }
 
 func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "networkpolicy").
-		For(&networkingv1alpha1.NetworkPolicy{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+	c, err := newController(mgr, "networkpolicy", &networkingv1alpha1.NetworkPolicy{}, r.opts.WatchFilter).
 		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(networkPoliciesOf))).
 		Build(paths[*networkingv1alpha1.NetworkPolicy]{
 			reconciler: r.reconciler,

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -24,8 +23,7 @@ const FinalizerVirtualIP = "apinet.ironcore.dev/virtualip"
 type virtualIPReconciler struct{ reconciler }
 
 func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "virtualip").
-		For(&networkingv1alpha1.VirtualIP{}, mcbuilder.WithPredicates(SelectedPredicate(r.opts.WatchFilter))).
+	c, err := newController(mgr, "virtualip", &networkingv1alpha1.VirtualIP{}, r.opts.WatchFilter).
 		Build(paths[*networkingv1alpha1.VirtualIP]{
 			reconciler: r.reconciler,
 			controller: "virtualip",

@@ -1,0 +1,57 @@
+package reconcilers
+
+import (
+	"context"
+	"testing"
+
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
+)
+
+// A member's initial list (its backlog when it is engaged) must not delay
+// other members' fresh objects: the kind's own watch puts it into the
+// controller's priority queue at low priority.
+func TestOwnWatchQueuesAnInitialListBehindFreshEvents(t *testing.T) {
+	q := priorityqueue.New[mcreconcile.Request]("test")
+	defer q.ShutDown()
+	ctx := context.Background()
+	network := func(name string) *networkingv1alpha1.Network {
+		return &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}}
+	}
+	newcomer := mapInMember(itself)("fleet/ironcore-new", nil)
+	busy := mapInMember(itself)("fleet/ironcore-busy", nil)
+	for _, name := range []string{"backlog-1", "backlog-2"} {
+		newcomer.Create(ctx, event.TypedCreateEvent[client.Object]{Object: network(name), IsInInitialList: true}, q)
+	}
+	busy.Create(ctx, event.TypedCreateEvent[client.Object]{Object: network("fresh")}, q)
+
+	want := []mcreconcile.Request{
+		{ClusterName: "fleet/ironcore-busy", Request: reqFor("default", "fresh")},
+		{ClusterName: "fleet/ironcore-new", Request: reqFor("default", "backlog-1")},
+		{ClusterName: "fleet/ironcore-new", Request: reqFor("default", "backlog-2")},
+	}
+	got := map[mcreconcile.Request]bool{}
+	for i := range want {
+		item, _ := q.Get()
+		if i == 0 && item != want[0] {
+			t.Fatalf("first request = %v, want the busy member's fresh object %v", item, want[0])
+		}
+		got[item] = true
+		q.Done(item)
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("request %v was not queued (got %v)", w, got)
+		}
+	}
+}
+
+func reqFor(namespace, name string) reconcile.Request {
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}
+}
