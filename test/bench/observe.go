@@ -70,6 +70,16 @@ func (o *Observer) Watch(ctx context.Context, member string, cfg *rest.Config) e
 	return nil
 }
 
+// WatchAll watches each of members (Watch).
+func (o *Observer) WatchAll(ctx context.Context, members []*fleet.Cluster) error {
+	for _, m := range members {
+		if err := o.Watch(ctx, m.Name, m.Config()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Forget stops watching member (a member whose servers are stopped on
 // purpose).
 func (o *Observer) Forget(member string) {

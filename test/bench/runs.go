@@ -34,10 +34,8 @@ func (b *bench) workloadRun(ctx context.Context, setup Setup, kind Kind, mode Mo
 	defer func() { err = errors.Join(err, ctl.Stop()) }()
 	obs := NewObserver(kind)
 	defer obs.Stop()
-	for _, m := range env.Members {
-		if err := obs.Watch(ctx, m.Name, m.Config()); err != nil {
-			return res, err
-		}
+	if err := obs.WatchAll(ctx, env.Members); err != nil {
+		return res, err
 	}
 	members, err := env.WorkloadMembers(env.Members)
 	if err != nil {

@@ -51,10 +51,8 @@ func (b *bench) onboardingRun(ctx context.Context) (res *OnboardingResult, err e
 	defer func() { err = errors.Join(err, ctl.Stop()) }()
 	obs := NewObserver(KindNetwork)
 	defer obs.Stop()
-	for _, m := range env.Members {
-		if err := obs.Watch(ctx, m.Name, m.Config()); err != nil {
-			return res, err
-		}
+	if err := obs.WatchAll(ctx, env.Members); err != nil {
+		return res, err
 	}
 	all, err := env.WorkloadMembers(env.Members)
 	if err != nil {
