@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -71,8 +73,9 @@ func apply(ctx context.Context, c client.Client, u *unstructured.Unstructured, o
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
 }
 
-// maxApplied bounds the applied memo; past it, the memo starts afresh (each
-// object then costs one apply more).
+// maxApplied bounds the applied memo (a few hundred bytes an entry). A memo that
+// is full is swept of objects that are gone; only if the live objects alone
+// fill it does it start afresh (each object then costs one apply more).
 const maxApplied = 1 << 17
 
 // appliedMemo remembers, for every apinet object the hub applied, a digest of
@@ -86,14 +89,19 @@ const maxApplied = 1 << 17
 // resourceVersion, so the next reconcile applies again. The memo lives in
 // memory only: a restarted hub applies everything once.
 type appliedMemo struct {
+	// member resolves an engaged member (Topology.Member) when the memo is
+	// swept.
+	member func(multicluster.ClusterName) (*clusterprofiles.Member, error)
+	limit  int
+
 	mu      sync.Mutex
 	entries map[appliedKey]appliedEntry
 }
 
 type appliedKey struct {
-	peer multicluster.ClusterName
-	gvk  schema.GroupVersionKind
-	key  types.NamespacedName
+	member multicluster.ClusterName
+	gvk    schema.GroupVersionKind
+	key    types.NamespacedName
 }
 
 type appliedEntry struct {
@@ -101,7 +109,9 @@ type appliedEntry struct {
 	resourceVersion string
 }
 
-func newAppliedMemo() *appliedMemo { return &appliedMemo{entries: map[appliedKey]appliedEntry{}} }
+func newAppliedMemo(member func(multicluster.ClusterName) (*clusterprofiles.Member, error), limit int) *appliedMemo {
+	return &appliedMemo{member: member, limit: limit, entries: map[appliedKey]appliedEntry{}}
+}
 
 // apply is Apply towards the member's peer, skipped when it would change
 // nothing.
@@ -116,7 +126,7 @@ func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj 
 		return err
 	}
 	digest := sha256.Sum256(append(content, fieldManager...))
-	key := appliedKey{peer: m.Peer.Name, gvk: u.GroupVersionKind(), key: client.ObjectKeyFromObject(obj)}
+	key := appliedKey{member: m.Profile.Name, gvk: u.GroupVersionKind(), key: client.ObjectKeyFromObject(obj)}
 
 	a.mu.Lock()
 	last, known := a.entries[key]
@@ -136,13 +146,55 @@ func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj 
 		a.forget(key)
 		return err
 	}
+	if a.full(key) {
+		a.sweep(ctx)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.entries) >= maxApplied {
+	if _, known := a.entries[key]; !known && len(a.entries) >= a.limit {
 		clear(a.entries)
 	}
 	a.entries[key] = appliedEntry{digest: digest, resourceVersion: obj.GetResourceVersion()}
 	return nil
+}
+
+// full reports whether key is new and the memo has no room for it.
+func (a *appliedMemo) full(key appliedKey) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, known := a.entries[key]
+	return !known && len(a.entries) >= a.limit
+}
+
+// sweep drops the entries of members that are no longer engaged and of
+// objects their peer's cache no longer holds. The cache is read without
+// holding the memo's lock.
+func (a *appliedMemo) sweep(ctx context.Context) {
+	a.mu.Lock()
+	keys := slices.Collect(maps.Keys(a.entries))
+	a.mu.Unlock()
+	var gone []appliedKey
+	for _, k := range keys {
+		m, err := a.member(k.member)
+		if err != nil {
+			gone = append(gone, k)
+			continue
+		}
+		c := m.Peer.GetClient()
+		obj, err := c.Scheme().New(k.gvk)
+		if err != nil {
+			gone = append(gone, k)
+			continue
+		}
+		if err := c.Get(ctx, k.key, obj.(client.Object)); apierrors.IsNotFound(err) {
+			gone = append(gone, k)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, k := range gone {
+		delete(a.entries, k)
+	}
 }
 
 func (a *appliedMemo) forget(key appliedKey) {

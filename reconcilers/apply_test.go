@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/reconcilers"
@@ -55,11 +56,13 @@ var _ = Describe("Applying apinet objects", func() {
 		Expect(cl.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 		m := &clusterprofiles.Member{Peer: &clusterprofiles.Peer{Cluster: cl, Name: "apinet-1-counted", Namespace: ns}}
 
-		memo := reconcilers.NewAppliedMemo()
-		desired := func(label string) *apinetv1alpha1.Network {
-			return &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memo",
+		resolve := func(multicluster.ClusterName) (*clusterprofiles.Member, error) { return m, nil }
+		memo := reconcilers.NewAppliedMemo(resolve, 1000)
+		named := func(name, label string) *apinetv1alpha1.Network {
+			return &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 				Labels: map[string]string{"apinet-hub.test/memo": label}}}
 		}
+		desired := func(label string) *apinetv1alpha1.Network { return named("memo", label) }
 		// apply applies obj and returns how many writes that took.
 		apply := func(obj client.Object) int64 {
 			GinkgoHelper()
@@ -67,23 +70,30 @@ var _ = Describe("Applying apinet objects", func() {
 			Expect(memo.Apply(ctx, m, obj, reconcilers.FieldManager)).To(Succeed())
 			return writes.Load() - before
 		}
-		// settled waits until the object stops changing on the server (the
-		// apinet controller-manager may still write it) and the cache shows
-		// its latest version.
-		settled := func() {
+		// settledNamed waits until the object stops changing on the server
+		// (the apinet controller-manager may still write it) and the cache
+		// shows its latest version.
+		settledNamed := func(name string) {
 			GinkgoHelper()
 			latest := func() string {
 				an := &apinetv1alpha1.Network{}
-				Expect(peer().Get(ctx, client.ObjectKey{Namespace: ns, Name: "memo"}, an)).To(Succeed())
+				Expect(peer().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, an)).To(Succeed())
 				return an.ResourceVersion
 			}
 			Consistently(latest).WithTimeout(time.Second).Should(Equal(latest()))
 			rv := latest()
 			Eventually(func() string {
 				an := &apinetv1alpha1.Network{}
-				_ = cl.GetClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: "memo"}, an)
+				_ = cl.GetClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, an)
 				return an.ResourceVersion
 			}).Should(Equal(rv))
+		}
+		settled := func() { settledNamed("memo") }
+		gone := func(name string) {
+			GinkgoHelper()
+			Eventually(func() bool {
+				return apierrors.IsNotFound(cl.GetClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &apinetv1alpha1.Network{}))
+			}).Should(BeTrue())
 		}
 
 		first := desired("1")
@@ -116,12 +126,24 @@ var _ = Describe("Applying apinet objects", func() {
 
 		By("an object deleted by another writer is created again")
 		Expect(peer().Delete(ctx, live)).To(Succeed())
-		Eventually(func() bool {
-			return apierrors.IsNotFound(cl.GetClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: "memo"}, &apinetv1alpha1.Network{}))
-		}).Should(BeTrue())
+		gone("memo")
 		recreated := desired("2")
 		Expect(apply(recreated)).To(BeEquivalentTo(1))
 		Expect(recreated.UID).NotTo(Equal(live.UID))
 		Expect(peer().Delete(ctx, recreated)).To(Succeed())
+
+		By("a full memo is swept of objects that are gone and keeps the live ones")
+		memo = reconcilers.NewAppliedMemo(resolve, 2)
+		Expect(apply(named("kept", "1"))).To(BeEquivalentTo(1))
+		Expect(apply(named("doomed", "1"))).To(BeEquivalentTo(1))
+		settledNamed("kept")
+		apply(named("kept", "1")) // the memo learns the settled version
+		settledNamed("kept")
+		Expect(peer().Delete(ctx, named("doomed", "1"))).To(Succeed())
+		gone("doomed")
+		Expect(memo.Len()).To(Equal(2))
+		Expect(apply(named("new", "1"))).To(BeEquivalentTo(1), "full: the sweep drops doomed")
+		Expect(memo.Len()).To(Equal(2), "kept and new")
+		Expect(apply(named("kept", "1"))).To(BeZero(), "kept's entry survived the sweep")
 	})
 })

@@ -55,7 +55,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 	if opts.NATPublicIPs == nil {
 		opts.NATPublicIPs = &DefaultNATLimits
 	}
-	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo()}
+	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(topology.Member, maxApplied)}
 	metrics.SetUsageSource(base.usage)
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
