@@ -113,8 +113,9 @@ func newAppliedMemo(member func(multicluster.ClusterName) (*clusterprofiles.Memb
 	return &appliedMemo{member: member, limit: limit, entries: map[appliedKey]appliedEntry{}}
 }
 
-// apply is Apply towards the member's peer, skipped when it would change
-// nothing.
+// apply server-side-applies obj to the member's peer (applyContent, apply),
+// unless it would change nothing. The peer cache it reads holds every kind the
+// reconcilers apply (each is watched there), so the check starts no informer.
 func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj client.Object, fieldManager string) error {
 	c := m.Peer.GetClient()
 	u, err := applyContent(c, obj)
