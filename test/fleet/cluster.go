@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,10 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	running bool
+	// aggregatedRunning says whether the aggregated API server is up (as
+	// far as Stop/Start/StopAggregated/StartAggregated know); always false
+	// for the hub. StopAggregated clears it while kube-apiserver stays up.
+	aggregatedRunning bool
 }
 
 // Config returns an admin rest.Config for the cluster (a copy).
@@ -100,6 +105,43 @@ func (c *Cluster) KubeconfigPath() string { return filepath.Join(c.dir, "kubecon
 
 // Host is the https URL of the cluster's kube-apiserver.
 func (c *Cluster) Host() string { return strings.TrimSuffix(c.admin.Host, "/") }
+
+// Address is the host:port of the cluster's kube-apiserver, e.g. the target
+// of a DelayProxy.
+func (c *Cluster) Address() string {
+	if u, err := url.Parse(c.Host()); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return strings.TrimPrefix(c.Host(), "https://")
+}
+
+// KubeconfigVia returns kubeconfig (the cluster's own Kubeconfig when nil)
+// with its server pointed at https://addr, typically a DelayProxy's Addr in
+// front of this cluster; see the package function KubeconfigVia.
+func (c *Cluster) KubeconfigVia(addr string, kubeconfig []byte) ([]byte, error) {
+	if kubeconfig == nil {
+		kubeconfig = c.kubeconfig
+	}
+	out, err := KubeconfigVia(kubeconfig, addr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	return out, nil
+}
+
+// ConfigVia returns an admin rest.Config (a copy of Config) that talks to the
+// cluster through addr, typically a DelayProxy's Addr, still verifying the
+// serving certificate for the original host (TLSClientConfig.ServerName).
+func (c *Cluster) ConfigVia(addr string) *rest.Config {
+	cfg := c.Config()
+	if cfg.TLSClientConfig.ServerName == "" {
+		if u, err := url.Parse(c.Host()); err == nil {
+			cfg.TLSClientConfig.ServerName = u.Hostname()
+		}
+	}
+	cfg.Host = "https://" + addr
+	return cfg
+}
 
 // Dir is the cluster's work folder (certificates, etcd data, logs).
 func (c *Cluster) Dir() string { return c.dir }
@@ -236,6 +278,7 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	if err := c.startAggregated(); err != nil {
 		return err
 	}
+	c.aggregatedRunning = c.aggregatedOpts != nil
 	if c.kubeconfig, err = c.AddUser("fleet-admin", "system:masters"); err != nil {
 		return err
 	}
@@ -308,6 +351,7 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	c.running = false
+	c.aggregatedRunning = false // killed with the others below, if it was up
 	if err := killChildren(c.servers, c.isAPIServer); err != nil {
 		return fmt.Errorf("stop cluster %s: %w", c.Name, err)
 	}
@@ -345,6 +389,119 @@ func (c *Cluster) Start() error {
 	if err := c.startAggregated(); err != nil {
 		return fmt.Errorf("restart cluster %s: %w", c.Name, err)
 	}
+	c.aggregatedRunning = c.aggregatedOpts != nil
+	return nil
+}
+
+// AggregatedRunning reports whether the cluster's aggregated API server
+// (ironcore-apiserver or apinet-apiserver) is up. Always false for the hub.
+func (c *Cluster) AggregatedRunning() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.aggregatedRunning
+}
+
+// aggregatedBinary is the base name of the cluster's aggregated API server
+// binary, "" for the hub.
+func (c *Cluster) aggregatedBinary() string {
+	switch c.Role {
+	case RoleIronCore:
+		return "ironcore-apiserver"
+	case RoleAPINet:
+		return "apinet-apiserver"
+	}
+	return ""
+}
+
+// isAggregatedAPIServer tells this cluster's aggregated API server by its
+// arguments: it talks to this cluster's etcd (isAPIServer) and runs the
+// aggregated binary (argv[0], or an argument where a wrapper that does not
+// exec keeps the binary path). kube-apiserver shares the etcd flag but
+// never the binary.
+func (c *Cluster) isAggregatedAPIServer(args []string) bool {
+	name := c.aggregatedBinary()
+	if name == "" || len(args) == 0 || !c.isAPIServer(args) {
+		return false
+	}
+	if filepath.Base(args[0]) == name {
+		return true
+	}
+	return slices.Contains(args, filepath.Join(c.servers, name))
+}
+
+// StopAggregated SIGKILLs only the cluster's aggregated API server
+// (ironcore-apiserver of an IronCore member, apinet-apiserver of an apinet
+// peer) and leaves kube-apiserver and etcd running. That is the outage a
+// plain Stop does not show: the kube-apiserver's /readyz and /healthz still
+// answer ok and discovery of the built-in groups works, but every request to
+// the aggregated group fails (503 from the aggregator, and the APIService
+// turns Available=False after a while). The hub must notice such a member
+// from the API group itself, not from the control plane's health endpoints.
+// StartAggregated (or a full Stop and Start) brings it back.
+//
+// It is an error for the hub (it has no aggregated server) and for a
+// stopped cluster; stopping an already stopped aggregated server is a no-op.
+func (c *Cluster) StopAggregated() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aggregatedOpts == nil {
+		return fmt.Errorf("cluster %s (%s) has no aggregated API server", c.Name, c.Role)
+	}
+	if !c.running {
+		return fmt.Errorf("stop aggregated API server of cluster %s: the cluster is stopped", c.Name)
+	}
+	if !c.aggregatedRunning {
+		return nil
+	}
+	c.aggregatedRunning = false
+	if err := killChildren(c.servers, c.isAggregatedAPIServer); err != nil {
+		return fmt.Errorf("stop aggregated API server of cluster %s: %w", c.Name, err)
+	}
+	c.releaseAggregated()
+	return nil
+}
+
+// releaseAggregated waits until the helper of a killed aggregated server has
+// seen its process exit, then lets it remove its temporary folder (Stop of
+// an exited helper signals nothing). startAggregated makes a fresh helper.
+func (c *Cluster) releaseAggregated() {
+	if c.aggregated == nil {
+		return
+	}
+	deadline := time.Now().Add(stopTimeout)
+	for {
+		if exited, _ := c.aggregated.Exited(); exited || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = c.aggregated.Stop()
+}
+
+// StartAggregated brings back the aggregated API server that StopAggregated
+// killed, on the same address, and returns once requests through the
+// aggregator succeed again. It is a no-op when the server is up, and an error
+// for the hub and for a stopped cluster (Start brings everything back). A
+// server that fails to come up is killed again, so StartAggregated may be
+// retried.
+func (c *Cluster) StartAggregated() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aggregatedOpts == nil {
+		return fmt.Errorf("cluster %s (%s) has no aggregated API server", c.Name, c.Role)
+	}
+	if !c.running {
+		return fmt.Errorf("start aggregated API server of cluster %s: the cluster is stopped (use Start)", c.Name)
+	}
+	if c.aggregatedRunning {
+		return nil
+	}
+	if err := c.startAggregated(); err != nil {
+		_ = killChildren(c.servers, c.isAggregatedAPIServer)
+		c.releaseAggregated()
+		return fmt.Errorf("start aggregated API server of cluster %s: %w", c.Name, err)
+	}
+	c.aggregatedRunning = true
 	return nil
 }
 
