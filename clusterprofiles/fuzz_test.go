@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
@@ -18,7 +19,7 @@ import (
 
 // Fuzz targets for the outside input of this package that profile_test.go
 // and credentials_test.go do not cover yet: cluster names coming back from
-// requests, the per-member annotations of a profile, and the access
+// requests, the per-member settings of a profile, and the access
 // providers a cluster manager writes into a profile's status.
 
 func FuzzParseClusterName(f *testing.F) {
@@ -42,61 +43,102 @@ func FuzzParseClusterName(f *testing.F) {
 	})
 }
 
-// FuzzParseAnnotations feeds arbitrary annotations to an otherwise valid
-// IronCore profile: the per-member overrides must parse exactly as
-// strconv.ParseBool does, and every nat-* annotation (and only those) must
-// reach the NAT reconciler, which validates them.
-func FuzzParseAnnotations(f *testing.F) {
-	f.Add(AnnotationDisableNetworkPeering, "true", AnnotationNodeAffinityAware, "0", natAnnotationPrefix+"min-public-ips", "2")
-	f.Add(AnnotationDisableNetworkPeering, "yes", "", "", "", "")
-	f.Add(AnnotationNodeAffinityAware, "", natAnnotationPrefix+"max-public-ips", "-1", "other.io/x", "y")
-	f.Add(AnnotationAPINetNamespace, "tenant", natAnnotationPrefix, "", AnnotationAPINetNamespace+"x", "1")
-	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+// FuzzParseSettings feeds arbitrary annotations and settings in force to an
+// otherwise valid IronCore profile. Parse must not mind them (unless one is
+// the apinet-namespace annotation); ParseSettings must read the overrides
+// exactly as strconv.ParseBool does and take-over as exactly "true" or
+// "false", keep the value of last for every invalid key with one Problem
+// each, sorted by key, and pass on every nat-* annotation (and only those)
+// to the NAT reconciler, which validates them.
+func FuzzParseSettings(f *testing.F) {
+	f.Add(AnnotationDisableNetworkPeering, "true", AnnotationNodeAffinityAware, "0", natAnnotationPrefix+"min-public-ips", "2", uint8(0))
+	f.Add(AnnotationDisableNetworkPeering, "yes", "", "", "", "", uint8(0b10111))
+	f.Add(AnnotationNodeAffinityAware, "", natAnnotationPrefix+"max-public-ips", "-1", "other.io/x", "y", uint8(0b01010))
+	f.Add(AnnotationAPINetNamespace, "tenant", natAnnotationPrefix, "", AnnotationAPINetNamespace+"x", "1", uint8(0))
+	f.Add(AnnotationTakeOver, "True", AnnotationNodeAffinityAware, "nope", AnnotationDisableNetworkPeering, "maybe", uint8(0b11111))
+	f.Add(AnnotationTakeOver, "false", AnnotationAPINetNamespace, "kube-system", "", "", uint8(0b10000))
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string, lastBits uint8) {
 		annotations := map[string]string{}
 		for _, kv := range [][2]string{{k1, v1}, {k2, v2}, {k3, v3}} {
 			if kv[0] != "" {
 				annotations[kv[0]] = kv[1]
 			}
 		}
-		got, problem := Parse(newProfile("fleet", "member-1", map[string]string{LabelRole: string(RoleIronCore), LabelPeer: "apinet-1"}, annotations))
-		if (got == nil) == (problem == nil) {
-			t.Fatalf("Parse(%v) = %+v, %+v: want exactly one of profile and problem", annotations, got, problem)
+		cp := newProfile("fleet", "member-1", map[string]string{LabelRole: string(RoleIronCore), LabelPeer: "apinet-1"}, annotations)
+		if _, nsSet := annotations[AnnotationAPINetNamespace]; !nsSet {
+			if _, problem := Parse(cp); problem != nil {
+				t.Fatalf("Parse(%v) = %v: settings must not fail a profile", annotations, problem)
+			}
 		}
-		for key, dst := range map[string]func(*Profile) *bool{
-			AnnotationDisableNetworkPeering: func(p *Profile) *bool { return p.DisableNetworkPeering },
-			AnnotationNodeAffinityAware:     func(p *Profile) *bool { return p.NodeAffinityAware },
+
+		// lastBits: which overrides were set before, to what, and take-over.
+		var last Settings
+		if lastBits&1 != 0 {
+			last.DisableNetworkPeering = ptr.To(lastBits&2 != 0)
+		}
+		if lastBits&4 != 0 {
+			last.NodeAffinityAware = ptr.To(lastBits&8 != 0)
+		}
+		last.TakeOver = lastBits&16 != 0
+		got, problems := ParseSettings(cp, last)
+
+		var wantBad []string
+		for key, field := range map[string]func(*Settings) *bool{
+			AnnotationDisableNetworkPeering: func(s *Settings) *bool { return s.DisableNetworkPeering },
+			AnnotationNodeAffinityAware:     func(s *Settings) *bool { return s.NodeAffinityAware },
 		} {
 			raw, set := annotations[key]
 			want, err := strconv.ParseBool(raw)
 			switch {
-			case set && err != nil:
-				if problem == nil || problem.Reason != ReasonAnnotationInvalid && problem.Reason != ReasonNamespaceInvalid {
-					t.Fatalf("Parse accepted %s=%q: %+v, %+v", key, raw, got, problem)
+			case !set:
+				if field(&got) != nil {
+					t.Fatalf("ParseSettings set %s without the annotation", key)
 				}
-			case problem != nil:
-			case !set && dst(got) != nil:
-				t.Fatalf("Parse set %s without the annotation", key)
-			case set && (dst(got) == nil || *dst(got) != want):
-				t.Fatalf("Parse(%s=%q) = %v, want %v", key, raw, dst(got), want)
+			case err != nil:
+				wantBad = append(wantBad, key)
+				if before := field(&last); (before == nil) != (field(&got) == nil) || before != nil && (*before != *field(&got) || before == field(&got)) {
+					t.Fatalf("ParseSettings(%s=%q) = %v, want a copy of the value before, %v", key, raw, field(&got), before)
+				}
+			case field(&got) == nil || *field(&got) != want:
+				t.Fatalf("ParseSettings(%s=%q) = %v, want %v", key, raw, field(&got), want)
 			}
 		}
-		if problem != nil {
-			if problem.Reason == "" || problem.Message == "" {
-				t.Fatalf("problem %+v lacks reason or message", problem)
+		switch raw, set := annotations[AnnotationTakeOver]; {
+		case !set || raw == "false":
+			if got.TakeOver {
+				t.Fatalf("take-over on from %q (set %t)", raw, set)
 			}
-			return
+		case raw == "true":
+			if !got.TakeOver {
+				t.Fatal("take-over off from \"true\"")
+			}
+		default:
+			wantBad = append(wantBad, AnnotationTakeOver)
+			if got.TakeOver != last.TakeOver {
+				t.Fatalf("ParseSettings(%s=%q) = %t, want the value before, %t", AnnotationTakeOver, raw, got.TakeOver, last.TakeOver)
+			}
 		}
+		slices.Sort(wantBad)
+		if len(problems) != len(wantBad) {
+			t.Fatalf("ParseSettings(%v) problems = %v, want one for each of %v", annotations, problems, wantBad)
+		}
+		for i, p := range problems {
+			if p.Reason != ReasonAnnotationInvalid || !strings.HasPrefix(p.Message, "annotation "+wantBad[i]+"=") || !strings.Contains(p.Message, "stays") {
+				t.Fatalf("problem %d = %+v, want %s about %s and what stays in force", i, p, ReasonAnnotationInvalid, wantBad[i])
+			}
+		}
+
 		nat := 0
 		for k := range annotations {
 			if strings.HasPrefix(k, natAnnotationPrefix) {
 				nat++
-				if got.NATAnnotations[k] != annotations[k] {
-					t.Fatalf("NAT annotation %s=%q became %q", k, annotations[k], got.NATAnnotations[k])
+				if v, ok := got.NATAnnotations[k]; !ok || v != annotations[k] {
+					t.Fatalf("NAT annotation %s=%q became %q", k, annotations[k], v)
 				}
 			}
 		}
-		if len(got.NATAnnotations) != nat {
-			t.Fatalf("NATAnnotations = %v from %v", got.NATAnnotations, annotations)
+		if len(got.NATAnnotations) != nat || nat == 0 && got.NATAnnotations != nil {
+			t.Fatalf("NATAnnotations = %#v from %v", got.NATAnnotations, annotations)
 		}
 	})
 }

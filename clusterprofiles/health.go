@@ -3,6 +3,7 @@ package clusterprofiles
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 )
@@ -26,41 +28,115 @@ func ControlPlaneUnhealthy(cp *clusterinventoryv1alpha1.ClusterProfile) (bool, s
 	return true, fmt.Sprintf("the cluster manager reports %s=False (%s): %s", c.Type, c.Reason, c.Message)
 }
 
-// Prober checks that a cluster's API server answers /readyz with the hub's
-// credentials. Its HTTP client is built once per connection, so exec-plugin
-// credentials are cached and refreshed by client-go as usual.
-type Prober struct {
-	client *http.Client
-	url    string
+// APIGroupVersion is the API the hub uses in a cluster of the role: an
+// IronCore member serves networking.ironcore.dev and an apinet peer
+// core.apinet.ironcore.dev, both through aggregated API servers.
+func (r Role) APIGroupVersion() string {
+	if r == RoleAPINet {
+		return "core.apinet.ironcore.dev/v1alpha1"
+	}
+	return "networking.ironcore.dev/v1alpha1"
 }
 
-// NewProber makes a prober from a fully tuned rest.Config (its Timeout bounds
-// each probe).
-func NewProber(cfg *rest.Config) (*Prober, error) {
+// Prober checks what the hub needs of a cluster, with the hub's own
+// credentials: that its API server is ready (/readyz), that the API group
+// the hub uses answers (an aggregated API server can be down while /readyz
+// still answers), and, for members, which cluster the credentials reach.
+// Its HTTP client is built once per connection, so exec-plugin credentials
+// are cached and refreshed by client-go as usual.
+type Prober struct {
+	client   *http.Client
+	host     string
+	api      string
+	identify bool
+}
+
+// NewProber makes a prober for a cluster of a role from a fully tuned
+// rest.Config (its Timeout bounds each request). identify makes it also read
+// the cluster's Identity.
+func NewProber(cfg *rest.Config, role Role, identify bool) (*Prober, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Prober{client: hc, url: strings.TrimSuffix(cfg.Host, "/") + "/readyz"}, nil
+	return &Prober{client: hc, host: strings.TrimSuffix(cfg.Host, "/"), api: role.APIGroupVersion(), identify: identify}, nil
 }
 
-// Probe returns nil if the server is ready, else a Problem with the reason a
+// Probe returns the cluster's Identity (empty unless the prober identifies)
+// if the cluster can do what the hub needs, else a Problem with the reason a
 // failure of this kind gets.
-func (p *Prober) Probe(ctx context.Context) *Problem {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
-	if err != nil {
-		return problemf(ReasonCredentialsInvalid, "probe %s: %v", p.url, err)
+func (p *Prober) Probe(ctx context.Context) (Identity, *Problem) {
+	if _, problem := p.get(ctx, "/readyz"); problem != nil {
+		return "", problem
 	}
+	if _, problem := p.get(ctx, "/apis/"+p.api); problem != nil {
+		if problem.Reason == ReasonUnreachable {
+			// The server answered /readyz a moment ago: it is the API
+			// group behind it that does not.
+			problem = problemf(ReasonAPIUnavailable, "the cluster answers, but its %s API does not (is its aggregated API server running?): %s", p.api, problem.Message)
+		}
+		return "", problem
+	}
+	if !p.identify {
+		return "", nil
+	}
+	body, problem := p.get(ctx, "/api/v1/namespaces/kube-system")
+	if problem != nil {
+		if problem.Reason == ReasonCredentialsInvalid {
+			problem.Message = "the hub needs get on namespace kube-system to prove which cluster its credentials reach: " + problem.Message
+		}
+		return "", problem
+	}
+	id, err := ParseIdentity(body)
+	if err != nil {
+		return "", problemf(ReasonUnreachable, "read the cluster's identity: %v", err)
+	}
+	return id, nil
+}
+
+// get fetches a path and returns the body of a 200 answer.
+func (p *Prober) get(ctx context.Context, path string) ([]byte, *Problem) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.host+path, nil)
+	if err != nil {
+		return nil, problemf(ReasonCredentialsInvalid, "probe %s: %v", p.host+path, err)
+	}
+	req.Header.Set("Accept", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return ClassifyConnectionError(err, 0)
+		return nil, ClassifyConnectionError(err, 0)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	_ = resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		return nil
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, ClassifyConnectionError(fmt.Errorf("GET %s: %w", path, err), 0)
 	}
-	return ClassifyConnectionError(fmt.Errorf("GET /readyz: %s", resp.Status), resp.StatusCode)
+	if resp.StatusCode != http.StatusOK {
+		return nil, ClassifyConnectionError(fmt.Errorf("GET %s: %s", path, resp.Status), resp.StatusCode)
+	}
+	return body, nil
+}
+
+// ParseIdentity reads the Identity from a kube-system Namespace as the API
+// server returns it (JSON): its metadata.uid, which the cluster keeps for
+// its whole life and no other cluster has.
+func ParseIdentity(body []byte) (Identity, error) {
+	var ns struct {
+		Kind     string `json:"kind"`
+		Metadata struct {
+			Name string `json:"name"`
+			UID  string `json:"uid"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(body, &ns); err != nil {
+		return "", fmt.Errorf("not a Namespace: %w", err)
+	}
+	switch {
+	case ns.Kind != "Namespace" || ns.Metadata.Name != "kube-system":
+		return "", fmt.Errorf("not the kube-system Namespace (kind %q, name %q)", ns.Kind, ns.Metadata.Name)
+	case ns.Metadata.UID == "" || len(ns.Metadata.UID) > 128 || strings.ContainsAny(ns.Metadata.UID, " \t\n/"):
+		return "", fmt.Errorf("kube-system has no usable uid (%q)", ns.Metadata.UID)
+	}
+	return Identity(ns.Metadata.UID), nil
 }
 
 // ClassifyConnectionError turns an error of a request to a member into the
@@ -80,3 +156,7 @@ func ClassifyConnectionError(err error, status int) *Problem {
 		return problemf(ReasonUnreachable, "the server cannot be reached: %v", err)
 	}
 }
+
+// Close releases the prober's idle connections (its HTTP client is its
+// own), through client-go's transport wrappers.
+func (p *Prober) Close() { utilnet.CloseIdleConnectionsFor(p.client.Transport) }

@@ -54,6 +54,11 @@ type Onboarding struct {
 	// Labels and Annotations of the profile (RoleLabels builds the labels the
 	// hub needs).
 	Labels, Annotations map[string]string
+	// TakeOver writes AnnotationTakeOver: "true" on the profile of an
+	// IronCore cluster, so that the hub adopts an apinet namespace that
+	// apinetlet (or another writer) filled. Left false, the annotation is
+	// not written, and Apply removes it if an earlier Apply wrote it.
+	TakeOver bool
 	// Consumer is the x-k8s.io/cluster-inventory-consumer label of the Secret;
 	// empty means DefaultConsumer.
 	Consumer string
@@ -76,6 +81,12 @@ func (o *Onboarding) ClusterProfile() *clusterinventoryv1alpha1.ClusterProfile {
 		Spec: clusterinventoryv1alpha1.ClusterProfileSpec{
 			ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: o.ClusterManager},
 		},
+	}
+	if o.TakeOver {
+		if cp.Annotations == nil {
+			cp.Annotations = map[string]string{}
+		}
+		cp.Annotations[AnnotationTakeOver] = "true"
 	}
 	for _, a := range o.AccessProviders {
 		cp.Status.AccessProviders = append(cp.Status.AccessProviders, *a.DeepCopy())
@@ -108,7 +119,10 @@ func (o *Onboarding) consumer() string {
 
 // Validate reports, in one error, everything that would keep the hub from
 // using o: names the API server or the Secret labels refuse, a profile that
-// Parse refuses, a kubeconfig that a credential Secret may not hold.
+// Parse refuses, settings that ParseSettings reports (the hub would run
+// with them but ignore the bad value), a take-over asked for a cluster that
+// is not an IronCore cluster, a kubeconfig that a credential Secret may not
+// hold.
 func (o *Onboarding) Validate() error {
 	var errs []string
 	if e := validation.IsDNS1123Label(o.Namespace); len(e) > 0 {
@@ -125,8 +139,18 @@ func (o *Onboarding) Validate() error {
 	if e := validation.IsDNS1123Label(o.consumer()); len(e) > 0 {
 		errs = append(errs, fmt.Sprintf("consumer %q is not a DNS label: %s", o.consumer(), strings.Join(e, "; ")))
 	}
-	if _, problem := Parse(o.ClusterProfile()); problem != nil {
+	cp := o.ClusterProfile()
+	if p, problem := Parse(cp); problem != nil {
 		errs = append(errs, problem.Message)
+	} else if p.Role == RoleIronCore {
+		_, problems := ParseSettings(cp, Settings{})
+		for _, problem := range problems {
+			errs = append(errs, problem.Message)
+		}
+	}
+	// Only an IronCore member has an apinet namespace to take over.
+	if o.TakeOver && o.Labels[LabelRole] != string(RoleIronCore) {
+		errs = append(errs, fmt.Sprintf("take-over applies to role %s only (annotation %s)", RoleIronCore, AnnotationTakeOver))
 	}
 	if o.Kubeconfig != nil {
 		if _, err := RESTConfigFromSecretKubeconfig(o.Kubeconfig); err != nil {

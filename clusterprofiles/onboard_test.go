@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
@@ -326,6 +327,47 @@ func TestOnboardingObjects(t *testing.T) {
 	}
 }
 
+// TestOnboardingTakeOver: TakeOver writes the take-over annotation next to
+// the others, which the hub reads as the member's setting; left false,
+// nothing is written, so that a later Apply without it removes it.
+func TestOnboardingTakeOver(t *testing.T) {
+	o := Onboarding{
+		Namespace: "fleet", Name: "ironcore-1", ClusterManager: "m",
+		Labels: RoleLabels(RoleIronCore, "apinet-1"), Annotations: map[string]string{AnnotationAPINetNamespace: "tenant"},
+		TakeOver: true,
+	}
+	cp := o.ClusterProfile()
+	want := map[string]string{AnnotationAPINetNamespace: "tenant", AnnotationTakeOver: "true"}
+	if !reflect.DeepEqual(cp.Annotations, want) {
+		t.Errorf("annotations = %v, want %v", cp.Annotations, want)
+	}
+	if _, isSet := o.Annotations[AnnotationTakeOver]; isSet {
+		t.Error("ClusterProfile() wrote into the Onboarding's annotations")
+	}
+	if s, problems := ParseSettings(cp, Settings{}); !s.TakeOver || len(problems) > 0 {
+		t.Errorf("ParseSettings(ClusterProfile()) = %+v, %v; want take-over", s, problems)
+	}
+	manifests, err := o.Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedStringMap(manifests[0].Object, "metadata", "annotations"); !reflect.DeepEqual(got, want) {
+		t.Errorf("manifest annotations = %v, want %v", got, want)
+	}
+
+	o.TakeOver, o.Annotations = false, nil
+	if cp := o.ClusterProfile(); cp.Annotations != nil {
+		t.Errorf("annotations without take-over = %v, want none", cp.Annotations)
+	}
+	manifests, err = o.Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := unstructured.NestedFieldNoCopy(manifests[0].Object, "metadata", "annotations"); found {
+		t.Errorf("manifest without take-over has annotations: %v", manifests[0].Object["metadata"])
+	}
+}
+
 func TestOnboardingValidate(t *testing.T) {
 	valid := func() Onboarding {
 		return Onboarding{
@@ -347,6 +389,33 @@ func TestOnboardingValidate(t *testing.T) {
 		{name: "no peer", change: func(o *Onboarding) { o.Labels = RoleLabels(RoleIronCore, "") }, wantErr: "label apinet-hub.ironcore.dev/peer is not set"},
 		{name: "role", change: func(o *Onboarding) { o.Labels[LabelRole] = "member" }, wantErr: `is not "ironcore" or "apinet"`},
 		{name: "apinet namespace", change: func(o *Onboarding) { o.Annotations = map[string]string{AnnotationAPINetNamespace: "A"} }, wantErr: "is not a namespace name"},
+		{
+			name:    "system apinet namespace",
+			change:  func(o *Onboarding) { o.Annotations = map[string]string{AnnotationAPINetNamespace: "kube-system"} },
+			wantErr: "names a system namespace of the peer",
+		},
+		{name: "take-over", change: func(o *Onboarding) { o.TakeOver = true }},
+		{
+			name:    "take-over on an apinet cluster",
+			change:  func(o *Onboarding) { o.Labels, o.Kubeconfig, o.TakeOver = RoleLabels(RoleAPINet, ""), nil, true },
+			wantErr: "take-over applies to role ironcore only",
+		},
+		{
+			name:    "take-over annotation not true or false",
+			change:  func(o *Onboarding) { o.Annotations = map[string]string{AnnotationTakeOver: "yes"} },
+			wantErr: `annotation apinet-hub.ironcore.dev/take-over="yes" is not "true" or "false"`,
+		},
+		{
+			name:    "override not true or false",
+			change:  func(o *Onboarding) { o.Annotations = map[string]string{AnnotationNodeAffinityAware: "sometimes"} },
+			wantErr: `annotation apinet-hub.ironcore.dev/node-affinity-aware="sometimes" is not true or false`,
+		},
+		{
+			name: "settings of an apinet cluster are not read",
+			change: func(o *Onboarding) {
+				o.Labels, o.Annotations = RoleLabels(RoleAPINet, ""), map[string]string{AnnotationNodeAffinityAware: "x"}
+			},
+		},
 		{name: "kubeconfig", change: func(o *Onboarding) { o.Kubeconfig = []byte("{") }, wantErr: "credential kubeconfig: kubeconfig does not parse"},
 		{
 			name:    "access provider",

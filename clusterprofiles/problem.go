@@ -36,13 +36,32 @@ const (
 	// ReasonRoleInvalid: the role label is empty or unknown.
 	ReasonRoleInvalid = "RoleInvalid"
 	// ReasonNamespaceInvalid: the apinet-namespace annotation is not a
-	// namespace name.
+	// namespace name, or it (or the default in its absence) names a
+	// SystemNamespace.
 	ReasonNamespaceInvalid = "NamespaceInvalid"
 	// ReasonAnnotationInvalid: a per-member setting has an invalid value.
+	// The member stays engaged with the value in force before (see
+	// ParseSettings).
 	ReasonAnnotationInvalid = "AnnotationInvalid"
 	// ReasonNamespaceConflict: an older profile already maps into the same
 	// namespace of the same peer.
 	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonIdentityMismatch: the member's credentials reach another
+	// IronCore cluster than the one that owns its apinet namespace (see
+	// Claim), for example after a kubeconfig of the wrong cluster was put
+	// in its Secret. The hub writes and deletes nothing for the member, so
+	// that one cluster's objects never replace another's.
+	ReasonIdentityMismatch = "IdentityMismatch"
+	// ReasonNamespaceNotOwned: the member's apinet namespace exists but is
+	// not the member's to use: another profile owns it, its owner claim is
+	// malformed, or it holds apinet objects the hub did not write for the
+	// member (see Claim).
+	ReasonNamespaceNotOwned = "NamespaceNotOwned"
+	// ReasonAPIUnavailable: the cluster answers, but the API group the hub
+	// uses does not (networking.ironcore.dev for a member,
+	// core.apinet.ironcore.dev for a peer): its aggregated API server is
+	// down.
+	ReasonAPIUnavailable = "APIUnavailable"
 )
 
 // Problem is why a cluster cannot be engaged: a condition reason and a

@@ -4,11 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 )
@@ -21,7 +24,8 @@ const (
 	// namespace) the member maps into.
 	LabelPeer = "apinet-hub.ironcore.dev/peer"
 	// AnnotationAPINetNamespace, on an IronCore profile, names the namespace in
-	// the peer that holds the member's apinet objects.
+	// the peer that holds the member's apinet objects. It may not name a
+	// SystemNamespace.
 	AnnotationAPINetNamespace = "apinet-hub.ironcore.dev/apinet-namespace"
 	// AnnotationDisableNetworkPeering, on an IronCore profile, overrides the
 	// hub's --disable-network-peering for that member ("true" or "false").
@@ -29,7 +33,14 @@ const (
 	// AnnotationNodeAffinityAware, on an IronCore profile, overrides the
 	// hub's --is-node-affinity-aware for that member ("true" or "false").
 	AnnotationNodeAffinityAware = "apinet-hub.ironcore.dev/node-affinity-aware"
-	natAnnotationPrefix         = "apinet-hub.ironcore.dev/nat-"
+	// AnnotationTakeOver, on an IronCore profile, set to "true", lets the hub
+	// adopt an existing apinet namespace that no hub owns yet and that holds
+	// apinet objects the hub did not write (apinetlet's, for a take-over
+	// from apinetlet). Without it the hub refuses such a namespace rather
+	// than mix its objects with someone else's. A namespace holding objects
+	// of other hub members is never adopted (see Claim).
+	AnnotationTakeOver  = "apinet-hub.ironcore.dev/take-over"
+	natAnnotationPrefix = "apinet-hub.ironcore.dev/nat-"
 )
 
 // Role is what a member cluster is to the hub.
@@ -43,7 +54,9 @@ const (
 	RoleAPINet Role = "apinet"
 )
 
-// Profile is what the hub reads from one ClusterProfile.
+// Profile is what the hub reads from one ClusterProfile to engage the
+// cluster. A member's per-profile overrides of hub flags are not part of it
+// but its Settings, which apply without re-engaging the member.
 type Profile struct {
 	// Key is the ClusterProfile's namespace and name.
 	Key types.NamespacedName
@@ -54,13 +67,23 @@ type Profile struct {
 	Peer types.NamespacedName
 	// APINetNamespace is the member's namespace in its peer.
 	APINetNamespace string
+}
+
+// Settings are a member's per-profile overrides of hub flags. They are live:
+// the hub applies edits without re-engaging the member.
+type Settings struct {
 	// DisableNetworkPeering and NodeAffinityAware override the hub's
-	// defaults when set.
+	// --disable-network-peering and --is-node-affinity-aware; nil: the hub's
+	// flag applies.
 	DisableNetworkPeering, NodeAffinityAware *bool
 	// NATAnnotations holds the member-wide NAT gateway annotations
-	// (apinet-hub.ironcore.dev/nat-*), validated by the reconciler, which
-	// reports bad values on the NATGateways they would affect.
+	// (apinet-hub.ironcore.dev/nat-*), nil if there are none. The
+	// reconciler validates them and reports bad values on the NATGateways
+	// they would affect.
 	NATAnnotations map[string]string
+	// TakeOver is AnnotationTakeOver == "true": the member may adopt an
+	// apinet namespace that holds objects the hub did not write.
+	TakeOver bool
 }
 
 // ClusterName is the hub's name for the cluster of a profile.
@@ -86,12 +109,23 @@ func LabelValue(name multicluster.ClusterName) string {
 }
 
 // DefaultAPINetNamespace is the apinet namespace of an IronCore member whose
-// profile does not set AnnotationAPINetNamespace: "<namespace>-<name>" as a
-// DNS label (dots become dashes), shortened with a hash suffix past 63
-// characters. Two profiles that still end up with one namespace on one peer
-// are caught by the namespace claim check.
+// profile does not set AnnotationAPINetNamespace, a DNS label.
+//
+// Where "<namespace>-<name>" with dots turned into dashes is unambiguous (the
+// namespace has no '-', so the first '-' ends it, and the name has no '.',
+// so no dash stands for a dot), it is that form, shortened with a hash
+// suffix past 63 characters: fleet/ironcore-1 maps to fleet-ironcore-1, as it
+// always has. Otherwise different profiles could share the form ("a-b/c" and
+// "a/b-c" both give "a-b-c", "a/b.c" gives it too), so the form gets the
+// first 8 hex digits of the SHA-256 of "<namespace>/<name>" appended. Two
+// profiles that still end up with one namespace on one peer are caught by
+// the namespace claim check (Claim).
 func DefaultAPINetNamespace(key types.NamespacedName) string {
-	return boundedName(strings.ReplaceAll(key.Namespace+"-"+key.Name, ".", "-"), validation.DNS1123LabelMaxLength)
+	plain := strings.ReplaceAll(key.Namespace+"-"+key.Name, ".", "-")
+	if !strings.Contains(key.Namespace, "-") && !strings.Contains(key.Name, ".") {
+		return boundedName(plain, validation.DNS1123LabelMaxLength)
+	}
+	return withSuffix(plain, shortHash(key.Namespace+"/"+key.Name), validation.DNS1123LabelMaxLength)
 }
 
 // boundedName cuts s to max characters, replacing the tail by a hash of the
@@ -100,15 +134,34 @@ func boundedName(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	sum := sha256.Sum256([]byte(s))
-	suffix := hex.EncodeToString(sum[:])[:8]
-	head := strings.TrimRight(s[:max-len(suffix)-1], "-.")
+	return withSuffix(s, shortHash(s), max)
+}
+
+// withSuffix is head, cut so that "-" and suffix fit in max characters, then
+// "-" and suffix. The cut drops trailing dashes and dots, so that a valid
+// DNS label or label value stays one.
+func withSuffix(head, suffix string, max int) string {
+	if keep := max - len(suffix) - 1; len(head) > keep {
+		head = head[:keep]
+	}
+	head = strings.TrimRight(head, "-.")
+	if head == "" {
+		return suffix
+	}
 	return head + "-" + suffix
+}
+
+// shortHash is the first 8 hex digits of the SHA-256 of s.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }
 
 // Parse reads a ClusterProfile the hub selected (it carries LabelRole). It
 // checks only the profile itself; peers and credentials are resolved
-// elsewhere. A profile the hub cannot use yields a Problem.
+// elsewhere. A profile the hub cannot use yields a Problem. The member's
+// settings are not read here (see ParseSettings): a bad setting never stops
+// a member.
 func Parse(cp *clusterinventoryv1alpha1.ClusterProfile) (*Profile, *Problem) {
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
 	p := &Profile{Key: key, Name: ClusterName(key)}
@@ -133,29 +186,111 @@ func Parse(cp *clusterinventoryv1alpha1.ClusterProfile) (*Profile, *Problem) {
 	}
 	p.Peer = types.NamespacedName{Namespace: cp.Namespace, Name: peer}
 
-	p.APINetNamespace = DefaultAPINetNamespace(key)
-	if ns, set := cp.Annotations[AnnotationAPINetNamespace]; set {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return nil, problemf(ReasonNamespaceInvalid, "annotation %s=%q is not a namespace name: %s", AnnotationAPINetNamespace, ns, strings.Join(errs, "; "))
+	ns, set := cp.Annotations[AnnotationAPINetNamespace]
+	if !set {
+		p.APINetNamespace = DefaultAPINetNamespace(key)
+		// Profiles in a hub namespace such as "kube" would map there.
+		if SystemNamespace(p.APINetNamespace) {
+			return nil, problemf(ReasonNamespaceInvalid, "the default apinet namespace of this profile, %q, is a system namespace of the peer, where Kubernetes or apinet run their own components; set annotation %s to a namespace of its own",
+				p.APINetNamespace, AnnotationAPINetNamespace)
 		}
-		p.APINetNamespace = ns
+		return p, nil
 	}
-	for key, dst := range map[string]**bool{AnnotationDisableNetworkPeering: &p.DisableNetworkPeering, AnnotationNodeAffinityAware: &p.NodeAffinityAware} {
-		if v, set := cp.Annotations[key]; set {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, problemf(ReasonAnnotationInvalid, "annotation %s=%q is not true or false", key, v)
-			}
-			*dst = &b
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return nil, problemf(ReasonNamespaceInvalid, "annotation %s=%q is not a namespace name: %s", AnnotationAPINetNamespace, ns, strings.Join(errs, "; "))
+	}
+	if SystemNamespace(ns) {
+		return nil, problemf(ReasonNamespaceInvalid, "annotation %s=%q names a system namespace of the peer, where Kubernetes or apinet run their own components; set it to a namespace of its own",
+			AnnotationAPINetNamespace, ns)
+	}
+	p.APINetNamespace = ns
+	return p, nil
+}
+
+// SystemNamespace reports whether name is a namespace the hub never uses as
+// an apinet namespace: the namespaces of Kubernetes itself ("default",
+// "kube-system", "kube-public", "kube-node-lease" and any other "kube-"
+// name, a prefix Kubernetes reserves), and the namespaces where
+// ironcore-net and apinet run their own components ("apinet-system",
+// "ironcore-net-system", "metalnet-system"). The hub's objects there would
+// mix with, and its cleanup could delete, what those components need.
+func SystemNamespace(name string) bool {
+	switch name {
+	case "default", "kube-system", "kube-public", "kube-node-lease",
+		"apinet-system", "ironcore-net-system", "metalnet-system":
+		return true
+	}
+	return strings.HasPrefix(name, "kube-")
+}
+
+// boolSetting is one true/false override of a hub flag.
+type boolSetting struct {
+	annotation, flag string
+	field            func(*Settings) **bool
+}
+
+var boolSettings = []boolSetting{
+	{AnnotationDisableNetworkPeering, "--disable-network-peering", func(s *Settings) **bool { return &s.DisableNetworkPeering }},
+	{AnnotationNodeAffinityAware, "--is-node-affinity-aware", func(s *Settings) **bool { return &s.NodeAffinityAware }},
+}
+
+// ParseSettings reads a profile's settings. An invalid value does not fail
+// the member, whose objects would otherwise stop being reconciled over a
+// typo: the value in force before (from last) is kept for that key, and a
+// Problem (ReasonAnnotationInvalid) per bad key says what was wrong and what
+// stays in force. Problems are sorted by annotation key, so that the same
+// profile always gives the same condition message. The result shares no
+// memory with cp or last.
+func ParseSettings(cp *clusterinventoryv1alpha1.ClusterProfile, last Settings) (Settings, []*Problem) {
+	var s Settings
+	bad := map[string]*Problem{}
+	for _, b := range boolSettings {
+		v, set := cp.Annotations[b.annotation]
+		if !set {
+			continue
 		}
+		if parsed, err := strconv.ParseBool(v); err == nil {
+			*b.field(&s) = &parsed
+			continue
+		}
+		msg := fmt.Sprintf("annotation %s=%q is not true or false; ", b.annotation, v)
+		if old := *b.field(&last); old != nil {
+			*b.field(&s) = ptr.To(*old)
+			msg += fmt.Sprintf("%t, its value before, stays in force. Set it to true or false, or remove it to use the hub's %s", *old, b.flag)
+		} else {
+			msg += fmt.Sprintf("the hub's %s stays in force. Set it to true or false, or remove it", b.flag)
+		}
+		bad[b.annotation] = &Problem{Reason: ReasonAnnotationInvalid, Message: msg}
+	}
+	switch v, set := cp.Annotations[AnnotationTakeOver]; {
+	case !set || v == "false":
+	case v == "true":
+		s.TakeOver = true
+	default:
+		// Strict, unlike the overrides: adopting objects someone else wrote
+		// is asked for in exactly one way.
+		s.TakeOver = last.TakeOver
+		bad[AnnotationTakeOver] = problemf(ReasonAnnotationInvalid, "annotation %s=%q is not \"true\" or \"false\"; take-over stays %s, as before. Set it to \"true\" to let the hub adopt an apinet namespace that another writer (such as apinetlet) filled, or remove it",
+			AnnotationTakeOver, v, onOff(last.TakeOver))
 	}
 	for k, v := range cp.Annotations {
 		if strings.HasPrefix(k, natAnnotationPrefix) {
-			if p.NATAnnotations == nil {
-				p.NATAnnotations = map[string]string{}
+			if s.NATAnnotations == nil {
+				s.NATAnnotations = map[string]string{}
 			}
-			p.NATAnnotations[k] = v
+			s.NATAnnotations[k] = v
 		}
 	}
-	return p, nil
+	var problems []*Problem
+	for _, k := range slices.Sorted(maps.Keys(bad)) {
+		problems = append(problems, bad[k])
+	}
+	return s, problems
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -1,7 +1,10 @@
 package clusterprofiles
 
 import (
+	"fmt"
+	"maps"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,21 +59,17 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
-			name:        "ironcore with peering disabled",
-			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
-			annotations: map[string]string{AnnotationDisableNetworkPeering: "true"},
+			name:   "settings are not part of the profile, valid or not",
+			labels: map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
+			annotations: map[string]string{
+				AnnotationDisableNetworkPeering: "sometimes", AnnotationNodeAffinityAware: "true",
+				AnnotationTakeOver: "maybe", natAnnotationPrefix + "min-public-ips": "x",
+			},
 			want: &Profile{
 				Key: key, Name: "fleet/member-1", Role: RoleIronCore,
-				Peer:                  types.NamespacedName{Namespace: "fleet", Name: "apinet-a"},
-				APINetNamespace:       "fleet-member-1",
-				DisableNetworkPeering: ptr.To(true),
+				Peer:            types.NamespacedName{Namespace: "fleet", Name: "apinet-a"},
+				APINetNamespace: "fleet-member-1",
 			},
-		},
-		{
-			name:        "ironcore with an invalid peering switch",
-			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
-			annotations: map[string]string{AnnotationDisableNetworkPeering: "sometimes"},
-			wantReason:  ReasonAnnotationInvalid,
 		},
 		{
 			name:   "ironcore with dotted peer",
@@ -162,6 +161,24 @@ func TestParse(t *testing.T) {
 			name:        "namespace annotation with a dot",
 			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
 			annotations: map[string]string{AnnotationAPINetNamespace: "tenant.a"},
+			wantReason:  ReasonNamespaceInvalid,
+		},
+		{
+			name:        "namespace annotation naming kube-system",
+			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
+			annotations: map[string]string{AnnotationAPINetNamespace: "kube-system"},
+			wantReason:  ReasonNamespaceInvalid,
+		},
+		{
+			name:        "namespace annotation naming apinet's own namespace",
+			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
+			annotations: map[string]string{AnnotationAPINetNamespace: "apinet-system"},
+			wantReason:  ReasonNamespaceInvalid,
+		},
+		{
+			name:        "namespace annotation naming default",
+			labels:      map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"},
+			annotations: map[string]string{AnnotationAPINetNamespace: "default"},
 			wantReason:  ReasonNamespaceInvalid,
 		},
 	}
@@ -302,34 +319,65 @@ func TestLabelValueLong(t *testing.T) {
 }
 
 func TestDefaultAPINetNamespace(t *testing.T) {
-	short := []struct {
+	// Pinned: an apinet namespace outlives hub versions, so a change here
+	// would move existing members to new namespaces.
+	pinned := []struct {
 		key  types.NamespacedName
 		want string
 	}{
+		// Unambiguous: the plain form, as before.
 		{types.NamespacedName{Namespace: "fleet", Name: "member-1"}, "fleet-member-1"},
-		{types.NamespacedName{Namespace: "fleet", Name: "a.b.c"}, "fleet-a-b-c"},
+		{types.NamespacedName{Namespace: "fleet", Name: "ironcore-1"}, "fleet-ironcore-1"},
 		{types.NamespacedName{Namespace: "a", Name: "b"}, "a-b"},
+		{types.NamespacedName{Namespace: "a", Name: "b-c"}, "a-b-c"},
 		{types.NamespacedName{Namespace: strings.Repeat("a", 31), Name: strings.Repeat("b", 31)}, strings.Repeat("a", 31) + "-" + strings.Repeat("b", 31)},
+		// Ambiguous: the plain form and the hash of "<namespace>/<name>".
+		{types.NamespacedName{Namespace: "a-b", Name: "c"}, "a-b-c-4e84717d"},
+		{types.NamespacedName{Namespace: "a", Name: "b.c"}, "a-b-c-c0620514"},
+		{types.NamespacedName{Namespace: "fleet", Name: "a.b.c"}, "fleet-a-b-c-7b4cb96e"},
+		{types.NamespacedName{Namespace: "fleet-eu", Name: "ironcore-1"}, "fleet-eu-ironcore-1-9a943167"},
 	}
-	for _, tt := range short {
+	for _, tt := range pinned {
 		if got := DefaultAPINetNamespace(tt.key); got != tt.want {
 			t.Errorf("DefaultAPINetNamespace(%v) = %q, want %q", tt.key, got, tt.want)
 		}
 	}
 
-	valid := []types.NamespacedName{
+	// Keys whose plain forms collide, and long keys, map to distinct valid
+	// labels.
+	distinct := []types.NamespacedName{
+		{Namespace: "a-b", Name: "c"},
+		{Namespace: "a", Name: "b-c"},
+		{Namespace: "a", Name: "b.c"},
+		{Namespace: "a-b", Name: "c.d"},
+		{Namespace: "a-b-c", Name: "d"},
+		{Namespace: "a", Name: "b-c-d"},
+		{Namespace: "a", Name: "b.c.d"},
+		{Namespace: "a", Name: "b-c.d"},
 		{Namespace: "fleet", Name: "member-1"},
+		{Namespace: "fleet", Name: "member.1"},
 		{Namespace: "fleet", Name: "a.b.c"},
+		{Namespace: "fleet", Name: "a-b-c"},
 		{Namespace: "a", Name: strings.Repeat("b", 62)},
 		{Namespace: strings.Repeat("n", 63), Name: strings.Repeat("x", 253)},
 		{Namespace: strings.Repeat("n", 63), Name: strings.Repeat("x.", 126) + "x"},
+		{Namespace: strings.Repeat("n", 62) + "x", Name: strings.Repeat("x-", 126) + "x"},
+		{Namespace: strings.Repeat("n-", 31) + "n", Name: "x"},
+		{Namespace: strings.Repeat("n-", 31) + "n", Name: "y"},
 		{Namespace: "fleet", Name: strings.Repeat("a", 50) + "." + strings.Repeat("b", 50)},
+		{Namespace: "fleet", Name: strings.Repeat("a", 50) + "-" + strings.Repeat("b", 50)},
 		{Namespace: "fleet", Name: strings.Repeat("a", 51) + "-" + strings.Repeat("b", 50)},
 		{Namespace: "fleet", Name: strings.Repeat("a-", 120) + "a"},
+		// The cut lands right after a dash or a dot of the head.
+		{Namespace: "fleet-x", Name: strings.Repeat("a", 45) + "-" + strings.Repeat("b", 20)},
+		{Namespace: "fleet", Name: strings.Repeat("a", 47) + "." + strings.Repeat("b", 20)},
 		{Namespace: "0", Name: "0"},
 	}
 	seen := map[string]types.NamespacedName{}
-	for _, key := range valid {
+	for _, key := range distinct {
+		if len(validation.IsDNS1123Label(key.Namespace)) > 0 || len(validation.IsDNS1123Subdomain(key.Name)) > 0 {
+			t.Fatalf("test key %v is not a valid profile key", key)
+		}
 		got := DefaultAPINetNamespace(key)
 		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
 			t.Errorf("DefaultAPINetNamespace(%v) = %q invalid: %v", key, got, errs)
@@ -338,7 +386,171 @@ func TestDefaultAPINetNamespace(t *testing.T) {
 			t.Errorf("DefaultAPINetNamespace(%v) = DefaultAPINetNamespace(%v) = %q", key, other, got)
 		}
 		seen[got] = key
+		if again := DefaultAPINetNamespace(key); again != got {
+			t.Errorf("DefaultAPINetNamespace(%v) not deterministic: %q then %q", key, got, again)
+		}
 	}
+}
+
+// A profile in a hub namespace such as "kube" would by default map into a
+// system namespace of the peer; Parse refuses it and names the way out.
+func TestParseDefaultSystemNamespace(t *testing.T) {
+	labels := map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"}
+	for _, key := range []types.NamespacedName{{Namespace: "kube", Name: "system"}, {Namespace: "kube", Name: "ironcore-1"}, {Namespace: "apinet", Name: "system"}} {
+		got, problem := Parse(newProfile(key.Namespace, key.Name, labels, nil))
+		if got != nil || problem == nil || problem.Reason != ReasonNamespaceInvalid || !strings.Contains(problem.Message, AnnotationAPINetNamespace) {
+			t.Errorf("Parse(%v) = %+v, %+v; want a %s problem naming %s", key, got, problem, ReasonNamespaceInvalid, AnnotationAPINetNamespace)
+		}
+		got, problem = Parse(newProfile(key.Namespace, key.Name, labels, map[string]string{AnnotationAPINetNamespace: "tenant"}))
+		if problem != nil || got.APINetNamespace != "tenant" {
+			t.Errorf("Parse(%v) with an explicit namespace = %+v, %+v", key, got, problem)
+		}
+	}
+}
+
+func TestSystemNamespace(t *testing.T) {
+	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease", "kube-anything", "apinet-system", "ironcore-net-system", "metalnet-system"} {
+		if !SystemNamespace(ns) {
+			t.Errorf("SystemNamespace(%q) = false", ns)
+		}
+	}
+	for _, ns := range []string{"fleet-ironcore-1", "tenant", "kube", "kubernetes", "defaults", "my-kube-system", "apinet-system-2", "apinet", "ironcore-net", "metalnet", "system"} {
+		if SystemNamespace(ns) {
+			t.Errorf("SystemNamespace(%q) = true", ns)
+		}
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	yes, no := ptr.To(true), ptr.To(false)
+	nat := natAnnotationPrefix + "min-public-ips"
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		last        Settings
+		want        Settings
+		// wantProblems are the annotation keys of the problems, in order.
+		wantProblems []string
+		// wantKept are words each problem's message must hold, in order.
+		wantKept []string
+	}{
+		{name: "nothing set", want: Settings{}},
+		{
+			name:        "nothing set drops what was in force",
+			last:        Settings{DisableNetworkPeering: yes, NodeAffinityAware: no, TakeOver: true, NATAnnotations: map[string]string{nat: "1"}},
+			annotations: map[string]string{"other.io/x": "y"},
+			want:        Settings{},
+		},
+		{
+			name: "all valid",
+			annotations: map[string]string{
+				AnnotationDisableNetworkPeering: "true", AnnotationNodeAffinityAware: "0",
+				AnnotationTakeOver: "true", nat: "2", natAnnotationPrefix + "max-public-ips": "x",
+				AnnotationAPINetNamespace: "tenant",
+			},
+			want: Settings{
+				DisableNetworkPeering: yes, NodeAffinityAware: no, TakeOver: true,
+				NATAnnotations: map[string]string{nat: "2", natAnnotationPrefix + "max-public-ips": "x"},
+			},
+		},
+		{
+			name:        "take-over false",
+			annotations: map[string]string{AnnotationTakeOver: "false"},
+			last:        Settings{TakeOver: true},
+			want:        Settings{},
+		},
+		{
+			name:         "invalid override without a value before: the hub's flag stays",
+			annotations:  map[string]string{AnnotationDisableNetworkPeering: "sometimes"},
+			want:         Settings{},
+			wantProblems: []string{AnnotationDisableNetworkPeering},
+			wantKept:     []string{`"sometimes" is not true or false; the hub's --disable-network-peering stays in force`},
+		},
+		{
+			name:         "invalid override keeps the value before",
+			annotations:  map[string]string{AnnotationNodeAffinityAware: "", AnnotationDisableNetworkPeering: "false"},
+			last:         Settings{DisableNetworkPeering: yes, NodeAffinityAware: yes},
+			want:         Settings{DisableNetworkPeering: no, NodeAffinityAware: yes},
+			wantProblems: []string{AnnotationNodeAffinityAware},
+			wantKept:     []string{"true, its value before, stays in force"},
+		},
+		{
+			name:         "take-over is strict and keeps the value before",
+			annotations:  map[string]string{AnnotationTakeOver: "True"},
+			last:         Settings{TakeOver: true},
+			want:         Settings{TakeOver: true},
+			wantProblems: []string{AnnotationTakeOver},
+			wantKept:     []string{"take-over stays on"},
+		},
+		{
+			name:         "take-over is strict, off before",
+			annotations:  map[string]string{AnnotationTakeOver: "1"},
+			want:         Settings{},
+			wantProblems: []string{AnnotationTakeOver},
+			wantKept:     []string{"take-over stays off"},
+		},
+		{
+			name: "every key bad, sorted by key, the rest still read",
+			annotations: map[string]string{
+				AnnotationTakeOver: "yes", AnnotationNodeAffinityAware: "no", AnnotationDisableNetworkPeering: "off", nat: "3",
+			},
+			last:         Settings{DisableNetworkPeering: no, TakeOver: false},
+			want:         Settings{DisableNetworkPeering: no, NATAnnotations: map[string]string{nat: "3"}},
+			wantProblems: []string{AnnotationDisableNetworkPeering, AnnotationNodeAffinityAware, AnnotationTakeOver},
+			wantKept:     []string{"false, its value before", "the hub's --is-node-affinity-aware stays in force", "take-over stays off"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp := newProfile("fleet", "member-1", map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"}, tt.annotations)
+			lastBefore := Settings{NATAnnotations: maps.Clone(tt.last.NATAnnotations), TakeOver: tt.last.TakeOver}
+			if tt.last.DisableNetworkPeering != nil {
+				lastBefore.DisableNetworkPeering = ptr.To(*tt.last.DisableNetworkPeering)
+			}
+			if tt.last.NodeAffinityAware != nil {
+				lastBefore.NodeAffinityAware = ptr.To(*tt.last.NodeAffinityAware)
+			}
+			got, problems := ParseSettings(cp, tt.last)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseSettings() = %s, want %s", settingsString(got), settingsString(tt.want))
+			}
+			if len(problems) != len(tt.wantProblems) {
+				t.Fatalf("ParseSettings() problems = %v, want about %v", problems, tt.wantProblems)
+			}
+			for i, p := range problems {
+				if p.Reason != ReasonAnnotationInvalid || !strings.HasPrefix(p.Message, "annotation "+tt.wantProblems[i]+"=") || !strings.Contains(p.Message, tt.wantKept[i]) {
+					t.Errorf("problem %d = %+v, want %s about %s saying %q", i, p, ReasonAnnotationInvalid, tt.wantProblems[i], tt.wantKept[i])
+				}
+				if strings.Contains(p.Message, "\n") {
+					t.Errorf("problem %d spans lines: %q", i, p.Message)
+				}
+			}
+			// The result shares nothing with last or the profile.
+			if got.DisableNetworkPeering != nil && got.DisableNetworkPeering == tt.last.DisableNetworkPeering ||
+				got.NodeAffinityAware != nil && got.NodeAffinityAware == tt.last.NodeAffinityAware {
+				t.Errorf("ParseSettings() returns a pointer of last")
+			}
+			if !reflect.DeepEqual(tt.last, lastBefore) {
+				t.Errorf("ParseSettings() changed last")
+			}
+			for k := range got.NATAnnotations {
+				got.NATAnnotations[k] = "changed"
+				if tt.annotations[k] == "changed" {
+					t.Errorf("NATAnnotations shares the profile's map")
+				}
+			}
+		})
+	}
+}
+
+func settingsString(s Settings) string {
+	b := func(p *bool) string {
+		if p == nil {
+			return "nil"
+		}
+		return strconv.FormatBool(*p)
+	}
+	return fmt.Sprintf("{DisableNetworkPeering:%s NodeAffinityAware:%s TakeOver:%t NATAnnotations:%v}", b(s.DisableNetworkPeering), b(s.NodeAffinityAware), s.TakeOver, s.NATAnnotations)
 }
 
 func FuzzParse(f *testing.F) {
@@ -438,6 +650,52 @@ func FuzzLabelValue(f *testing.F) {
 		back, err := ParseClusterName(ClusterName(key))
 		if err != nil || back != key {
 			t.Fatalf("ParseClusterName(ClusterName(%v)) = %v, %v", key, back, err)
+		}
+	})
+}
+
+// FuzzDefaultAPINetNamespace: for every key the API server accepts, the
+// default namespace is a DNS label, is the plain form where that is
+// unambiguous, and differs between keys whose plain forms collide (moving a
+// dash between namespace and name, or a dot for a dash in the name).
+func FuzzDefaultAPINetNamespace(f *testing.F) {
+	f.Add("fleet", "ironcore-1")
+	f.Add("a-b", "c")
+	f.Add("a", "b.c")
+	f.Add("fleet-eu", "member.one")
+	f.Add(strings.Repeat("n", 63), strings.Repeat("a.b", 84)+"c")
+	f.Add(strings.Repeat("n-", 31)+"n", strings.Repeat("x-", 100)+"x")
+	f.Fuzz(func(t *testing.T, ns, name string) {
+		valid := func(k types.NamespacedName) bool {
+			return len(validation.IsDNS1123Label(k.Namespace)) == 0 && len(validation.IsDNS1123Subdomain(k.Name)) == 0
+		}
+		key := types.NamespacedName{Namespace: ns, Name: name}
+		if !valid(key) {
+			t.Skip("not a valid namespace/name")
+		}
+		got := DefaultAPINetNamespace(key)
+		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
+			t.Fatalf("DefaultAPINetNamespace(%v) = %q invalid: %v", key, got, errs)
+		}
+		plain := ns + "-" + name
+		if !strings.Contains(ns, "-") && !strings.Contains(name, ".") && len(plain) <= validation.DNS1123LabelMaxLength && got != plain {
+			t.Fatalf("DefaultAPINetNamespace(%v) = %q, want the plain %q", key, got, plain)
+		}
+		var twins []types.NamespacedName
+		if i := strings.LastIndex(ns, "-"); i >= 0 {
+			twins = append(twins, types.NamespacedName{Namespace: ns[:i], Name: ns[i+1:] + "-" + name})
+		}
+		if i := strings.Index(name, "-"); i >= 0 {
+			twins = append(twins, types.NamespacedName{Namespace: ns + "-" + name[:i], Name: name[i+1:]})
+			twins = append(twins, types.NamespacedName{Namespace: ns, Name: name[:i] + "." + name[i+1:]})
+		}
+		if i := strings.Index(name, "."); i >= 0 {
+			twins = append(twins, types.NamespacedName{Namespace: ns, Name: name[:i] + "-" + name[i+1:]})
+		}
+		for _, twin := range twins {
+			if valid(twin) && twin != key && DefaultAPINetNamespace(twin) == got {
+				t.Fatalf("DefaultAPINetNamespace(%v) = DefaultAPINetNamespace(%v) = %q", key, twin, got)
+			}
 		}
 	})
 }

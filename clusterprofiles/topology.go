@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -45,6 +47,12 @@ type Member struct {
 	// Label is LabelValue(Profile.Name): the value of LabelCluster.
 	Label string
 	Peer  *Peer
+	// Identity is the cluster the member's credentials reach (proven before
+	// engagement; the owner recorded on its apinet namespace).
+	Identity Identity
+	// TakenOver is true when the member's apinet namespace was claimed by
+	// an explicit take-over (see AdoptsUnlabelled).
+	TakenOver bool
 	// EngagedAt is when this instance of the member was built for
 	// engagement; objects created later count towards mapping latency.
 	EngagedAt time.Time
@@ -52,6 +60,60 @@ type Member struct {
 	// mapped holds the UIDs of objects already reported mapped by this
 	// instance (one latency observation per object and engagement).
 	mapped sync.Map
+
+	settings  atomic.Pointer[Settings]
+	listenMu  sync.Mutex
+	listeners map[*func()]struct{}
+}
+
+// AdoptsUnlabelled reports whether apinet objects without a cluster label
+// in the member's namespace (apinetlet's) are the member's to adopt: only
+// after an explicit take-over, i.e. the namespace was claimed by one or the
+// profile asks for one now (AnnotationTakeOver). Otherwise only objects
+// labelled for the member are its own.
+func (m *Member) AdoptsUnlabelled() bool { return m.TakenOver || m.Settings().TakeOver }
+
+// Settings returns the member's live settings (profile overrides).
+func (m *Member) Settings() Settings {
+	if s := m.settings.Load(); s != nil {
+		return *s
+	}
+	return Settings{}
+}
+
+// SetSettings puts new settings in force and, if they differ from the
+// current ones, tells every listener (OnSettingsChange) so that the objects
+// they affect are reconciled again, without re-engaging the member.
+func (m *Member) SetSettings(s Settings) {
+	if old := m.settings.Swap(&s); old != nil && reflect.DeepEqual(*old, s) {
+		return
+	}
+	m.listenMu.Lock()
+	fns := make([]func(), 0, len(m.listeners))
+	for fn := range m.listeners {
+		fns = append(fns, *fn)
+	}
+	m.listenMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// OnSettingsChange calls fn after every change of the member's settings,
+// until ctx ends.
+func (m *Member) OnSettingsChange(ctx context.Context, fn func()) {
+	m.listenMu.Lock()
+	defer m.listenMu.Unlock()
+	if m.listeners == nil {
+		m.listeners = map[*func()]struct{}{}
+	}
+	key := &fn
+	m.listeners[key] = struct{}{}
+	context.AfterFunc(ctx, func() {
+		m.listenMu.Lock()
+		defer m.listenMu.Unlock()
+		delete(m.listeners, key)
+	})
 }
 
 // FirstMapping records that the IronCore object of uid is mapped and
@@ -70,6 +132,11 @@ type Topology struct {
 	mu           sync.RWMutex
 	members      map[multicluster.ClusterName]*Member
 	peerIndexers []index
+	// The kinds the reconcilers watch in members and in peers: the
+	// provider starts and syncs their informers before it engages a member,
+	// so that engaging never lists a member under multicluster-runtime's
+	// per-controller locks.
+	memberKinds, peerKinds []client.Object
 }
 
 type index struct {
@@ -158,6 +225,43 @@ func (t *Topology) ApplyPeerIndexes(ctx context.Context, peer cluster.Cluster) e
 		}
 	}
 	return nil
+}
+
+// UseMemberKind records a kind the reconcilers watch in every member.
+func (t *Topology) UseMemberKind(obj client.Object) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.memberKinds = appendKind(t.memberKinds, obj)
+}
+
+// UsePeerKind records a kind the reconcilers watch in every peer.
+func (t *Topology) UsePeerKind(obj client.Object) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.peerKinds = appendKind(t.peerKinds, obj)
+}
+
+// MemberKinds and PeerKinds return the recorded kinds.
+func (t *Topology) MemberKinds() []client.Object {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return slices.Clone(t.memberKinds)
+}
+
+// PeerKinds: see MemberKinds.
+func (t *Topology) PeerKinds() []client.Object {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return slices.Clone(t.peerKinds)
+}
+
+func appendKind(kinds []client.Object, obj client.Object) []client.Object {
+	for _, k := range kinds {
+		if fmt.Sprintf("%T", k) == fmt.Sprintf("%T", obj) {
+			return kinds
+		}
+	}
+	return append(kinds, obj)
 }
 
 // PeerKind is a multicluster source for reconcilers: it watches an apinet

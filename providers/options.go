@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"math"
 	"net"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
@@ -43,12 +45,15 @@ type Options struct {
 	// (default 2m). EngageWorkers clusters are engaged at once (default 4).
 	EngageTimeout time.Duration
 	EngageWorkers int
-	// ProbeInterval between /readyz probes of each cluster (default 10s);
-	// ProbeFailureThreshold consecutive failures pause it (default 3).
-	ProbeInterval         time.Duration
-	ProbeFailureThreshold int
-	// RetryInterval after a failed engagement (default 15s).
-	RetryInterval time.Duration
+	// ProbeInterval between health probes of each cluster (default 10s);
+	// ProbeFailureThreshold consecutive failures pause it (default 3);
+	// ProbeSuccessThreshold consecutive successes resume it (default 2).
+	ProbeInterval                                time.Duration
+	ProbeFailureThreshold, ProbeSuccessThreshold int
+	// RetryInterval is the first wait after a failed engagement (default
+	// 15s); each further failure doubles it, with up to 50% jitter, up to
+	// MaxRetryInterval (default 5m).
+	RetryInterval, MaxRetryInterval time.Duration
 	// FieldManager of the hub's status applies on ClusterProfiles
 	// (default "apinet-hub").
 	FieldManager string
@@ -82,13 +87,27 @@ func (o Options) defaulted() Options {
 	if o.ProbeFailureThreshold == 0 {
 		o.ProbeFailureThreshold = 3
 	}
+	if o.ProbeSuccessThreshold == 0 {
+		o.ProbeSuccessThreshold = 2
+	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = 15 * time.Second
+	}
+	if o.MaxRetryInterval == 0 {
+		o.MaxRetryInterval = 5 * time.Minute
+	}
+	if o.MaxRetryInterval < o.RetryInterval {
+		o.MaxRetryInterval = o.RetryInterval
 	}
 	if o.FieldManager == "" {
 		o.FieldManager = "apinet-hub"
 	}
 	return o
+}
+
+// retryBackoff is the backoff of failed engagements, fresh.
+func (o Options) retryBackoff() wait.Backoff {
+	return wait.Backoff{Duration: o.RetryInterval, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: o.MaxRetryInterval}
 }
 
 // tune returns a copy of a cluster's credentials config with the hub's

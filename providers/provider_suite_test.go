@@ -60,7 +60,9 @@ var (
 		EngageTimeout:         30 * time.Second,
 		ProbeInterval:         500 * time.Millisecond,
 		ProbeFailureThreshold: 3,
+		ProbeSuccessThreshold: 2,
 		RetryInterval:         2 * time.Second,
+		MaxRetryInterval:      8 * time.Second,
 	}
 )
 
@@ -135,6 +137,9 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 	})
 	Expect(err).NotTo(HaveOccurred())
 	topology = clusterprofiles.NewTopology()
+	// What the test controllers below watch: synced before engagement.
+	topology.UseMemberKind(&networkingv1alpha1.Network{})
+	topology.UsePeerKind(&apinetv1alpha1.Network{})
 	provider = providers.New(hubMgr, topology, providerOptions)
 	Expect(provider.SetupWithManager(hubMgr)).To(Succeed())
 	mgr, err := mcmanager.WithMultiCluster(hubMgr, provider)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +87,38 @@ func expectEvent(ctx context.Context, profile, reason string) {
 		}
 		return reasons
 	}).Should(ContainElement(reason), "Event %s on ClusterProfile %s", reason, profile)
+}
+
+// kubeSystemUID is a fleet cluster's identity: the UID of its kube-system
+// namespace.
+func kubeSystemUID(ctx context.Context, cluster string) string {
+	GinkgoHelper()
+	ns := &corev1.Namespace{}
+	Expect(testFleet.Cluster(cluster).Client().Get(ctx, client.ObjectKey{Name: "kube-system"}, ns)).To(Succeed())
+	return string(ns.UID)
+}
+
+func apinetNamespace(member string) string {
+	return clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: fleetNamespace, Name: member})
+}
+
+// peerNamespaceState is what the peer holds for members: each member
+// namespace's annotations and its apinet Networks (name -> UID, VNI, labels).
+func peerNamespaceState(ctx context.Context, members ...string) map[string]string {
+	GinkgoHelper()
+	peer := testFleet.Cluster("apinet-1").Client()
+	state := map[string]string{}
+	for _, m := range members {
+		ns := &corev1.Namespace{}
+		Expect(peer.Get(ctx, client.ObjectKey{Name: apinetNamespace(m)}, ns)).To(Succeed())
+		state["namespace/"+ns.Name] = fmt.Sprint(ns.Annotations, ns.Labels, ns.DeletionTimestamp)
+		list := &apinetv1alpha1.NetworkList{}
+		Expect(peer.List(ctx, list, client.InNamespace(ns.Name))).To(Succeed())
+		for _, an := range list.Items {
+			state[ns.Name+"/"+an.Name] = fmt.Sprint(an.UID, " ", an.Spec.ID, " ", an.Labels, " ", an.DeletionTimestamp)
+		}
+	}
+	return state
 }
 
 func createNetwork(ctx context.Context, member *fleet.Cluster, name string) {
@@ -207,6 +241,197 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		Expect(meta.FindStatusCondition(cp.Status.Conditions, "Other")).NotTo(BeNil(), "the manager's condition stays")
 		Expect(hubClient().Get(ctx, client.ObjectKeyFromObject(cp), cp)).To(Succeed())
 		Expect(meta.FindStatusCondition(cp.Status.Conditions, "Other")).NotTo(BeNil(), "the manager's condition stays")
+	})
+
+	It("records which cluster owns each member's apinet namespace", func(ctx SpecContext) {
+		for _, name := range []string{"ironcore-1", "ironcore-2"} {
+			ns := &corev1.Namespace{}
+			Expect(testFleet.Cluster("apinet-1").Client().Get(ctx, client.ObjectKey{Name: apinetNamespace(name)}, ns)).To(Succeed())
+			Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOwnerClusterUID, kubeSystemUID(ctx, name)), name)
+			Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOwnerProfile, fleetNamespace+"/"+name), name)
+			Expect(ns.Labels).To(HaveKeyWithValue(clusterprofiles.LabelCluster, clusterprofiles.LabelValue(clusterName(name))), name)
+			m, err := topology.Member(clusterName(name))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(m.Identity)).To(Equal(kubeSystemUID(ctx, name)))
+		}
+	})
+
+	It("refuses credentials that reach another cluster, writing and deleting nothing, and resumes when they are fixed", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1").Client()
+		sentinel := &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: apinetNamespace("ironcore-1"), Name: "sentinel",
+			Labels: map[string]string{clusterprofiles.LabelCluster: clusterprofiles.LabelValue(clusterName("ironcore-1"))}}}
+		Expect(peer.Create(ctx, sentinel)).To(Succeed())
+		before := peerNamespaceState(ctx, "ironcore-1", "ironcore-2")
+
+		By("pointing ironcore-1's credential Secret at ironcore-2's cluster")
+		wrong, err := testFleet.Cluster("ironcore-2").ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		switched := time.Now()
+		writeSecret(ctx, "ironcore-1", wrong.Kubeconfig)
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonIdentityMismatch)
+		AddReportEntry("credentials switched to another cluster -> IdentityMismatch", time.Since(switched).Round(time.Millisecond).String())
+		expectEvent(ctx, "ironcore-1", clusterprofiles.ReasonIdentityMismatch)
+		Expect(engagedCondition(ctx, "ironcore-1").Message).To(And(ContainSubstring(kubeSystemUID(ctx, "ironcore-1")), ContainSubstring(kubeSystemUID(ctx, "ironcore-2"))))
+		_, err = provider.Get(ctx, clusterName("ironcore-1"))
+		Expect(err).To(MatchError(multicluster.ErrClusterNotFound))
+		Consistently(func() map[string]string { return peerNamespaceState(ctx, "ironcore-1", "ironcore-2") }, 2*time.Second).
+			Should(Equal(before), "nothing written or deleted in either member's namespace")
+		Expect(engagedCondition(ctx, "ironcore-2").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+
+		By("putting the right credentials back")
+		fresh, err := testFleet.Cluster("ironcore-1").ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		writeSecret(ctx, "ironcore-1", fresh.Kubeconfig)
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+		Expect(peerNamespaceState(ctx, "ironcore-1", "ironcore-2")).To(Equal(before))
+		createNetwork(ctx, testFleet.Cluster("ironcore-1"), "after-identity-fix")
+		expectSeen("ironcore-1", "after-identity-fix")
+		Expect(wrong.Revoke(ctx)).To(Succeed())
+		tokens["ironcore-1"] = fresh
+	})
+
+	It("adopts a namespace holding objects the hub did not write only on an explicit take-over", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1").Client()
+		Expect(peer.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apinetlet-ns"}})).To(Succeed())
+		Expect(peer.Create(ctx, &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "apinetlet-ns", Name: "written-by-apinetlet"}})).To(Succeed())
+		token, err := testFleet.Cluster("ironcore-2").ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		annotations := map[string]string{clusterprofiles.AnnotationAPINetNamespace: "apinetlet-ns"}
+		onboard(ctx, "adopter", ironcoreLabels("apinet-1"), annotations, token.Kubeconfig)
+		expectReason(ctx, "adopter", clusterprofiles.ReasonNamespaceNotOwned)
+		expectEvent(ctx, "adopter", clusterprofiles.ReasonNamespaceNotOwned)
+		ns := &corev1.Namespace{}
+		Expect(peer.Get(ctx, client.ObjectKey{Name: "apinetlet-ns"}, ns)).To(Succeed())
+		Expect(ns.Annotations).NotTo(HaveKey(clusterprofiles.AnnotationOwnerClusterUID), "nothing written")
+
+		annotations[clusterprofiles.AnnotationTakeOver] = "true"
+		onboard(ctx, "adopter", ironcoreLabels("apinet-1"), annotations, token.Kubeconfig)
+		expectReason(ctx, "adopter", clusterprofiles.ReasonEngaged)
+		Expect(peer.Get(ctx, client.ObjectKey{Name: "apinetlet-ns"}, ns)).To(Succeed())
+		Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOwnerClusterUID, kubeSystemUID(ctx, "ironcore-2")))
+		Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationTakenOver, "true"))
+		m, err := topology.Member(clusterName("adopter"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(m.AdoptsUnlabelled()).To(BeTrue())
+		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "adopter"}})).To(Succeed())
+	})
+
+	It("applies a settings edit live, and keeps the last valid value of an invalid one", func(ctx SpecContext) {
+		before, err := topology.Member(clusterName("ironcore-1"))
+		Expect(err).NotTo(HaveOccurred())
+		setAnnotation := func(value string) {
+			GinkgoHelper()
+			Eventually(func() error {
+				cp := &clusterinventoryv1alpha1.ClusterProfile{}
+				if err := hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: "ironcore-1"}, cp); err != nil {
+					return err
+				}
+				if cp.Annotations == nil {
+					cp.Annotations = map[string]string{}
+				}
+				cp.Annotations[clusterprofiles.AnnotationDisableNetworkPeering] = value
+				return hubClient().Update(ctx, cp)
+			}).Should(Succeed())
+		}
+		peering := func() *bool { return before.Settings().DisableNetworkPeering }
+		edited := time.Now()
+		setAnnotation("true")
+		Eventually(peering, 5*time.Second).Should(HaveValue(BeTrue()), "in force within 5 s")
+		AddReportEntry("settings edit -> in force", time.Since(edited).Round(time.Millisecond).String())
+
+		setAnnotation("maybe")
+		expectEvent(ctx, "ironcore-1", clusterprofiles.ReasonAnnotationInvalid)
+		Eventually(func() string { return engagedCondition(ctx, "ironcore-1").Message }).Should(ContainSubstring("ignoring invalid settings"))
+		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+		Consistently(peering, 2*time.Second).Should(HaveValue(BeTrue()), "the last valid value stays in force")
+		Expect(topology.Member(clusterName("ironcore-1"))).To(BeIdenticalTo(before), "not re-engaged")
+
+		setAnnotation("false")
+		Eventually(peering, 5*time.Second).Should(HaveValue(BeFalse()))
+		Eventually(func() string { return engagedCondition(ctx, "ironcore-1").Message }).ShouldNot(ContainSubstring("ignoring invalid settings"))
+		Expect(topology.Member(clusterName("ironcore-1"))).To(BeIdenticalTo(before), "not re-engaged")
+	})
+
+	It("pauses a member whose ironcore API server stops while its kube-apiserver answers, and resumes it at once", func(ctx SpecContext) {
+		member := testFleet.Cluster("ironcore-2")
+		Expect(member.StopAggregated()).To(Succeed())
+		stopped := time.Now()
+		Eventually(func() string {
+			if c := engagedCondition(ctx, "ironcore-2"); c != nil && c.Reason == clusterprofiles.ReasonPaused {
+				return c.Message
+			}
+			return ""
+		}).Should(ContainSubstring("networking.ironcore.dev"))
+		AddReportEntry("ironcore aggregated apiserver killed -> Paused", time.Since(stopped).Round(time.Millisecond).String())
+		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+		Expect(member.StartAggregated()).To(Succeed())
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+		resumed := time.Now()
+		createNetwork(ctx, member, "after-aggregated-restart")
+		expectSeen("ironcore-2", "after-aggregated-restart")
+		AddReportEntry("member resumed -> new Network seen", time.Since(resumed).Round(time.Millisecond).String())
+	})
+
+	It("pauses every member of a peer whose apinet API server stops, and writes what changed meanwhile at once on return", func(ctx SpecContext) {
+		peer := testFleet.Cluster("apinet-1")
+		Expect(peer.StopAggregated()).To(Succeed())
+		stopped := time.Now()
+		Eventually(func() string {
+			if c := engagedCondition(ctx, "apinet-1"); c != nil && c.Reason == clusterprofiles.ReasonPaused {
+				return c.Message
+			}
+			return ""
+		}).Should(ContainSubstring("core.apinet.ironcore.dev"))
+		AddReportEntry("apinet aggregated apiserver killed -> Paused", time.Since(stopped).Round(time.Millisecond).String())
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonPeerPaused)
+		createNetwork(ctx, testFleet.Cluster("ironcore-1"), "during-peer-api-outage")
+		Expect(peer.StartAggregated()).To(Succeed())
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+		resumed := time.Now()
+		Eventually(func() bool { return seen.saw(clusterName("ironcore-1"), "during-peer-api-outage") }, 5*time.Second).Should(BeTrue(),
+			"within 5 s of resuming")
+		AddReportEntry("peer resumed -> Network created during the outage seen", time.Since(resumed).Round(time.Millisecond).String())
+	})
+
+	It("ends a storm of credential rotations with exactly one engagement, while other members engage", func(ctx SpecContext) {
+		member := testFleet.Cluster("ironcore-2")
+		var tokensUsed []*fleet.Token
+		for range 30 {
+			t, err := member.ServiceAccountToken(ctx, "apinet-hub")
+			Expect(err).NotTo(HaveOccurred())
+			tokensUsed = append(tokensUsed, t)
+		}
+		var others sync.WaitGroup
+		for _, name := range []string{"storm-a", "storm-b", "storm-c"} {
+			others.Go(func() {
+				defer GinkgoRecover()
+				onboard(ctx, name, ironcoreLabels("apinet-1"), nil, tokens["ironcore-1"].Kubeconfig)
+			})
+		}
+		for _, t := range tokensUsed {
+			writeSecret(ctx, "ironcore-2", t.Kubeconfig)
+			time.Sleep(time.Duration(100+rand.IntN(1400)) * time.Millisecond)
+		}
+		others.Wait()
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+		for _, name := range []string{"storm-a", "storm-b", "storm-c"} {
+			expectReason(ctx, name, clusterprofiles.ReasonEngaged)
+		}
+		settled, err := provider.Get(ctx, clusterName("ironcore-2"))
+		Expect(err).NotTo(HaveOccurred())
+		created := time.Now()
+		createNetwork(ctx, member, "after-storm")
+		Eventually(func() bool { return seen.saw(clusterName("ironcore-2"), "after-storm") }, 5*time.Second).Should(BeTrue())
+		AddReportEntry("after 30 rotations: new Network seen", time.Since(created).Round(time.Millisecond).String())
+		Consistently(func() (any, error) { return provider.Get(ctx, clusterName("ironcore-2")) }, 3*time.Second).
+			Should(BeIdenticalTo(settled), "no stale engagement arrives late")
+		Expect(topology.Members()).To(ContainElement(clusterName("ironcore-2")))
+		for _, name := range []string{"storm-a", "storm-b", "storm-c"} {
+			Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: name}})).To(Succeed())
+		}
+		for _, t := range tokensUsed[:len(tokensUsed)-1] {
+			Expect(t.Revoke(ctx)).To(Succeed())
+		}
 	})
 
 	It("onboards a third member at run time", func(ctx SpecContext) {
@@ -352,11 +577,26 @@ current-context: c
 `, blackHole.Addr())
 		onboard(ctx, "black-hole", ironcoreLabels("apinet-1"), nil, []byte(kc))
 
-		By("onboarding another member right after it")
+		By("onboarding a member whose every response comes 5 s late")
+		slowTarget := testFleet.Cluster("ironcore-1")
+		proxy, err := fleet.StartDelayProxy(strings.TrimPrefix(slowTarget.Host(), "https://"))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(proxy.Close)
+		proxy.SetDelay(5 * time.Second)
+		slowKC, err := slowTarget.KubeconfigVia(proxy.Addr(), tokens["ironcore-1"].Kubeconfig)
+		Expect(err).NotTo(HaveOccurred())
+		onboard(ctx, "slow", ironcoreLabels("apinet-1"), nil, slowKC)
+
+		By("onboarding another member right after them")
 		start := onboardNewMember(ctx, "ironcore-4")
-		AddReportEntry("onboarding next to a black-hole member", time.Since(start).Round(time.Millisecond).String())
+		first, _ := seen.firstSeen(clusterName("ironcore-4"))
+		took := first.Sub(start)
+		AddReportEntry("onboarding next to a black-hole and a 5 s-slow member: profile created -> first object", took.Round(time.Millisecond).String())
+		Expect(took).To(BeNumerically("<", 5*time.Second), "not held up by the slow member's 5 s responses")
 		expectReason(ctx, "black-hole", clusterprofiles.ReasonUnreachable)
 		expectEvent(ctx, "black-hole", clusterprofiles.ReasonUnreachable)
+		Expect(engagedCondition(ctx, "slow").Reason).NotTo(Equal(clusterprofiles.ReasonEngaged))
+		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "slow"}})).To(Succeed())
 	})
 
 	DescribeTable("gives bad input its reason and an Event, and nothing else breaks",
@@ -387,6 +627,8 @@ current-context: c
 		Entry("missing role", "no-role", map[string]string{clusterprofiles.LabelRole: ""}, nil, nil, clusterprofiles.ReasonRoleInvalid),
 		Entry("invalid apinet namespace", "bad-namespace", ironcoreLabels("apinet-1"),
 			map[string]string{clusterprofiles.AnnotationAPINetNamespace: "Not_A_Namespace"}, nil, clusterprofiles.ReasonNamespaceInvalid),
+		Entry("a system namespace as apinet namespace", "system-namespace", ironcoreLabels("apinet-1"),
+			map[string]string{clusterprofiles.AnnotationAPINetNamespace: "kube-system"}, nil, clusterprofiles.ReasonNamespaceInvalid),
 		Entry("a second profile claiming a member's apinet namespace", "claims-ironcore-1", ironcoreLabels("apinet-1"),
 			map[string]string{clusterprofiles.AnnotationAPINetNamespace: "fleet-ironcore-1"},
 			func() []byte { return tokens["ironcore-1"].Kubeconfig }, clusterprofiles.ReasonNamespaceConflict),
@@ -407,5 +649,38 @@ current-context: c
 		Expect(anNetwork.DeletionTimestamp).To(BeNil())
 		Expect(peer.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})).To(Succeed())
 		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
+
+		By("refusing another cluster's credentials for that namespace, though no profile claims it any more")
+		onboard(ctx, "squatter", ironcoreLabels("apinet-1"), map[string]string{clusterprofiles.AnnotationAPINetNamespace: ns}, tokens["ironcore-1"].Kubeconfig)
+		expectReason(ctx, "squatter", clusterprofiles.ReasonIdentityMismatch)
+		Consistently(func() error { return peer.Get(ctx, client.ObjectKeyFromObject(anNetwork), anNetwork) }, 2*time.Second).Should(Succeed())
+		Expect(anNetwork.DeletionTimestamp).To(BeNil())
+	})
+
+	It("re-evaluates a sibling when a profile's claim changes: invalid, then valid again", func(ctx SpecContext) {
+		get := func() *clusterinventoryv1alpha1.ClusterProfile {
+			GinkgoHelper()
+			cp := &clusterinventoryv1alpha1.ClusterProfile{}
+			Expect(hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: "ironcore-2"}, cp)).To(Succeed())
+			return cp
+		}
+		cp := get()
+		labels, annotations := cp.Labels, cp.Annotations
+		bad := map[string]string{clusterprofiles.AnnotationAPINetNamespace: "Not_A_Namespace"}
+		for k, v := range annotations {
+			bad[k] = v
+		}
+		bad[clusterprofiles.AnnotationAPINetNamespace] = "Not_A_Namespace"
+		onboard(ctx, "ironcore-2", labels, bad, nil)
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonNamespaceInvalid)
+		By("a younger sibling may now take the freed namespace by name, but the namespace's owner record refuses another cluster")
+		onboard(ctx, "sibling", ironcoreLabels("apinet-1"), map[string]string{clusterprofiles.AnnotationAPINetNamespace: apinetNamespace("ironcore-2")}, tokens["ironcore-1"].Kubeconfig)
+		expectReason(ctx, "sibling", clusterprofiles.ReasonIdentityMismatch)
+		By("the profile turning valid again wakes the sibling, which now meets NamespaceConflict")
+		delete(bad, clusterprofiles.AnnotationAPINetNamespace)
+		onboard(ctx, "ironcore-2", labels, bad, nil)
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+		expectReason(ctx, "sibling", clusterprofiles.ReasonNamespaceConflict)
+		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "sibling"}})).To(Succeed())
 	})
 })

@@ -86,14 +86,16 @@ func FuzzSelected(f *testing.F) {
 
 // FuzzOriginOf reads arbitrary origin metadata of an apinet object, in
 // both layouts, as the peer watches do (MapToOrigin): an object labelled for
-// another member is never mapped, and the name annotation wins over the
+// another member is never mapped, nor one without a cluster label unless the
+// member's namespace was taken over, and the name annotation wins over the
 // label of apinetlet v0.2.4's layout.
 func FuzzOriginOf(f *testing.F) {
-	f.Add("uid-1", "default", "net", "", "", true)
-	f.Add("uid-1", "default", "", "net", "fleet.m", true)
-	f.Add("", "", "", "", "fleet.other", true)
-	f.Add("uid-1", "ns", "a", "b", "", false)
-	f.Fuzz(func(t *testing.T, uid, ns, nameAnnotation, nameLabel, cluster string, hasCluster bool) {
+	f.Add("uid-1", "default", "net", "", "", true, false)
+	f.Add("uid-1", "default", "", "net", "fleet.m", true, false)
+	f.Add("", "", "", "", "fleet.other", true, true)
+	f.Add("uid-1", "ns", "a", "b", "", false, false)
+	f.Add("uid-1", "ns", "a", "b", "", false, true)
+	f.Fuzz(func(t *testing.T, uid, ns, nameAnnotation, nameLabel, cluster string, hasCluster, takenOver bool) {
 		labels := map[string]string{OriginNetwork.UIDLabel(): uid, OriginNetwork.NamespaceLabel(): ns, OriginNetwork.NameKey(): nameLabel}
 		if hasCluster {
 			labels[clusterprofiles.LabelCluster] = cluster
@@ -113,11 +115,12 @@ func FuzzOriginOf(f *testing.F) {
 		if !OriginNetwork.StemsFrom(obj, src) {
 			t.Fatalf("StemsFrom: object labelled with uid %q does not stem from it", uid)
 		}
-		m := &clusterprofiles.Member{Label: "fleet.m"}
+		m := &clusterprofiles.Member{Label: "fleet.m", TakenOver: takenOver}
 		reqs := MapToOrigin[*metav1.PartialObjectMetadata](OriginNetwork)(context.Background(), m, obj)
-		mine := !hasCluster || cluster == m.Label
+		// Labelled for this member, or unlabelled after a take-over.
+		mine := hasCluster && cluster == m.Label || !hasCluster && takenOver
 		if mine != BelongsTo(m, obj) {
-			t.Fatalf("BelongsTo(cluster label %q, present %v) = %v", cluster, hasCluster, !mine)
+			t.Fatalf("BelongsTo(cluster label %q, present %v, taken over %v) = %v", cluster, hasCluster, takenOver, !mine)
 		}
 		if want := mine && ok; (len(reqs) == 1) != want || len(reqs) > 1 || want && reqs[0].NamespacedName != key {
 			t.Fatalf("MapToOrigin = %v (mine %v, origin %v %v)", reqs, mine, key, ok)

@@ -33,11 +33,8 @@ const FinalizerLoadBalancer = "apinet.ironcore.dev/loadbalancer"
 type loadBalancerReconciler struct{ reconciler }
 
 func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "loadbalancer", &networkingv1alpha1.LoadBalancer{}, r.opts.WatchFilter).
-		Watches(&networkingv1alpha1.LoadBalancerRouting{}, mapInMember(sameKey)).
-		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(loadBalancersOfNetwork))).
-		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("LoadBalancer"))).
-		Build(paths[*networkingv1alpha1.LoadBalancer]{
+	c, err := newController(mgr, r.topology, "loadbalancer", &networkingv1alpha1.LoadBalancer{}, func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} }, r.opts.WatchFilter,
+		paths[*networkingv1alpha1.LoadBalancer]{
 			reconciler: r.reconciler,
 			controller: "loadbalancer",
 			mapped:     func(lb *networkingv1alpha1.LoadBalancer) bool { return len(lb.Status.IPs) > 0 },
@@ -50,8 +47,11 @@ func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		return err
 	}
 	return errors.Join(
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.LoadBalancer{}, MapToOrigin[*apinetv1alpha1.LoadBalancer](OriginLoadBalancer))),
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.LoadBalancerRouting{}, MapToOrigin[*apinetv1alpha1.LoadBalancerRouting](OriginLoadBalancer))),
+		c.watchMember(&networkingv1alpha1.LoadBalancerRouting{}, sameKey),
+		c.watchMember(&networkingv1alpha1.Network{}, onNetwork(loadBalancersOfNetwork)),
+		c.watchMember(&ipamv1alpha1.Prefix{}, controllerOfKind("LoadBalancer")),
+		watchPeer(c, &apinetv1alpha1.LoadBalancer{}, MapToOrigin[*apinetv1alpha1.LoadBalancer](OriginLoadBalancer)),
+		watchPeer(c, &apinetv1alpha1.LoadBalancerRouting{}, MapToOrigin[*apinetv1alpha1.LoadBalancerRouting](OriginLoadBalancer)),
 	)
 }
 
@@ -167,8 +167,8 @@ func (r *loadBalancerReconciler) affinity(m *clusterprofiles.Member, selector ma
 		}},
 	}}
 	aware := r.opts.NodeAffinityAware
-	if m.Profile.NodeAffinityAware != nil {
-		aware = *m.Profile.NodeAffinityAware
+	if m.Settings().NodeAffinityAware != nil {
+		aware = *m.Settings().NodeAffinityAware
 	}
 	var nodes []string
 	for _, d := range dsts {

@@ -37,9 +37,8 @@ const (
 type natGatewayReconciler struct{ reconciler }
 
 func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "natgateway", &networkingv1alpha1.NATGateway{}, r.opts.WatchFilter).
-		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(natGatewaysOfNetwork))).
-		Build(paths[*networkingv1alpha1.NATGateway]{
+	c, err := newController(mgr, r.topology, "natgateway", &networkingv1alpha1.NATGateway{}, func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} }, r.opts.WatchFilter,
+		paths[*networkingv1alpha1.NATGateway]{
 			reconciler: r.reconciler,
 			controller: "natgateway",
 			mapped:     func(gw *networkingv1alpha1.NATGateway) bool { return len(gw.Status.IPs) > 0 },
@@ -52,8 +51,9 @@ func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		return err
 	}
 	return errors.Join(
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NATGateway{}, MapToOrigin[*apinetv1alpha1.NATGateway](OriginNATGateway))),
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NATGatewayAutoscaler{}, MapToOrigin[*apinetv1alpha1.NATGatewayAutoscaler](OriginNATGateway))),
+		c.watchMember(&networkingv1alpha1.Network{}, onNetwork(natGatewaysOfNetwork)),
+		watchPeer(c, &apinetv1alpha1.NATGateway{}, MapToOrigin[*apinetv1alpha1.NATGateway](OriginNATGateway)),
+		watchPeer(c, &apinetv1alpha1.NATGatewayAutoscaler{}, MapToOrigin[*apinetv1alpha1.NATGatewayAutoscaler](OriginNATGateway)),
 	)
 }
 
@@ -98,7 +98,7 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 		applied = &current.Spec
 	}
 	limits, problems := natLimits(*r.opts.NATPublicIPs,
-		natLayer{"ClusterProfile " + string(m.Profile.Name), m.Profile.NATAnnotations},
+		natLayer{"ClusterProfile " + string(m.Profile.Name), m.Settings().NATAnnotations},
 		natLayer{"this NATGateway", gw.Annotations})
 	if len(problems) > 0 {
 		if applied != nil && applied.MinPublicIPs != nil && applied.MaxPublicIPs != nil {

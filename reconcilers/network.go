@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 
@@ -43,9 +44,8 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, "network", &networkingv1alpha1.Network{}, r.opts.WatchFilter).
-		Watches(&ipamv1alpha1.Prefix{}, mapInMember(networksUsingPrefix)).
-		Build(paths[*networkingv1alpha1.Network]{
+	c, err := newController(mgr, r.topology, "network", &networkingv1alpha1.Network{}, func() client.ObjectList { return &networkingv1alpha1.NetworkList{} }, r.opts.WatchFilter,
+		paths[*networkingv1alpha1.Network]{
 			reconciler: r.reconciler,
 			controller: "network",
 			mapped: func(nw *networkingv1alpha1.Network) bool {
@@ -59,7 +59,10 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	if err != nil {
 		return err
 	}
-	return c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.Network{}, r.mapAPINetNetwork))
+	return errors.Join(
+		c.watchMember(&ipamv1alpha1.Prefix{}, networksUsingPrefix),
+		watchPeer(c, &apinetv1alpha1.Network{}, r.mapAPINetNetwork),
+	)
 }
 
 // mapAPINetNetwork re-triggers the network an apinet Network stems from, and
@@ -149,8 +152,8 @@ func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofi
 }
 
 func (r *networkReconciler) peeringDisabled(m *clusterprofiles.Member) bool {
-	if m.Profile.DisableNetworkPeering != nil {
-		return *m.Profile.DisableNetworkPeering
+	if m.Settings().DisableNetworkPeering != nil {
+		return *m.Settings().DisableNetworkPeering
 	}
 	return r.opts.DisableNetworkPeering
 }

@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -44,10 +45,8 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, "networkinterface", &networkingv1alpha1.NetworkInterface{}, r.opts.WatchFilter).
-		Watches(&networkingv1alpha1.VirtualIP{}, mapInMember(nicsOfVirtualIP)).
-		Watches(&ipamv1alpha1.Prefix{}, mapInMember(controllerOfKind("NetworkInterface"))).
-		Build(paths[*networkingv1alpha1.NetworkInterface]{
+	c, err := newController(mgr, r.topology, "networkinterface", &networkingv1alpha1.NetworkInterface{}, func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }, r.opts.WatchFilter,
+		paths[*networkingv1alpha1.NetworkInterface]{
 			reconciler: r.reconciler,
 			controller: "networkinterface",
 			mapped: func(nic *networkingv1alpha1.NetworkInterface) bool {
@@ -61,7 +60,11 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 	if err != nil {
 		return err
 	}
-	return c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NetworkInterface{}, mapAPINetNIC))
+	return errors.Join(
+		c.watchMember(&networkingv1alpha1.VirtualIP{}, nicsOfVirtualIP),
+		c.watchMember(&ipamv1alpha1.Prefix{}, controllerOfKind("NetworkInterface")),
+		watchPeer(c, &apinetv1alpha1.NetworkInterface{}, mapAPINetNIC),
+	)
 }
 
 // mapAPINetNIC maps an apinet NIC to the IronCore NIC it stems from, or, if

@@ -40,9 +40,8 @@ const networkPolicyPriority int32 = 1000
 type networkPolicyReconciler struct{ reconciler }
 
 func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "networkpolicy", &networkingv1alpha1.NetworkPolicy{}, r.opts.WatchFilter).
-		Watches(&networkingv1alpha1.Network{}, mapInMember(onNetwork(networkPoliciesOf))).
-		Build(paths[*networkingv1alpha1.NetworkPolicy]{
+	c, err := newController(mgr, r.topology, "networkpolicy", &networkingv1alpha1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} }, r.opts.WatchFilter,
+		paths[*networkingv1alpha1.NetworkPolicy]{
 			reconciler: r.reconciler,
 			controller: "networkpolicy",
 			mapped:     policyApplied,
@@ -55,10 +54,11 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 		return err
 	}
 	return errors.Join(
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NetworkPolicy{}, MapToOrigin[*apinetv1alpha1.NetworkPolicy](OriginNetworkPolicy))),
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NetworkPolicyRule{}, MapToOrigin[*apinetv1alpha1.NetworkPolicyRule](OriginNetworkPolicy))),
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.NetworkInterface{}, policiesOfAPINetNIC)),
-		c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.LoadBalancer{}, policiesOfAPINetObject(func(lb *apinetv1alpha1.LoadBalancer) string { return lb.Spec.NetworkRef.Name }))),
+		c.watchMember(&networkingv1alpha1.Network{}, onNetwork(networkPoliciesOf)),
+		watchPeer(c, &apinetv1alpha1.NetworkPolicy{}, MapToOrigin[*apinetv1alpha1.NetworkPolicy](OriginNetworkPolicy)),
+		watchPeer(c, &apinetv1alpha1.NetworkPolicyRule{}, MapToOrigin[*apinetv1alpha1.NetworkPolicyRule](OriginNetworkPolicy)),
+		watchPeer(c, &apinetv1alpha1.NetworkInterface{}, policiesOfAPINetNIC),
+		watchPeer(c, &apinetv1alpha1.LoadBalancer{}, policiesOfAPINetObject(func(lb *apinetv1alpha1.LoadBalancer) string { return lb.Spec.NetworkRef.Name })),
 	)
 }
 

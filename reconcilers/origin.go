@@ -89,13 +89,19 @@ func (o Origin) StemsFrom(obj, src client.Object) bool {
 	return ok && types.UID(uid) == src.GetUID()
 }
 
-// BelongsTo reports whether a member may act on an apinet object in its
-// namespace: objects the hub wrote for this member carry its cluster label;
-// objects without any cluster label were written by apinetlet and are
-// adopted. Objects labelled for another member are never touched.
+// BelongsTo reports whether a member provably owns an apinet object in its
+// namespace, and so may change or delete it: the hub wrote it for this
+// member (it carries the member's cluster label), or it carries no cluster
+// label and the namespace was claimed by an explicit take-over
+// (Member.AdoptsUnlabelled: apinetlet's objects, adopted). Objects labelled
+// for another member, and unlabelled objects in a namespace that was not
+// taken over, are never touched.
 func BelongsTo(m *clusterprofiles.Member, obj client.Object) bool {
 	label, ok := obj.GetLabels()[clusterprofiles.LabelCluster]
-	return !ok || label == m.Label
+	if !ok {
+		return m.AdoptsUnlabelled()
+	}
+	return label == m.Label
 }
 
 // MapToOrigin maps an apinet object of a member's peer back to the IronCore

@@ -60,6 +60,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 			map[string]string{
 				clusterprofiles.AnnotationDisableNetworkPeering: map[string]string{"ironcore-1": "false", "ironcore-2": "true"}[name],
 				clusterprofiles.AnnotationNodeAffinityAware:     map[string]string{"ironcore-1": "true", "ironcore-2": "false"}[name],
+				// ironcore-1 adopts objects apinetlet wrote (the take-over cases).
+				clusterprofiles.AnnotationTakeOver: map[string]string{"ironcore-1": "true", "ironcore-2": "false"}[name],
 			})
 	}
 

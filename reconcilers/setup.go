@@ -12,10 +12,8 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	mcbuilder "sigs.k8s.io/multicluster-runtime/pkg/builder"
 	mchandler "sigs.k8s.io/multicluster-runtime/pkg/handler"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
@@ -65,31 +63,6 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 		(&loadBalancerReconciler{base}).setupWithManager(mgr),
 		(&networkPolicyReconciler{base}).setupWithManager(mgr),
 	)
-}
-
-// newController begins the controller of one IronCore kind on the hub's
-// multicluster manager, watching the selected objects of that kind (watch
-// filter, managed-by: SelectedPredicate) in every member. Two things that
-// multicluster-runtime v0.24.1's builder gets wrong are done here instead:
-//
-//   - the manager's global controller options (the hub's
-//     --max-concurrent-reconciles and --reconcile-timeout) are applied; the
-//     builder drops them (fixed upstream after v0.24.1, #177), and every
-//     kind would reconcile all members with one worker and no deadline;
-//   - the kind is watched through controller-runtime's own handler on the
-//     controller's priority queue (mapInMember) rather than For(), whose
-//     handler hides the queue behind a wrapper: objects of a member's
-//     initial list (everything a newly engaged or re-engaged member already
-//     holds) then go in at low priority, behind other members' fresh events,
-//     instead of delaying them.
-func newController(mgr mcmanager.Manager, name string, kind client.Object, watchFilter string) *mcbuilder.Builder {
-	global := mgr.GetControllerOptions()
-	return mcbuilder.ControllerManagedBy(mgr).Named(name).
-		WithOptions(controller.TypedOptions[mcreconcile.Request]{
-			MaxConcurrentReconciles: global.MaxConcurrentReconciles,
-			ReconciliationTimeout:   global.ReconciliationTimeout,
-		}).
-		Watches(kind, mapInMember(itself), mcbuilder.WithPredicates(SelectedPredicate(watchFilter)))
 }
 
 // itself maps an object to its own request.

@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
@@ -23,8 +24,8 @@ const FinalizerVirtualIP = "apinet.ironcore.dev/virtualip"
 type virtualIPReconciler struct{ reconciler }
 
 func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, "virtualip", &networkingv1alpha1.VirtualIP{}, r.opts.WatchFilter).
-		Build(paths[*networkingv1alpha1.VirtualIP]{
+	c, err := newController(mgr, r.topology, "virtualip", &networkingv1alpha1.VirtualIP{}, func() client.ObjectList { return &networkingv1alpha1.VirtualIPList{} }, r.opts.WatchFilter,
+		paths[*networkingv1alpha1.VirtualIP]{
 			reconciler: r.reconciler,
 			controller: "virtualip",
 			mapped:     func(vip *networkingv1alpha1.VirtualIP) bool { return vip.Status.IP != nil },
@@ -36,7 +37,9 @@ func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
 	if err != nil {
 		return err
 	}
-	return c.MultiClusterWatch(clusterprofiles.PeerKind(&apinetv1alpha1.IP{}, MapToOrigin[*apinetv1alpha1.IP](OriginVirtualIP)))
+	return errors.Join(
+		watchPeer(c, &apinetv1alpha1.IP{}, MapToOrigin[*apinetv1alpha1.IP](OriginVirtualIP)),
+	)
 }
 
 func (r *virtualIPReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, vip *networkingv1alpha1.VirtualIP) (reconcile.Result, error) {

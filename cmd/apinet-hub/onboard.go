@@ -57,6 +57,7 @@ type onboardFlags struct {
 	role              string
 	peer              string
 	apinetNamespace   string
+	takeOver          bool
 	consumer          string
 	clusterManager    string
 	accessProvider    string
@@ -76,6 +77,9 @@ func (f *onboardFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.role, "role", "", "role of the cluster: ironcore or apinet (required)")
 	fs.StringVar(&f.peer, "peer", "", "apinet ClusterProfile (same namespace) an IronCore cluster maps into (required for --role ironcore)")
 	fs.StringVar(&f.apinetNamespace, "apinet-namespace", "", "namespace in the peer for an IronCore cluster's apinet objects (default: <namespace>-<name>)")
+	fs.BoolVar(&f.takeOver, "take-over", false,
+		"for a take-over from apinetlet: let the hub adopt the IronCore cluster's existing apinet namespace, which holds objects the hub did not write (apinetlet's); without it the hub refuses such a namespace. Writes annotation "+
+			clusterprofiles.AnnotationTakeOver+"=true on the profile; a later run without --take-over removes it")
 	fs.StringVar(&f.consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label of the Secret (the hub's --consumer)")
 	fs.StringVar(&f.clusterManager, "cluster-manager", onboardFieldManager, "spec.clusterManager.name of the ClusterProfile")
 	fs.StringVar(&f.accessProvider, "access-provider", "",
@@ -117,6 +121,9 @@ func (f *onboardFlags) validate() error {
 			if e := validation.IsDNS1123Label(f.apinetNamespace); len(e) > 0 {
 				return usagef("--apinet-namespace %q is not a namespace name: %s", f.apinetNamespace, strings.Join(e, "; "))
 			}
+			if clusterprofiles.SystemNamespace(f.apinetNamespace) {
+				return usagef("--apinet-namespace %q is a system namespace of the peer, where Kubernetes or apinet run their own components; pick a namespace of its own", f.apinetNamespace)
+			}
 		}
 	case clusterprofiles.RoleAPINet:
 		if f.peer != "" {
@@ -124,6 +131,9 @@ func (f *onboardFlags) validate() error {
 		}
 		if f.apinetNamespace != "" {
 			return usagef("--apinet-namespace applies to --role %s only", clusterprofiles.RoleIronCore)
+		}
+		if f.takeOver {
+			return usagef("--take-over applies to --role %s only", clusterprofiles.RoleIronCore)
 		}
 	case "":
 		return usagef("--role is required: %s or %s", clusterprofiles.RoleIronCore, clusterprofiles.RoleAPINet)
@@ -244,7 +254,7 @@ func (f *onboardFlags) onboarding() (*clusterprofiles.Onboarding, *rest.Config, 
 	}
 	o := &clusterprofiles.Onboarding{
 		Namespace: f.namespace, Name: name, ClusterManager: f.clusterManager,
-		Labels: labels, Annotations: annotations, Consumer: f.consumer,
+		Labels: labels, Annotations: annotations, TakeOver: f.takeOver, Consumer: f.consumer,
 	}
 
 	var clusterCfg *rest.Config

@@ -353,6 +353,8 @@ func TestOnboardUsage(t *testing.T) {
 		{[]string{"--namespace", "fleet", "--role", "apinet", "--peer", "x"}, "--peer applies to --role ironcore only"},
 		{[]string{"--namespace", "fleet", "--role", "apinet", "--apinet-namespace", "x"}, "--apinet-namespace applies to --role ironcore only"},
 		{with("--apinet-namespace", "Not_A_Namespace"), `--apinet-namespace "Not_A_Namespace" is not a namespace name`},
+		{with("--apinet-namespace", "kube-system"), "is a system namespace"},
+		{[]string{"--namespace", "fleet", "--role", "apinet", "--take-over"}, "--take-over applies to --role ironcore only"},
 		{with("--peer", "a.b"), `--peer "a.b" is not a ClusterProfile name`},
 		{with("--name", "my.cluster"), `--name "my.cluster" is not a DNS label`},
 		{with("--consumer", ""), `--consumer "" is not a DNS label`},

@@ -82,9 +82,11 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&f.provider.RequestTimeout, "request-timeout", 30*time.Second, "timeout of health probes and one-off requests to members and peers")
 	fs.DurationVar(&f.provider.EngageTimeout, "engage-timeout", 2*time.Minute, "deadline to connect, sync and engage one member")
 	fs.IntVar(&f.provider.EngageWorkers, "engage-workers", 4, "members connected at once")
-	fs.DurationVar(&f.provider.ProbeInterval, "probe-interval", 10*time.Second, "interval of /readyz probes of each member and peer")
+	fs.DurationVar(&f.provider.ProbeInterval, "probe-interval", 10*time.Second, "interval of health probes of each member and peer (/readyz, the API group the hub uses, and a member's identity)")
 	fs.IntVar(&f.provider.ProbeFailureThreshold, "probe-failure-threshold", 3, "consecutive failed probes that pause a member (or a peer and its members)")
-	fs.DurationVar(&f.provider.RetryInterval, "retry-interval", 15*time.Second, "wait before retrying a member that failed to engage")
+	fs.IntVar(&f.provider.ProbeSuccessThreshold, "probe-success-threshold", 2, "consecutive successful probes that resume a paused member or peer")
+	fs.DurationVar(&f.provider.RetryInterval, "retry-interval", 15*time.Second, "first wait before retrying a member that failed to engage; doubled (with jitter) on each further failure")
+	fs.DurationVar(&f.provider.MaxRetryInterval, "max-retry-interval", 5*time.Minute, "longest wait between engagement retries of a member")
 	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>")
 	fs.BoolVar(&f.reconcilers.DisableNetworkPeering, "disable-network-peering", false,
 		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -92,6 +93,26 @@ var _ = Describe("The hub under faults", func() {
 			Or(Equal(clusterprofiles.ReasonCredentialsInvalid), Equal(clusterprofiles.ReasonPaused)))
 	}, NodeTimeout(5*time.Minute))
 
+	It("writes and deletes nothing while a member's credentials reach another member's cluster, and resumes when they are fixed", func(ctx SpecContext) {
+		victim, other := faultMembers[0], faultMembers[1]
+		runFault(ctx, "wrong-cluster-credentials", func(ctx context.Context) int {
+			sleep(ctx, 3*time.Second)
+			switched := time.Now()
+			Expect(victim.onboard(ctx, other.cluster.Kubeconfig())).To(Succeed(), "the victim's Secret now reaches the other member's cluster")
+			Eventually(func() string { return engagedReason(ctx, victim.name()) }).Should(Equal(clusterprofiles.ReasonIdentityMismatch))
+			AddReportEntry("wrong-cluster credentials -> IdentityMismatch", time.Since(switched).Round(time.Millisecond).String())
+			refused, err := apinetState(ctx, victim)
+			Expect(err).NotTo(HaveOccurred())
+			Consistently(func() (map[string]string, error) { return apinetState(ctx, victim) }, 5*time.Second, 250*time.Millisecond).
+				Should(Equal(refused), "nothing of the victim's namespace is added, changed or deleted while the hub refuses its credentials")
+			Expect(engagedReason(ctx, other.name())).To(Equal(clusterprofiles.ReasonEngaged))
+			Expect(victim.onboard(ctx, victim.cluster.Kubeconfig())).To(Succeed())
+			Eventually(func() string { return engagedReason(ctx, victim.name()) }).Should(Equal(clusterprofiles.ReasonEngaged))
+			sleep(ctx, 4*time.Second)
+			return 1
+		})
+	}, NodeTimeout(5*time.Minute))
+
 	It("leaves the apinet objects alone while a member's profile is deleted under load, and resumes when it is re-created", func(ctx SpecContext) {
 		victim := faultMembers[0]
 		runFault(ctx, "profile-recreate", func(ctx context.Context) int {
@@ -166,6 +187,23 @@ func countObjects(ctx context.Context) int {
 		n += len(new(workload).existing(ctx, m.cluster))
 	}
 	return n
+}
+
+// apinetState is a member's apinet namespace as comparable state: every
+// apinet Network and IP by name, with UID, VNI or address, and labels.
+func apinetState(ctx context.Context, m member) (map[string]string, error) {
+	nets, ips, err := apinetObjects(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	state := map[string]string{}
+	for _, n := range nets.Items {
+		state["Network/"+n.Name] = fmt.Sprint(n.UID, " vni=", n.Spec.ID, " ", n.Labels, " deleting=", !n.DeletionTimestamp.IsZero())
+	}
+	for _, ip := range ips.Items {
+		state["IP/"+ip.Name] = fmt.Sprint(ip.UID, " ip=", ip.Spec.IP, " ", ip.Labels, " deleting=", !ip.DeletionTimestamp.IsZero())
+	}
+	return state, nil
 }
 
 // sleep waits d or until ctx ends.

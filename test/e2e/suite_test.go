@@ -150,11 +150,13 @@ func (m member) label() string {
 }
 
 // onboard creates or updates the member's profile and credential Secret; a
-// namespace other than the default one goes into the profile's annotation.
+// namespace other than the default one is apinetlet's (the take-over case):
+// it goes into the profile's annotation, with the explicit take-over the hub
+// needs to adopt a namespace that holds objects it did not write.
 func (m member) onboard(ctx context.Context, kubeconfig []byte) error {
 	var annotations map[string]string
 	if m.apinetNamespace != clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: profileNamespace, Name: m.name()}) {
-		annotations = map[string]string{clusterprofiles.AnnotationAPINetNamespace: m.apinetNamespace}
+		annotations = map[string]string{clusterprofiles.AnnotationAPINetNamespace: m.apinetNamespace, clusterprofiles.AnnotationTakeOver: "true"}
 	}
 	return fleet.Onboard(ctx, testFleet.Hub().Client(), profileNamespace, m.name(), fleet.IronCoreLabels(m.peer.Name), annotations, kubeconfig)
 }

@@ -1,0 +1,106 @@
+package providers
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
+)
+
+// ensureConnectionLocked (re)builds a record's connection when its
+// credentials or role change, and starts its probe loop. Caller holds p.mu.
+func (p *Provider) ensureConnectionLocked(rec *record, role clusterprofiles.Role, creds *clusterprofiles.Credentials) error {
+	if rec.conn != nil && rec.conn.hash == creds.Hash && rec.conn.role == role {
+		return nil
+	}
+	p.stopLocked(rec)
+	name := string(clusterprofiles.ClusterName(rec.key))
+	cfg := p.opts.tune(creds.Config, name)
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	prober, err := clusterprofiles.NewProber(p.opts.withTimeout(cfg), role, role == clusterprofiles.RoleIronCore)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	conn := &connection{hash: creds.Hash, source: creds.Source, role: role, config: cfg, httpClient: httpClient, prober: prober, ctx: ctx, cancel: cancel}
+	rec.conn = conn
+	rec.eng.failedFor = engageKey{}
+	go p.probeLoop(rec, conn)
+	return nil
+}
+
+// stopLocked ends everything of a record: engagement, job, connection.
+// Caller holds p.mu.
+func (p *Provider) stopLocked(rec *record) {
+	p.disengageLocked(rec)
+	if rec.eng.job != nil {
+		rec.eng.job.cancel()
+	}
+	if rec.conn != nil {
+		rec.conn.close()
+		rec.conn = nil
+	}
+}
+
+// disengageLocked cancels a member's engagement; its cluster stays with the
+// connection. Caller holds p.mu.
+func (p *Provider) disengageLocked(rec *record) {
+	if rec.eng.member == nil {
+		return
+	}
+	p.log.Info("disengaging", "cluster", rec.eng.member.Profile.Name)
+	rec.eng.cancel()
+	p.topology.Remove(rec.eng.member)
+	rec.eng.member, rec.eng.cancel, rec.eng.key = nil, nil, engageKey{}
+}
+
+// pauseLocked disengages a member whose own cluster is not usable, and drops
+// its cluster so that resuming relists afresh. Caller holds p.mu.
+func (p *Provider) pauseLocked(rec *record) {
+	p.disengageLocked(rec)
+	if rec.eng.job != nil {
+		rec.eng.job.cancel()
+	}
+	if rec.conn != nil {
+		rec.conn.dropMember()
+	}
+}
+
+// probeLoop probes a connection every ProbeInterval until it ends, and wakes
+// the profile when the verdict changes.
+func (p *Provider) probeLoop(rec *record, conn *connection) {
+	ticker := time.NewTicker(p.opts.ProbeInterval)
+	defer ticker.Stop()
+	label := clusterprofiles.LabelValue(clusterprofiles.ClusterName(rec.key))
+	role := string(conn.role)
+	for {
+		start := time.Now()
+		identity, problem := conn.prober.Probe(conn.ctx)
+		if conn.ctx.Err() != nil {
+			return
+		}
+		metrics.ClusterProbeDuration.WithLabelValues(label, role).Observe(time.Since(start).Seconds())
+		if problem != nil {
+			metrics.ClusterProbeFailures.WithLabelValues(label, role).Inc()
+		}
+		p.mu.Lock()
+		changed := rec.conn == conn && conn.health.observe(identity, problem, p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold)
+		healthy := conn.health.healthy
+		p.mu.Unlock()
+		if changed {
+			p.log.Info("cluster health changed", "profile", rec.key, "healthy", healthy, "identity", identity, "problem", problem)
+			p.wakeUp(rec.key)
+		}
+		select {
+		case <-conn.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}

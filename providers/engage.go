@@ -1,0 +1,382 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// errSuperseded ends a job whose profile moved on while it ran.
+var errSuperseded = &clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging, Message: "superseded by a newer engagement"}
+
+// startJobLocked starts the one engagement job of a record. Caller holds
+// p.mu, and rec.eng.job is nil.
+func (p *Provider) startJobLocked(rec *record, key engageKey, peer *connection) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	j := &job{rec: rec, conn: rec.conn, key: key, profile: *rec.profile, settings: rec.settings, peer: peer, ctx: ctx, cancel: cancel}
+	rec.eng.job = j
+	go func() {
+		select {
+		case p.jobs <- j:
+		case <-ctx.Done():
+			p.run(j) // cancelled before a worker took it: just finish it
+		}
+	}()
+}
+
+// run builds and engages one member, then records the outcome and wakes the
+// profile (which starts the next job if the profile moved on meanwhile).
+func (p *Provider) run(j *job) {
+	name := j.profile.Name
+	log := p.log.WithValues("cluster", name, "peer", clusterprofiles.ClusterName(j.profile.Peer))
+	start := time.Now()
+	member, problem := p.build(j)
+	if problem == nil {
+		problem = p.commit(j, member)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec := j.rec
+	current := p.records[rec.key] == rec && rec.eng.job == j && j.ctx.Err() == nil
+	if rec.eng.job == j {
+		rec.eng.job = nil
+	}
+	switch {
+	case problem != nil:
+		j.cancel()
+		if current {
+			delay := rec.eng.backoff.Step()
+			rec.eng.failure, rec.eng.failedFor, rec.eng.retryAt = problem, j.key, time.Now().Add(delay)
+			log.Info("engaging failed", "reason", problem.Reason, "message", problem.Message, "retryIn", delay.Round(time.Millisecond))
+		}
+	case !current:
+		// Superseded after it reached the Topology: undo, before the
+		// next job may start (it starts only once this one is cleared).
+		p.topology.Remove(member)
+		j.cancel()
+	default:
+		rec.eng.member, rec.eng.cancel, rec.eng.key = member, j.cancel, j.key
+		rec.eng.failure, rec.eng.failedFor = nil, engageKey{}
+		rec.eng.backoff = p.opts.retryBackoff()
+		log.Info("engaged", "apinetNamespace", j.profile.APINetNamespace, "identity", j.key.identity, "took", time.Since(start).Round(time.Millisecond))
+	}
+	p.wakeUp(rec.key)
+}
+
+// commit puts a built member into the Topology and engages it, unless the
+// job was superseded meanwhile.
+func (p *Provider) commit(j *job, member *clusterprofiles.Member) *clusterprofiles.Problem {
+	p.mu.Lock()
+	current := j.rec.eng.job == j && j.ctx.Err() == nil
+	p.mu.Unlock()
+	if !current {
+		return errSuperseded
+	}
+	p.topology.Put(member)
+	problem := p.engageWithDeadline(j.ctx, j.profile.Name, member)
+	if problem != nil {
+		p.topology.Remove(member)
+	}
+	return problem
+}
+
+// build gets the member's cluster (shared with its connection), proves that
+// the member owns its apinet namespace in the peer and claims it, and starts
+// the peer view; every informer the reconcilers use is synced before it
+// returns, so that engaging only registers handlers.
+func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Problem) {
+	if j.ctx.Err() != nil {
+		return nil, errSuperseded
+	}
+	deadline, cancel := context.WithTimeout(j.ctx, p.opts.EngageTimeout)
+	defer cancel()
+	fail := func(what string, err error) *clusterprofiles.Problem {
+		if j.ctx.Err() != nil {
+			return errSuperseded
+		}
+		if errors.Is(err, context.DeadlineExceeded) || deadline.Err() != nil {
+			return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonUnreachable,
+				Message: fmt.Sprintf("%s: not done within the engage timeout %s", what, p.opts.EngageTimeout)}
+		}
+		if pr := new(clusterprofiles.Problem); errors.As(err, &pr) {
+			return pr
+		}
+		return clusterprofiles.ClassifyConnectionError(fmt.Errorf("%s: %w", what, err), statusOf(err))
+	}
+
+	memberCl, err := p.memberCluster(deadline, j)
+	if err != nil {
+		return nil, fail("start member cluster", err)
+	}
+	peerCl, owner, err := p.claimAndWatchPeer(deadline, j)
+	if err != nil {
+		return nil, fail(fmt.Sprintf("namespace %s in peer %s", j.profile.APINetNamespace, clusterprofiles.ClusterName(j.profile.Peer)), err)
+	}
+	m := &clusterprofiles.Member{
+		Cluster:   memberCl,
+		Profile:   j.profile,
+		Label:     clusterprofiles.LabelValue(j.profile.Name),
+		Peer:      &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace},
+		Identity:  j.key.identity,
+		TakenOver: owner.TakenOver,
+		EngagedAt: time.Now(),
+	}
+	m.SetSettings(j.settings)
+	return m, nil
+}
+
+// memberCluster returns the cluster of the job's member connection,
+// building, indexing, warming and syncing it first if the connection has
+// none yet.
+func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, error) {
+	p.mu.Lock()
+	if mc := j.conn.member; mc != nil {
+		p.mu.Unlock()
+		return mc.Cluster, nil
+	}
+	indexers := append([]memberIndex(nil), p.indexers...)
+	p.mu.Unlock()
+
+	cl, err := cluster.New(j.conn.config, func(o *cluster.Options) {
+		o.Scheme = p.opts.Scheme
+		o.HTTPClient = j.conn.httpClient
+		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range indexers {
+		if err := cl.GetFieldIndexer().IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
+			return nil, fmt.Errorf("index %s: %w", ix.field, err)
+		}
+	}
+	clCtx, cancel := context.WithCancel(j.conn.ctx)
+	stopped, err := p.startAndSync(ctx, clCtx, cl, p.topology.MemberKinds())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if j.conn.member != nil || j.conn.ctx.Err() != nil {
+		// Another job was first, or the connection ended: use theirs.
+		cancel()
+		if j.conn.member == nil {
+			return nil, context.Canceled
+		}
+		return j.conn.member.Cluster, nil
+	}
+	j.conn.member = &memberCluster{Cluster: cl, cancel: cancel, stopped: stopped}
+	return cl, nil
+}
+
+// startAndSync starts a cluster's cache, until run ends, with the informers
+// of kinds created up front, and waits until all of them have listed. The
+// channel is closed once the cluster has stopped.
+func (p *Provider) startAndSync(ctx, run context.Context, cl cluster.Cluster, kinds []client.Object) (chan struct{}, error) {
+	for _, kind := range kinds {
+		if _, err := cl.GetCache().GetInformer(ctx, kind, cache.BlockUntilSynced(false)); err != nil {
+			return nil, fmt.Errorf("informer for %T: %w", kind, err)
+		}
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := cl.Start(run); err != nil {
+			p.log.Error(err, "cluster cache stopped")
+		}
+	}()
+	if !cl.GetCache().WaitForCacheSync(ctx) {
+		return stopped, fmt.Errorf("cache sync: %w", context.DeadlineExceeded)
+	}
+	return stopped, nil
+}
+
+// claimAndWatchPeer proves the member may use its apinet namespace and
+// records the claim on it (the only write before engagement), and returns the
+// synced peer view of that namespace.
+func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job) (cluster.Cluster, clusterprofiles.Owner, error) {
+	ns := j.profile.APINetNamespace
+	me := clusterprofiles.Owner{Cluster: j.key.identity, Profile: j.rec.key.String()}
+	label := clusterprofiles.LabelValue(j.profile.Name)
+	peerClient, err := client.New(p.opts.withTimeout(j.peer.config), client.Options{Scheme: p.opts.Scheme, HTTPClient: j.peer.httpClient})
+	if err != nil {
+		return nil, me, err
+	}
+	existing := &corev1.Namespace{}
+	exists := true
+	if err := peerClient.Get(ctx, client.ObjectKey{Name: ns}, existing); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, me, err
+		}
+		exists = false
+	}
+	where := func(pr *clusterprofiles.Problem) *clusterprofiles.Problem {
+		return &clusterprofiles.Problem{Reason: pr.Reason, Message: fmt.Sprintf("namespace %s of peer %s: %s", ns, clusterprofiles.ClusterName(j.profile.Peer), pr.Message)}
+	}
+	if !exists {
+		record, problem := clusterprofiles.Claim(nil, false, me, label, j.settings.TakeOver, clusterprofiles.Contents{})
+		if problem != nil {
+			return nil, me, where(problem)
+		}
+		created := &corev1.Namespace{}
+		created.Name = ns
+		created.Labels = map[string]string{clusterprofiles.LabelCluster: label}
+		created.Annotations = record.Annotations()
+		if err := peerClient.Create(ctx, created); err != nil {
+			// Someone else created it meanwhile: the next job checks it.
+			return nil, me, err
+		}
+		me = *record
+	}
+
+	peerCl, err := cluster.New(j.peer.config, func(o *cluster.Options) {
+		o.Scheme = p.opts.Scheme
+		o.HTTPClient = j.peer.httpClient
+		o.Cache.DefaultNamespaces = map[string]cache.Config{ns: {}}
+		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	})
+	if err != nil {
+		return nil, me, err
+	}
+	if err := p.topology.ApplyPeerIndexes(ctx, peerCl); err != nil {
+		return nil, me, err
+	}
+	kinds := claimKinds(p.topology.PeerKinds())
+	if _, err := p.startAndSync(ctx, j.ctx, peerCl, kinds); err != nil {
+		return nil, me, err
+	}
+	if !exists {
+		return peerCl, me, nil
+	}
+
+	contents, err := p.contents(ctx, peerCl, ns, kinds, label)
+	if err != nil {
+		return nil, me, err
+	}
+	record, problem := clusterprofiles.Claim(existing.Annotations, true, me, label, j.settings.TakeOver, contents)
+	if problem != nil {
+		return nil, me, where(problem)
+	}
+	if record == nil {
+		owner, _, err := clusterprofiles.OwnerOf(existing.Annotations)
+		return peerCl, owner, err
+	}
+	base := existing.DeepCopy()
+	if existing.Labels == nil {
+		existing.Labels = map[string]string{}
+	}
+	existing.Labels[clusterprofiles.LabelCluster] = label
+	if existing.Annotations == nil {
+		existing.Annotations = map[string]string{}
+	}
+	maps.Copy(existing.Annotations, record.Annotations())
+	// The merge patch carries the resourceVersion: if anyone changed the
+	// namespace since it was checked, the claim fails and is retried.
+	if err := peerClient.Patch(ctx, existing, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return nil, me, err
+	}
+	p.log.Info("claimed apinet namespace", "cluster", j.profile.Name, "namespace", ns, "identity", record.Cluster, "takenOver", record.TakenOver,
+		"objects", contents.Mine+contents.Unlabelled)
+	return peerCl, *record, nil
+}
+
+// claimKinds are the apinet kinds whose objects decide a namespace claim:
+// every kind the hub writes, and whatever else the reconcilers watch.
+func claimKinds(watched []client.Object) []client.Object {
+	kinds := []client.Object{
+		&apinetv1alpha1.Network{}, &apinetv1alpha1.IP{}, &apinetv1alpha1.NetworkInterface{},
+		&apinetv1alpha1.LoadBalancer{}, &apinetv1alpha1.LoadBalancerRouting{},
+		&apinetv1alpha1.NATGateway{}, &apinetv1alpha1.NATGatewayAutoscaler{},
+		&apinetv1alpha1.NetworkPolicy{}, &apinetv1alpha1.NetworkPolicyRule{},
+	}
+	for _, w := range watched {
+		if !slices.ContainsFunc(kinds, func(k client.Object) bool { return reflect.TypeOf(k) == reflect.TypeOf(w) }) {
+			kinds = append(kinds, w)
+		}
+	}
+	return kinds
+}
+
+// contents counts the apinet objects of the namespace by cluster label, from
+// the synced peer view (every kind the reconcilers watch).
+func (p *Provider) contents(ctx context.Context, peer cluster.Cluster, ns string, kinds []client.Object, label string) (clusterprofiles.Contents, error) {
+	var labels []map[string]string
+	for _, kind := range kinds {
+		gvk, err := apiutil.GVKForObject(kind, p.opts.Scheme)
+		if err != nil {
+			return clusterprofiles.Contents{}, err
+		}
+		obj, err := p.opts.Scheme.New(schema.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind + "List"})
+		if err != nil {
+			return clusterprofiles.Contents{}, err
+		}
+		list, ok := obj.(client.ObjectList)
+		if !ok {
+			continue
+		}
+		if err := peer.GetCache().List(ctx, list, client.InNamespace(ns)); err != nil {
+			return clusterprofiles.Contents{}, err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return clusterprofiles.Contents{}, err
+		}
+		for _, item := range items {
+			if o, ok := item.(client.Object); ok {
+				labels = append(labels, o.GetLabels())
+			}
+		}
+	}
+	return clusterprofiles.CountContents(labels, label), nil
+}
+
+// engageWithDeadline engages the member with every controller. The
+// informers are synced already, so this only registers handlers; it still
+// runs under EngageTimeout for controllers that watch kinds the provider
+// was not told about.
+func (p *Provider) engageWithDeadline(ctx context.Context, name multicluster.ClusterName, m *clusterprofiles.Member) *clusterprofiles.Problem {
+	done := make(chan error, 1)
+	go func() { done <- p.aware.Engage(ctx, name, m) }()
+	timer := time.NewTimer(p.opts.EngageTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			if ctx.Err() != nil {
+				return errSuperseded
+			}
+			return clusterprofiles.ClassifyConnectionError(fmt.Errorf("engage: %w", err), statusOf(err))
+		}
+		return nil
+	case <-timer.C:
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonUnreachable,
+			Message: fmt.Sprintf("controllers did not sync the cluster within the engage timeout %s", p.opts.EngageTimeout)}
+	}
+}
+
+func statusOf(err error) int {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return int(status.Status().Code)
+	}
+	return 0
+}

@@ -1,0 +1,155 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// Provider engages IronCore members described by ClusterProfiles on the hub,
+// each together with a view of its apinet peer (see clusterprofiles.Member).
+// It implements multicluster.Provider and multicluster.ProviderRunnable.
+//
+// What it guarantees:
+//   - Identity before writes: it learns which cluster a member's credentials
+//     reach (the UID of its kube-system namespace) and engages the member
+//     only if that cluster owns the member's apinet namespace in the peer
+//     (recorded on the namespace when the hub creates or first claims it).
+//     A namespace of another cluster, or one holding objects the hub did not
+//     write, is refused with nothing written or deleted, unless the profile
+//     asks for a take-over (clusterprofiles.Claim).
+//   - Health covers what the hub uses: a member is usable while its
+//     networking.ironcore.dev API answers, a peer while its
+//     core.apinet.ironcore.dev API does, both through their aggregators; a
+//     cluster is paused after ProbeFailureThreshold failures and resumes after
+//     ProbeSuccessThreshold successes. Paused means disengaged: nothing is
+//     reconciled against stale data, and resuming re-engages, which queues
+//     every object at once.
+//   - One engagement job per profile at a time; a superseded job is
+//     cancelled, and a new one starts only once it has finished. Failed
+//     engagements back off exponentially with jitter up to MaxRetryInterval.
+//   - Cluster lifetimes derive from the context of Start, never from a
+//     reconcile. A connection is rebuilt only when the canonical hash of its
+//     credentials changes; a peer's rotation rebuilds the peer views only.
+//   - Building, syncing (every informer the reconcilers use, before Engage)
+//     and engaging run in a bounded worker pool under a deadline; one slow
+//     member never holds up others.
+//   - Profile settings (overrides) apply live; an invalid one keeps the last
+//     valid value in force and is reported.
+//   - Deleting a profile disengages the member and leaves its apinet objects
+//     as they are.
+type Provider struct {
+	opts     Options
+	hub      cluster.Cluster
+	topology *clusterprofiles.Topology
+	creds    *clusterprofiles.CredentialResolver
+	recorder events.EventRecorder
+	log      logr.Logger
+
+	started chan struct{}
+	ctx     context.Context
+	aware   multicluster.Aware
+	jobs    chan *job
+	wake    chan event.GenericEvent // re-reconcile a profile
+
+	mu         sync.Mutex
+	records    map[types.NamespacedName]*record
+	indexers   []memberIndex
+	conditions sync.Map // profile key -> last condition written (dedup)
+}
+
+type memberIndex struct {
+	obj     client.Object
+	field   string
+	extract client.IndexerFunc
+}
+
+// New makes a provider reading ClusterProfiles and Secrets from hub (the hub
+// manager's cluster). Register it with SetupWithManager.
+func New(hub cluster.Cluster, topology *clusterprofiles.Topology, opts Options) *Provider {
+	opts = opts.defaulted()
+	return &Provider{
+		opts:     opts,
+		hub:      hub,
+		topology: topology,
+		creds:    &clusterprofiles.CredentialResolver{Access: opts.Access, Consumer: opts.Consumer, Secrets: hub.GetCache()},
+		recorder: hub.GetEventRecorder("apinet-hub"),
+		log:      log.Log.WithName("clusterprofile-provider"),
+		started:  make(chan struct{}),
+		jobs:     make(chan *job),
+		wake:     make(chan event.GenericEvent, 1024),
+		records:  map[types.NamespacedName]*record{},
+	}
+}
+
+// Get returns an engaged IronCore member (a *clusterprofiles.Member).
+func (p *Provider) Get(_ context.Context, name multicluster.ClusterName) (cluster.Cluster, error) {
+	return p.topology.Member(name)
+}
+
+// IndexField registers an index on the cache of every member, current and
+// future.
+func (p *Provider) IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error {
+	p.mu.Lock()
+	p.indexers = append(p.indexers, memberIndex{obj, field, extract})
+	p.mu.Unlock()
+	var errs []error
+	for _, name := range p.topology.Members() {
+		if m, err := p.topology.Member(name); err == nil {
+			errs = append(errs, m.GetFieldIndexer().IndexField(ctx, obj, field, extract))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Start runs the engage workers until ctx ends, then disengages everything.
+func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
+	p.ctx, p.aware = ctx, aware
+	close(p.started)
+	var wg sync.WaitGroup
+	for range p.opts.EngageWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-p.jobs:
+					p.run(j)
+				}
+			}
+		})
+	}
+	<-ctx.Done()
+	wg.Wait()
+	p.mu.Lock()
+	for _, rec := range p.records {
+		p.stopLocked(rec)
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// wakeUp re-reconciles a profile soon.
+func (p *Provider) wakeUp(key types.NamespacedName) {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	cp.Namespace, cp.Name = key.Namespace, key.Name
+	select {
+	case p.wake <- event.GenericEvent{Object: cp}:
+	default:
+		// The channel is full: a reconcile is already due for many profiles;
+		// the periodic resync catches this one.
+		p.log.V(1).Info("wake-up queue full", "profile", key)
+	}
+}

@@ -1,0 +1,321 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
+)
+
+// SetupWithManager registers the provider's ClusterProfile controller on the
+// hub manager (the multicluster manager's local manager). It reconciles
+// profiles, and re-reconciles them when their credential Secret changes or
+// when a probe or engagement reports back.
+func (p *Provider) SetupWithManager(hub manager.Manager) error {
+	return builder.ControllerManagedBy(hub).
+		Named("clusterprofile-provider").
+		For(&clusterinventoryv1alpha1.ClusterProfile{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(p.secretToProfile)).
+		WatchesRawSource(source.Channel(p.wake, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Complete(p)
+}
+
+func (p *Provider) secretToProfile(_ context.Context, o client.Object) []reconcile.Request {
+	labels := o.GetLabels()
+	name := labels[clusterprofiles.LabelSecretProfile]
+	if name == "" || labels[clusterprofiles.LabelSecretConsumer] != p.opts.Consumer {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// Reconcile brings one profile's engagement in line with the profile, its
+// credentials, its health and its peer's, and reports the outcome.
+func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	select {
+	case <-p.started:
+	case <-ctx.Done():
+		return reconcile.Result{}, ctx.Err()
+	}
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := p.hub.GetClient().Get(ctx, req.NamespacedName, cp); err != nil {
+		if apierrors.IsNotFound(err) {
+			p.forget(req.NamespacedName)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if _, selected := cp.Labels[clusterprofiles.LabelRole]; !selected || !cp.DeletionTimestamp.IsZero() {
+		p.forget(req.NamespacedName)
+		return reconcile.Result{}, nil
+	}
+
+	d, requeue := p.decide(ctx, cp)
+	if err := p.report(ctx, cp, d); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// inputs is what a profile reconcile reads before it takes the provider's
+// lock: the parsed profile and settings, the pairing check, credentials.
+type inputs struct {
+	profile          *clusterprofiles.Profile
+	problem          *clusterprofiles.Problem
+	settings         []*clusterprofiles.Problem
+	creds            *clusterprofiles.Credentials
+	claimUnverified  error // the namespace claim could not be checked
+	controlPlaneDown string
+}
+
+// decide evaluates a profile and starts or stops its engagement.
+func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile) (d decision, requeue time.Duration) {
+	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
+	in := inputs{}
+	in.profile, in.problem = clusterprofiles.Parse(cp)
+	if in.problem == nil && in.profile.Role == clusterprofiles.RoleIronCore {
+		in.problem, in.claimUnverified = p.pairingProblem(ctx, in.profile)
+	}
+	if in.problem == nil {
+		in.creds, in.problem = p.creds.Resolve(ctx, cp)
+	}
+	if unhealthy, msg := clusterprofiles.ControlPlaneUnhealthy(cp); unhealthy {
+		in.controlPlaneDown = msg
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec := p.records[key]
+	if rec == nil {
+		rec = &record{key: key, eng: engagement{backoff: p.opts.retryBackoff()}}
+		p.records[key] = rec
+	}
+	if in.profile != nil && in.profile.Role == clusterprofiles.RoleIronCore {
+		var settings clusterprofiles.Settings
+		settings, in.settings = clusterprofiles.ParseSettings(cp, rec.settings)
+		rec.settings = settings
+		if rec.eng.member != nil {
+			rec.eng.member.SetSettings(settings)
+		}
+		p.reportSettingsLocked(cp, rec, in.settings)
+	}
+	before := rec.profile
+	rec.profile = in.profile
+	defer func() {
+		if rec.decided != d {
+			rec.decided = d
+			// Members follow their peer, and siblings on one peer compete
+			// for namespaces: wake them when this profile's state changes.
+			p.wakeMembersOfLocked(key)
+			for _, pr := range []*clusterprofiles.Profile{before, in.profile} {
+				if pr != nil {
+					p.wakeSiblingsLocked(pr)
+				}
+			}
+			recordDecision(key, rec.profile, d)
+		}
+		if d.status == metav1.ConditionTrue && rec.settingsProblems != "" {
+			d.message += "; ignoring invalid settings (the last valid values stay in force): " + rec.settingsProblems
+		}
+	}()
+	if in.problem != nil {
+		p.stopLocked(rec)
+		return notEngaged(in.problem), 0
+	}
+	if err := p.ensureConnectionLocked(rec, in.profile.Role, in.creds); err != nil {
+		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonCredentialsInvalid, Message: err.Error()}), 0
+	}
+	if in.controlPlaneDown != "" {
+		p.pauseLocked(rec)
+		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPaused, Message: in.controlPlaneDown}), 0
+	}
+	if pr := rec.conn.usable(p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold); pr != nil {
+		p.pauseLocked(rec)
+		return notEngaged(pr), 0
+	}
+	if in.profile.Role == clusterprofiles.RoleAPINet {
+		return engaged("apinet peer reachable, %s answers (credentials: %s)", in.profile.Role.APIGroupVersion(), rec.conn.source), 0
+	}
+	if in.claimUnverified != nil && rec.eng.member == nil {
+		// Fail closed: without the claimants, a new claim is not made;
+		// an engaged member keeps its namespace.
+		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging,
+			Message: fmt.Sprintf("cannot check which profile holds namespace %s of peer %s, retrying: %v",
+				in.profile.APINetNamespace, clusterprofiles.ClusterName(in.profile.Peer), in.claimUnverified)}), p.opts.RetryInterval
+	}
+	return p.decideMember(rec)
+}
+
+// decideMember engages an IronCore member whose own cluster is usable, once
+// its peer is, for the current engagement key.
+func (p *Provider) decideMember(rec *record) (decision, time.Duration) {
+	profile := rec.profile
+	peerName := clusterprofiles.ClusterName(profile.Peer)
+	peer := p.records[profile.Peer]
+	if peer == nil || peer.conn == nil {
+		p.disengageLocked(rec)
+		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s is not connected yet (see its %s condition)", peerName, clusterprofiles.ConditionEngaged)}), 0
+	}
+	if pr := peer.conn.usable(p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold); pr != nil {
+		p.disengageLocked(rec)
+		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s: %s: %s", peerName, pr.Reason, pr.Message)}), 0
+	}
+	want := engageKey{memberHash: rec.conn.hash, peerHash: peer.conn.hash, identity: rec.conn.health.identity, peer: profile.Peer, namespace: profile.APINetNamespace}
+	connecting := notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging, Message: "connecting to the cluster and its peer " + string(peerName)})
+	eng := &rec.eng
+	switch {
+	case eng.member != nil && eng.key == want:
+		return engaged("reconciling into apinet peer %s, namespace %s (credentials: %s; cluster %s)", peerName, profile.APINetNamespace, rec.conn.source, want.identity), 0
+	case eng.job != nil && eng.job.key == want:
+		return connecting, 0
+	case eng.job != nil:
+		// Superseded: cancel it; its end wakes this profile, and the job
+		// for the new key starts then, never beside it.
+		p.disengageLocked(rec)
+		eng.job.cancel()
+		return connecting, 0
+	case eng.failedFor == want && time.Now().Before(eng.retryAt):
+		p.disengageLocked(rec)
+		return notEngaged(eng.failure), time.Until(eng.retryAt)
+	}
+	if eng.failedFor != want {
+		eng.backoff = p.opts.retryBackoff()
+	}
+	p.disengageLocked(rec)
+	p.startJobLocked(rec, want, peer.conn)
+	return connecting, 0
+}
+
+// pairingProblem checks an IronCore profile against the other profiles: its
+// peer must be an apinet profile the hub handles, and its apinet namespace
+// on that peer must be its own among the profiles. A failed List is
+// returned apart (the claim cannot be checked; see decide).
+func (p *Provider) pairingProblem(ctx context.Context, profile *clusterprofiles.Profile) (*clusterprofiles.Problem, error) {
+	peerName := clusterprofiles.ClusterName(profile.Peer)
+	peerCP := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := p.hub.GetClient().Get(ctx, profile.Peer, peerCP); err != nil {
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerNotFound, Message: fmt.Sprintf(
+			"label %s names ClusterProfile %s, which the hub does not see (missing, or without label %s): %v",
+			clusterprofiles.LabelPeer, peerName, clusterprofiles.LabelRole, err)}, nil
+	}
+	if role := peerCP.Labels[clusterprofiles.LabelRole]; clusterprofiles.Role(role) != clusterprofiles.RoleAPINet {
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerRoleInvalid, Message: fmt.Sprintf(
+			"peer %s has %s=%q; an IronCore cluster must name an %q cluster", peerName, clusterprofiles.LabelRole, role, clusterprofiles.RoleAPINet)}, nil
+	}
+	holder, err := p.namespaceHolder(ctx, profile)
+	if err != nil {
+		return nil, err
+	}
+	if holder != profile.Key {
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonNamespaceConflict, Message: fmt.Sprintf(
+			"namespace %s of peer %s already belongs to the older ClusterProfile %s; set annotation %s to another namespace",
+			profile.APINetNamespace, peerName, holder, clusterprofiles.AnnotationAPINetNamespace)}, nil
+	}
+	return nil, nil
+}
+
+// namespaceHolder returns the profile that holds the member's apinet
+// namespace on its peer: of all IronCore profiles naming that peer and
+// namespace, the oldest (then by name). Deterministic across hub restarts.
+// (The namespace's own owner record, checked when engaging, has the last
+// word: this only keeps two profiles from racing for it.)
+func (p *Provider) namespaceHolder(ctx context.Context, profile *clusterprofiles.Profile) (types.NamespacedName, error) {
+	list := &clusterinventoryv1alpha1.ClusterProfileList{}
+	if err := p.hub.GetClient().List(ctx, list, client.InNamespace(profile.Key.Namespace),
+		client.MatchingLabels{clusterprofiles.LabelRole: string(clusterprofiles.RoleIronCore), clusterprofiles.LabelPeer: profile.Peer.Name}); err != nil {
+		return types.NamespacedName{}, fmt.Errorf("list the ClusterProfiles of peer %s: %w", profile.Peer.Name, err)
+	}
+	var claimants []clusterinventoryv1alpha1.ClusterProfile
+	for _, cp := range list.Items {
+		if other, problem := clusterprofiles.Parse(&cp); problem == nil && cp.DeletionTimestamp.IsZero() && other.APINetNamespace == profile.APINetNamespace {
+			claimants = append(claimants, cp)
+		}
+	}
+	if len(claimants) == 0 {
+		return profile.Key, nil
+	}
+	sort.Slice(claimants, func(i, j int) bool {
+		ti, tj := claimants[i].CreationTimestamp, claimants[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return claimants[i].Name < claimants[j].Name
+	})
+	return types.NamespacedName{Namespace: claimants[0].Namespace, Name: claimants[0].Name}, nil
+}
+
+// forget drops a profile that is gone (or no longer selected): disengage,
+// stop probing, and let the profiles that depended on it re-evaluate.
+func (p *Provider) forget(key types.NamespacedName) {
+	p.conditions.Delete(key)
+	metrics.ForgetCluster(clusterprofiles.LabelValue(clusterprofiles.ClusterName(key)))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec := p.records[key]
+	if rec == nil {
+		return
+	}
+	p.stopLocked(rec)
+	delete(p.records, key)
+	p.wakeMembersOfLocked(key)
+	if rec.profile != nil {
+		p.wakeSiblingsLocked(rec.profile)
+	}
+}
+
+// wakeMembersOfLocked re-reconciles the IronCore members that name a peer.
+func (p *Provider) wakeMembersOfLocked(peer types.NamespacedName) {
+	for key, rec := range p.records {
+		if rec.profile != nil && rec.profile.Role == clusterprofiles.RoleIronCore && rec.profile.Peer == peer {
+			p.wakeUp(key)
+		}
+	}
+}
+
+// wakeSiblingsLocked re-reconciles the IronCore members sharing a peer with
+// profile (one of them may now hold a freed namespace, or lose one).
+func (p *Provider) wakeSiblingsLocked(profile *clusterprofiles.Profile) {
+	if profile.Role != clusterprofiles.RoleIronCore {
+		return
+	}
+	for key, rec := range p.records {
+		if key != profile.Key && rec.profile != nil && rec.profile.Peer == profile.Peer {
+			p.wakeUp(key)
+		}
+	}
+}
+
+// reportSettingsLocked remembers the invalid settings being ignored and
+// says so with an Event when they change. Caller holds p.mu.
+func (p *Provider) reportSettingsLocked(cp *clusterinventoryv1alpha1.ClusterProfile, rec *record, problems []*clusterprofiles.Problem) {
+	msgs := make([]string, 0, len(problems))
+	for _, pr := range problems {
+		msgs = append(msgs, pr.Message)
+	}
+	text := strings.Join(msgs, "; ")
+	if text == rec.settingsProblems {
+		return
+	}
+	rec.settingsProblems = text
+	if text != "" {
+		p.recorder.Eventf(cp, nil, corev1.EventTypeWarning, clusterprofiles.ReasonAnnotationInvalid, "Configure", "%s", truncate(text, 1000))
+	}
+}

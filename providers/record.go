@@ -1,0 +1,205 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// record is what the provider knows and holds for one ClusterProfile, in
+// parts that change for different reasons:
+//
+//   - conn: how the hub reaches the cluster and what its probes say; it is
+//     replaced, whole, when the credentials change;
+//   - eng: the engagement of an IronCore member (the member engaged now, the
+//     one job in flight, failures and their backoff);
+//   - the profile and settings last read, and the last decision (so that the
+//     profiles depending on this one are woken when it changes).
+//
+// Every field is guarded by Provider.mu.
+type record struct {
+	key     types.NamespacedName
+	profile *clusterprofiles.Profile
+	// settings are the last valid settings; they are in force on the
+	// engaged member (Member.SetSettings) and on the next engagement.
+	settings clusterprofiles.Settings
+	// settingsProblems are the invalid settings being ignored, for the
+	// condition message (and an Event when they change).
+	settingsProblems string
+
+	conn    *connection
+	eng     engagement
+	decided decision
+}
+
+// connection is how the hub reaches one cluster with one set of
+// credentials, and the health its probe loop reports.
+type connection struct {
+	hash, source string
+	role         clusterprofiles.Role
+	config       *rest.Config // tuned, no overall timeout
+	httpClient   *http.Client // shared by the caches of this cluster
+	prober       *clusterprofiles.Prober
+	// ctx ends with the connection (credentials replaced, profile gone):
+	// it stops the probe loop and the member cluster.
+	ctx    context.Context
+	cancel context.CancelFunc
+	health health
+
+	// member is an IronCore member's cluster (client and cache) for these
+	// credentials, shared by the member's successive engagements: a peer's
+	// credential rotation or pause re-engages the member without
+	// rebuilding it. Built by the first job that needs it; dropped when
+	// the member itself is paused, so that its next engagement relists
+	// afresh rather than after the informers' reconnect backoff.
+	member *memberCluster
+}
+
+type memberCluster struct {
+	cluster.Cluster
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed when its cache has stopped
+}
+
+// close ends the connection and everything built on it. The member
+// cluster's watches hold the HTTP/2 connection until they have wound down
+// after the cancel; only then can it be closed, else it idles on for the
+// transport's idle timeout (90 s) with its goroutines.
+func (c *connection) close() {
+	var stopped chan struct{}
+	if c.member != nil {
+		stopped = c.member.stopped
+	}
+	c.cancel()
+	c.dropMember()
+	c.prober.Close()
+	go func() {
+		if stopped != nil {
+			select {
+			case <-stopped:
+			case <-time.After(time.Minute):
+			}
+		}
+		time.Sleep(time.Second) // the last watch streams reset
+		// Through client-go's wrappers (user agent, auth), which
+		// http.Client.CloseIdleConnections does not see through.
+		utilnet.CloseIdleConnectionsFor(c.httpClient.Transport)
+	}()
+}
+
+func (c *connection) dropMember() {
+	if c.member != nil {
+		c.member.cancel()
+		c.member = nil
+	}
+}
+
+// usable reports whether the cluster may be used now, or the problem why not.
+func (c *connection) usable(failureThreshold, successThreshold int) *clusterprofiles.Problem {
+	h := c.health
+	switch {
+	case !h.probed:
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging, Message: "waiting for the first health probe of " + c.config.Host}
+	case h.healthy:
+		return nil
+	case h.wasHealthy && h.problem == nil:
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPaused,
+			Message: fmt.Sprintf("recovering: %d of %d consecutive successful health probes needed to resume", h.successes, successThreshold)}
+	case h.wasHealthy:
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPaused,
+			Message: fmt.Sprintf("paused after %d failed health probes (threshold %d): %s: %s", h.failures, failureThreshold, h.problem.Reason, h.problem.Message)}
+	default:
+		return h.problem
+	}
+}
+
+// health is what a connection's probes have shown.
+type health struct {
+	probed     bool // at least one probe finished
+	healthy    bool // usable now
+	wasHealthy bool // healthy at some point with these credentials
+	failures   int  // consecutive
+	successes  int  // consecutive
+	problem    *clusterprofiles.Problem
+	// identity is the cluster the credentials reach (members), from the
+	// last successful probe.
+	identity clusterprofiles.Identity
+}
+
+// observe takes one probe's result and reports whether the verdict (or
+// what it should say) changed. A cluster never healthy is reported at once
+// either way; a healthy one is paused after failureThreshold consecutive
+// failures (a blip does not pause it), and a paused one resumes after
+// successThreshold consecutive successes (a flapping one does not
+// re-engage on every good probe).
+func (h *health) observe(identity clusterprofiles.Identity, problem *clusterprofiles.Problem, failureThreshold, successThreshold int) bool {
+	first, before, beforeID := !h.probed, h.healthy, h.identity
+	h.probed = true
+	if problem == nil {
+		h.failures, h.problem = 0, nil
+		h.successes++
+		if identity != "" {
+			h.identity = identity
+		}
+		if !h.wasHealthy || h.healthy || h.successes >= successThreshold {
+			h.healthy, h.wasHealthy = true, true
+		}
+	} else {
+		h.successes = 0
+		h.failures++
+		h.problem = problem
+		if !h.wasHealthy || h.failures >= failureThreshold {
+			h.healthy = false
+		}
+	}
+	return first || before != h.healthy || beforeID != h.identity || (!h.healthy && (h.failures == 1 || h.successes == 1))
+}
+
+// engageKey is everything an engagement is built for: when any of it
+// changes, the member is engaged anew. The member's settings are not part
+// of it: they are applied live.
+type engageKey struct {
+	memberHash, peerHash string
+	identity             clusterprofiles.Identity
+	peer                 types.NamespacedName
+	namespace            string
+}
+
+// engagement is an IronCore member's engagement state.
+type engagement struct {
+	// member is engaged for key until cancel.
+	member *clusterprofiles.Member
+	key    engageKey
+	cancel context.CancelFunc
+
+	// job is the one engagement job in flight. A new one starts only after
+	// it has finished (a superseded job is cancelled first).
+	job *job
+
+	// The last failure: no job for failedFor before retryAt.
+	failure   *clusterprofiles.Problem
+	failedFor engageKey
+	retryAt   time.Time
+	backoff   wait.Backoff
+}
+
+// job builds and engages one member for one engagement key.
+type job struct {
+	rec      *record
+	conn     *connection // the member's connection the job was started for
+	key      engageKey
+	profile  clusterprofiles.Profile
+	settings clusterprofiles.Settings
+	peer     *connection
+	ctx      context.Context
+	cancel   context.CancelFunc
+}

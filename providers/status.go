@@ -1,0 +1,117 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
+)
+
+// decision is the Engaged condition a reconcile arrives at.
+type decision struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+func engaged(format string, args ...any) decision {
+	return decision{metav1.ConditionTrue, clusterprofiles.ReasonEngaged, fmt.Sprintf(format, args...)}
+}
+
+func notEngaged(problem *clusterprofiles.Problem) decision {
+	status := metav1.ConditionFalse
+	if problem.Reason == clusterprofiles.ReasonEngaging {
+		status = metav1.ConditionUnknown
+	}
+	return decision{status, problem.Reason, problem.Message}
+}
+
+// report writes the Engaged condition with server-side apply under the
+// hub's own field manager (only that condition: the conditions list is a
+// map keyed by type, so the cluster manager's conditions stay its own), and
+// an Event when the condition's reason changes.
+func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile, d decision) error {
+	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
+	current := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
+	if current != nil && current.Status == d.status && current.Reason == d.reason && current.Message == d.message &&
+		current.ObservedGeneration == cp.Generation {
+		return nil
+	}
+	if last, ok := p.conditions.Load(key); ok && last.(decision) == d && current == nil {
+		return nil // written already; the cache has not caught up
+	}
+	transition := metav1.Now()
+	if current != nil && current.Status == d.status {
+		transition = current.LastTransitionTime
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(clusterinventoryv1alpha1.GroupVersion.WithKind("ClusterProfile"))
+	u.SetNamespace(cp.Namespace)
+	u.SetName(cp.Name)
+	if err := unstructured.SetNestedSlice(u.Object, []any{map[string]any{
+		"type":               clusterprofiles.ConditionEngaged,
+		"status":             string(d.status),
+		"reason":             d.reason,
+		"message":            truncate(d.message, 1024),
+		"observedGeneration": cp.Generation,
+		"lastTransitionTime": transition.UTC().Format(time.RFC3339),
+	}}, "status", "conditions"); err != nil {
+		return err
+	}
+	if err := p.hub.GetClient().Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(p.opts.FieldManager), client.ForceOwnership); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("report %s on ClusterProfile %s: %w", clusterprofiles.ConditionEngaged, key, err)
+	}
+	p.conditions.Store(key, d)
+	if current == nil || current.Reason != d.reason {
+		eventType := corev1.EventTypeWarning
+		if d.status != metav1.ConditionFalse {
+			eventType = corev1.EventTypeNormal
+		}
+		p.recorder.Eventf(cp, nil, eventType, d.reason, "Engage", "%s", truncate(d.message, 1000))
+	}
+	return nil
+}
+
+// recordDecision exports a profile's engagement as metrics.
+func recordDecision(key types.NamespacedName, profile *clusterprofiles.Profile, d decision) {
+	cluster := clusterprofiles.LabelValue(clusterprofiles.ClusterName(key))
+	var role, peer string
+	if profile != nil {
+		role = string(profile.Role)
+		if profile.Role == clusterprofiles.RoleIronCore {
+			peer = clusterprofiles.LabelValue(clusterprofiles.ClusterName(profile.Peer))
+		}
+	}
+	engaged := 0.0
+	if d.status == metav1.ConditionTrue {
+		engaged = 1
+	}
+	metrics.ClusterEngaged.DeletePartialMatch(prometheus.Labels{metrics.LabelCluster: cluster})
+	metrics.ClusterEngaged.WithLabelValues(cluster, role, peer).Set(engaged)
+	if d.status == metav1.ConditionFalse {
+		metrics.EngageErrors.WithLabelValues(cluster, d.reason).Inc()
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
