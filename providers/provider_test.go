@@ -121,6 +121,17 @@ func peerNamespaceState(ctx context.Context, members ...string) map[string]strin
 	return state
 }
 
+// expectPausedFor waits until a profile is Paused for the API named.
+func expectPausedFor(ctx context.Context, profile, api string) {
+	GinkgoHelper()
+	Eventually(func() string {
+		if c := engagedCondition(ctx, profile); c != nil && c.Reason == clusterprofiles.ReasonPaused {
+			return c.Message
+		}
+		return ""
+	}).Should(ContainSubstring(api), "%s is Paused, naming the %s API", profile, api)
+}
+
 func createNetwork(ctx context.Context, member *fleet.Cluster, name string) {
 	GinkgoHelper()
 	Expect(member.Client().Create(ctx, &networkingv1alpha1.Network{
@@ -356,12 +367,7 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		member := testFleet.Cluster("ironcore-2")
 		Expect(member.StopAggregated()).To(Succeed())
 		stopped := time.Now()
-		Eventually(func() string {
-			if c := engagedCondition(ctx, "ironcore-2"); c != nil && c.Reason == clusterprofiles.ReasonPaused {
-				return c.Message
-			}
-			return ""
-		}).Should(ContainSubstring("networking.ironcore.dev"))
+		expectPausedFor(ctx, "ironcore-2", "networking.ironcore.dev")
 		AddReportEntry("ironcore aggregated apiserver killed -> Paused", time.Since(stopped).Round(time.Millisecond).String())
 		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
 		Expect(member.StartAggregated()).To(Succeed())
@@ -376,12 +382,7 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		peer := testFleet.Cluster("apinet-1")
 		Expect(peer.StopAggregated()).To(Succeed())
 		stopped := time.Now()
-		Eventually(func() string {
-			if c := engagedCondition(ctx, "apinet-1"); c != nil && c.Reason == clusterprofiles.ReasonPaused {
-				return c.Message
-			}
-			return ""
-		}).Should(ContainSubstring("core.apinet.ironcore.dev"))
+		expectPausedFor(ctx, "apinet-1", "core.apinet.ironcore.dev")
 		AddReportEntry("apinet aggregated apiserver killed -> Paused", time.Since(stopped).Round(time.Millisecond).String())
 		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonPeerPaused)
 		createNetwork(ctx, testFleet.Cluster("ironcore-1"), "during-peer-api-outage")
