@@ -363,6 +363,23 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		Expect(topology.Member(clusterName("ironcore-1"))).To(BeIdenticalTo(before), "not re-engaged")
 	})
 
+	It("refreshes a peer's rotated credentials without rebuilding its members' IronCore connections", func(ctx SpecContext) {
+		before, err := topology.Member(clusterName("ironcore-1"))
+		Expect(err).NotTo(HaveOccurred())
+		token, err := testFleet.Cluster("apinet-1").ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		writeSecret(ctx, "apinet-1", token.Kubeconfig)
+		var after *clusterprofiles.Member
+		Eventually(func() bool {
+			after, err = topology.Member(clusterName("ironcore-1"))
+			return err == nil && after != before && after.Peer != before.Peer
+		}).Should(BeTrue(), "re-engaged with a new peer view")
+		Expect(after.Cluster).To(BeIdenticalTo(before.Cluster), "the member's IronCore cluster (client, caches) is kept")
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+		createNetwork(ctx, testFleet.Cluster("ironcore-1"), "after-peer-rotation")
+		expectSeen("ironcore-1", "after-peer-rotation")
+	})
+
 	It("pauses a member whose ironcore API server stops while its kube-apiserver answers, and resumes it at once", func(ctx SpecContext) {
 		member := testFleet.Cluster("ironcore-2")
 		Expect(member.StopAggregated()).To(Succeed())
