@@ -72,14 +72,29 @@ var (
 	}, []string{LabelKind, LabelCluster})
 )
 
+// Fair queueing (reconcilers/fairqueue): how much of each member's work
+// waits in a controller's queue, and how much is being reconciled, so that a
+// dashboard shows who is queued.
+var (
+	QueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "apinet_hub_queue_depth",
+		Help: "Requests of a member waiting in a controller's queue (pending, delayed, or in the shared queue).",
+	}, []string{LabelController, LabelCluster})
+	ReconcilesInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "apinet_hub_reconciles_in_flight",
+		Help: "Requests of a member a controller is reconciling now.",
+	}, []string{LabelController, LabelCluster})
+)
+
 // collectors are every metric of the hub, registered once.
 var collectors = []prometheus.Collector{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
-	ReconcileTotal, ReconcileDuration, MappingLatency, usageCollector{}}
+	ReconcileTotal, ReconcileDuration, MappingLatency, QueueDepth, ReconcilesInFlight, usageCollector{}}
 
 // clusterVecs are every vector with a cluster label.
 var clusterVecs = []interface {
 	DeletePartialMatch(prometheus.Labels) int
-}{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency}
+}{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency,
+	QueueDepth, ReconcilesInFlight}
 
 func init() {
 	crmetrics.Registry.MustRegister(collectors...)

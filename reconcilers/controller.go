@@ -20,6 +20,8 @@ import (
 	mcsource "sigs.k8s.io/multicluster-runtime/pkg/source"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
+	"github.com/apinet-hub/apinet-hub/reconcilers/fairqueue"
 )
 
 // memberController is the controller of one IronCore kind across all
@@ -44,6 +46,9 @@ import (
 //     handler (mapInMember), so a newly engaged member's initial list goes
 //     in at low priority, behind other members' fresh events.
 //
+// Its queue is fair across members (reconcilers/fairqueue, Options.Fairness):
+// one member's burst, backlog or slowness cannot make the others wait.
+//
 // Every kind it watches is recorded in the Topology, so that the provider
 // starts and syncs those informers before it engages a member: Engage then
 // only registers handlers on synced informers and never lists a member
@@ -67,10 +72,11 @@ type memberEngagement struct {
 // the hub's multicluster manager, watching the selected objects of that kind
 // (watch filter, managed-by: SelectedPredicate) in every member, and
 // reconciling all of them again when a member's settings change.
-func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, name string, kind client.Object, newList func() client.ObjectList, watchFilter string, r reconcile.TypedReconciler[mcreconcile.Request]) (*memberController, error) {
+func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, name string, kind client.Object, newList func() client.ObjectList, opts Options, r reconcile.TypedReconciler[mcreconcile.Request]) (*memberController, error) {
 	global := mgr.GetControllerOptions()
 	log := mgr.GetLogger().WithValues("controller", name)
 	inner, err := controller.NewTypedUnmanaged(name, controller.TypedOptions[mcreconcile.Request]{
+		NewQueue:                fairQueue(opts.Fairness, global.MaxConcurrentReconciles),
 		Reconciler:              r,
 		MaxConcurrentReconciles: global.MaxConcurrentReconciles,
 		ReconciliationTimeout:   global.ReconciliationTimeout,
@@ -94,10 +100,49 @@ func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, na
 	if err := mgr.Add(c); err != nil {
 		return nil, err
 	}
-	if err := c.watchMember(kind, itself, SelectedPredicate(watchFilter)); err != nil {
+	if err := c.watchMember(kind, itself, SelectedPredicate(opts.WatchFilter)); err != nil {
 		return nil, err
 	}
 	return c, c.MultiClusterWatch(onSettingsChange(newList))
+}
+
+// fairQueue makes each controller's queue fair across members
+// (reconcilers/fairqueue); nil (controller-runtime's own queue) when
+// fairness is off.
+func fairQueue(f Fairness, workers int) func(string, workqueue.TypedRateLimiter[mcreconcile.Request]) workqueue.TypedRateLimitingInterface[mcreconcile.Request] {
+	if f.Share <= 0 {
+		return nil
+	}
+	maxInFlight := f.MaxInFlight
+	if maxInFlight <= 0 {
+		maxInFlight = max(1, workers*3/4)
+	}
+	return func(name string, rl workqueue.TypedRateLimiter[mcreconcile.Request]) workqueue.TypedRateLimitingInterface[mcreconcile.Request] {
+		return fairqueue.New(fairqueue.Options[mcreconcile.Request]{
+			Name:        name,
+			Member:      func(r mcreconcile.Request) string { return string(r.ClusterName) },
+			Share:       f.Share,
+			MaxInFlight: maxInFlight,
+			RateLimiter: rl,
+			Observer:    queueMetrics(name),
+		})
+	}
+}
+
+// queueMetrics exports a controller's per-member queue depth and in-flight
+// count (metrics.QueueDepth, metrics.ReconcilesInFlight).
+type queueMetrics string
+
+func (c queueMetrics) Set(member string, depth, inFlight int) {
+	label := clusterprofiles.LabelValue(multicluster.ClusterName(member))
+	metrics.QueueDepth.WithLabelValues(string(c), label).Set(float64(depth))
+	metrics.ReconcilesInFlight.WithLabelValues(string(c), label).Set(float64(inFlight))
+}
+
+func (c queueMetrics) Forget(member string) {
+	label := clusterprofiles.LabelValue(multicluster.ClusterName(member))
+	metrics.QueueDepth.DeleteLabelValues(string(c), label)
+	metrics.ReconcilesInFlight.DeleteLabelValues(string(c), label)
 }
 
 // watchMember watches a kind in every member, mapping each event to

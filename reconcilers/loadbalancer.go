@@ -33,7 +33,7 @@ const FinalizerLoadBalancer = "apinet.ironcore.dev/loadbalancer"
 type loadBalancerReconciler struct{ reconciler }
 
 func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "loadbalancer", &networkingv1alpha1.LoadBalancer{}, func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} }, r.opts.WatchFilter,
+	c, err := newController(mgr, r.topology, "loadbalancer", &networkingv1alpha1.LoadBalancer{}, func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} }, r.opts,
 		paths[*networkingv1alpha1.LoadBalancer]{
 			reconciler: r.reconciler,
 			controller: "loadbalancer",

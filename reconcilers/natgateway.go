@@ -37,7 +37,7 @@ const (
 type natGatewayReconciler struct{ reconciler }
 
 func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "natgateway", &networkingv1alpha1.NATGateway{}, func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} }, r.opts.WatchFilter,
+	c, err := newController(mgr, r.topology, "natgateway", &networkingv1alpha1.NATGateway{}, func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} }, r.opts,
 		paths[*networkingv1alpha1.NATGateway]{
 			reconciler: r.reconciler,
 			controller: "natgateway",

@@ -44,7 +44,7 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, r.topology, "network", &networkingv1alpha1.Network{}, func() client.ObjectList { return &networkingv1alpha1.NetworkList{} }, r.opts.WatchFilter,
+	c, err := newController(mgr, r.topology, "network", &networkingv1alpha1.Network{}, func() client.ObjectList { return &networkingv1alpha1.NetworkList{} }, r.opts,
 		paths[*networkingv1alpha1.Network]{
 			reconciler: r.reconciler,
 			controller: "network",

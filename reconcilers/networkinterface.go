@@ -45,7 +45,7 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, r.topology, "networkinterface", &networkingv1alpha1.NetworkInterface{}, func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }, r.opts.WatchFilter,
+	c, err := newController(mgr, r.topology, "networkinterface", &networkingv1alpha1.NetworkInterface{}, func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }, r.opts,
 		paths[*networkingv1alpha1.NetworkInterface]{
 			reconciler: r.reconciler,
 			controller: "networkinterface",

@@ -40,7 +40,7 @@ const networkPolicyPriority int32 = 1000
 type networkPolicyReconciler struct{ reconciler }
 
 func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "networkpolicy", &networkingv1alpha1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} }, r.opts.WatchFilter,
+	c, err := newController(mgr, r.topology, "networkpolicy", &networkingv1alpha1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} }, r.opts,
 		paths[*networkingv1alpha1.NetworkPolicy]{
 			reconciler: r.reconciler,
 			controller: "networkpolicy",

@@ -41,6 +41,22 @@ type Options struct {
 	// targets (apinetlet's --is-node-affinity-aware), unless a member's
 	// profile overrides it (clusterprofiles.AnnotationNodeAffinityAware).
 	NodeAffinityAware bool
+	// Fairness shares each controller's workers among the members
+	// (reconcilers/fairqueue).
+	Fairness Fairness
+}
+
+// Fairness sizes the fair queue of every controller.
+type Fairness struct {
+	// Share is how many requests of one member may wait in a controller's
+	// shared queue at once: a member's fresh event waits behind at most
+	// Share requests of every other member. 0 turns fair queueing off
+	// (controller-runtime's priority queue, one FIFO for all members).
+	Share int
+	// MaxInFlight is how many requests of one member a controller
+	// reconciles at once, so that a slow member cannot hold every worker
+	// (0: three quarters of --max-concurrent-reconciles, at least 1).
+	MaxInFlight int
 }
 
 // requeueDeleting is how soon a delete path looks again for an apinet

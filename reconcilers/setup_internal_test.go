@@ -2,11 +2,13 @@ package reconcilers
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -54,4 +56,32 @@ func TestOwnWatchQueuesAnInitialListBehindFreshEvents(t *testing.T) {
 
 func reqFor(namespace, name string) reconcile.Request {
 	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}
+}
+
+// TestFairQueueServesAQuietMemberBetweenANoisyMembersBurst: the queue every
+// controller gets (fairQueue) takes a quiet member's fresh event out after at
+// most Share requests of a member that queued a burst of 1000 at the same
+// priority (controller-runtime's queue alone would hand out all 1000 first),
+// through the same handler the controllers use.
+func TestFairQueueServesAQuietMemberBetweenANoisyMembersBurst(t *testing.T) {
+	q := fairQueue(Fairness{Share: 2}, 8)("test-fair", workqueue.DefaultTypedControllerRateLimiter[mcreconcile.Request]())
+	defer q.ShutDown()
+	ctx := context.Background()
+	noisy := mapInMember(itself)("fleet/ironcore-noisy", nil)
+	quiet := mapInMember(itself)("fleet/ironcore-quiet", nil)
+	for i := range 1000 {
+		noisy.Create(ctx, event.TypedCreateEvent[client.Object]{Object: &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprint("burst-", i)}}}, q)
+	}
+	quiet.Create(ctx, event.TypedCreateEvent[client.Object]{Object: &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "fresh"}}}, q)
+	for n := 1; n <= 1001; n++ {
+		item, _ := q.Get()
+		q.Done(item)
+		if item.ClusterName == "fleet/ironcore-quiet" {
+			if n > 3 {
+				t.Fatalf("the quiet member's fresh event came out at position %d, want within 1 + Share", n)
+			}
+			return
+		}
+	}
+	t.Fatal("the quiet member's event never came out")
 }

@@ -24,7 +24,7 @@ const FinalizerVirtualIP = "apinet.ironcore.dev/virtualip"
 type virtualIPReconciler struct{ reconciler }
 
 func (r *virtualIPReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "virtualip", &networkingv1alpha1.VirtualIP{}, func() client.ObjectList { return &networkingv1alpha1.VirtualIPList{} }, r.opts.WatchFilter,
+	c, err := newController(mgr, r.topology, "virtualip", &networkingv1alpha1.VirtualIP{}, func() client.ObjectList { return &networkingv1alpha1.VirtualIPList{} }, r.opts,
 		paths[*networkingv1alpha1.VirtualIP]{
 			reconciler: r.reconciler,
 			controller: "virtualip",
