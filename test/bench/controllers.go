@@ -121,6 +121,8 @@ type Env struct {
 	Peer    *fleet.Cluster
 	Members []*fleet.Cluster
 	LogDir  string
+	// HubArgs are extra flags of the hub's runs in this fleet.
+	HubArgs []string
 }
 
 // startEnv starts a fresh fleet: a hub, k IronCore members (the first
@@ -224,7 +226,7 @@ func (e *Env) startHub(ctx context.Context, c *Controllers, binary, run string, 
 	}
 	hub, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: e.Fleet.Hub().KubeconfigPath(),
 		Namespace: fleetNamespace, Log: e.logFile(run + "-apinet-hub"),
-		Args: []string{"--member-qps", strconv.FormatFloat(q.QPS, 'f', -1, 64), "--member-burst", strconv.Itoa(q.Burst)}})
+		Args: append([]string{"--member-qps", strconv.FormatFloat(q.QPS, 'f', -1, 64), "--member-burst", strconv.Itoa(q.Burst)}, e.HubArgs...)})
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@
 // in one burst. Informers on the members record when each object converged;
 // /proc gives the controllers' CPU and memory. Further runs measure
 // onboarding a member while the others are busy, the effect of one dead
-// member on the others, and the hub's memory per engaged member.
+// member on the others, the hub's memory per engaged member, and noisy
+// neighbours (fairness.go): one member's burst, backlog, slowness or death
+// against quiet members alone, with fair and with FIFO queueing.
 //
 // The results are a markdown table on stdout and JSON in
 // test/bench/results. Numbers are only reported, never asserted.
@@ -54,6 +56,7 @@ type Options struct {
 	ScaleK       []int    `json:"scaleMembers"`
 	ScaleN       int      `json:"scaleObjectsPerMember"`
 	Timeout      Duration `json:"convergeTimeout"`
+	DeadRepeats  int      `json:"fairnessDeadRepeats"`
 
 	out, hubBinary, logDir string
 }
@@ -87,10 +90,11 @@ func benchMain(args []string) int {
 	fs.StringVar(&kinds, "kinds", "Network,VirtualIP", "IronCore kinds to create")
 	fs.StringVar(&modes, "modes", "steady,burst", "creation modes")
 	fs.StringVar(&shipped, "shipped-modes", "burst", "modes run for apinetlet-shipped (at 5 QPS it cannot follow the steady rate; a burst shows its ceiling)")
-	fs.StringVar(&extras, "extras", "onboarding,dead-member,scaling", "further measurements (empty: none)")
+	fs.StringVar(&extras, "extras", "onboarding,dead-member,scaling,fairness", "further measurements (empty: none): onboarding, dead-member, scaling, fairness (noisy neighbours, fair vs FIFO queueing)")
 	fs.StringVar(&scaleK, "scale-k", "1,2,4,8", "member counts of the hub memory scaling run")
 	fs.IntVar(&o.ScaleN, "scale-n", 50, "Networks per member in the scaling run")
 	fs.DurationVar(&timeout, "timeout", 5*time.Minute, "how long one run may take to converge")
+	fs.IntVar(&o.DeadRepeats, "fairness-dead-repeats", 5, "repeats of the fairness extra's dead-member case (the median is reported)")
 	fs.StringVar(&o.out, "out", "test/bench/results", "folder of the JSON results")
 	fs.StringVar(&o.hubBinary, "hub", "", "apinet-hub binary (default: build ./cmd/apinet-hub)")
 	fs.StringVar(&o.logDir, "logs", "", "folder for controller logs (default: none)")
@@ -205,6 +209,8 @@ func runBench(ctx context.Context, o Options) (*Report, error) {
 			r.DeadMember, err = b.deadMemberRun(ctx, r.run(SetupHub, KindNetwork, ModeSteady))
 		case "scaling":
 			r.Scaling, err = b.scalingRun(ctx)
+		case "fairness":
+			r.Fairness, err = b.fairnessRun(ctx)
 		default:
 			err = fmt.Errorf("unknown extra %q", extra)
 		}

@@ -86,6 +86,7 @@ type Report struct {
 	Onboarding      *OnboardingResult `json:"onboarding,omitempty"`
 	DeadMember      *DeadMemberResult `json:"deadMember,omitempty"`
 	Scaling         *ScalingResult    `json:"scaling,omitempty"`
+	Fairness        *FairnessResult   `json:"fairness,omitempty"`
 }
 
 func newReport(o Options, start time.Time) *Report {
@@ -215,6 +216,9 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "\nSlope: %s MiB RSS (%s MiB heap) per engaged member; fitted hub without members: %s MiB.\n",
 			num(s.RSSMiBPerMember, 1), num(s.HeapMiBPerMember, 1), num(s.RSSMiBAtZero, 0))
+	}
+	if f := r.Fairness; f != nil {
+		b.WriteString(f.markdown())
 	}
 	return b.String()
 }
