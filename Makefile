@@ -71,7 +71,7 @@ run: servers build ## a local fleet on real servers with the hub running against
 
 .PHONY: bench
 
-bench: servers build ## apinet-hub vs the real apinetlet vs a floor on a real fleet (~18 min); writes test/bench/results
+bench: servers build ## apinet-hub vs the real apinetlet vs a floor, and noisy neighbours, on real fleets (~45 min); writes test/bench/results
 	$(GO) run ./test/bench -hub $(BIN)/apinet-hub -k $(K) -n $(N) -rate $(RATE) $(BENCH_ARGS)
 
 clean: ## remove built binaries and local run state

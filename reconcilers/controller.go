@@ -115,7 +115,7 @@ func fairQueue(f Fairness, workers int) func(string, workqueue.TypedRateLimiter[
 	}
 	maxInFlight := f.MaxInFlight
 	if maxInFlight <= 0 {
-		maxInFlight = max(1, workers*3/4)
+		maxInFlight = max(1, workers/2)
 	}
 	return func(name string, rl workqueue.TypedRateLimiter[mcreconcile.Request]) workqueue.TypedRateLimitingInterface[mcreconcile.Request] {
 		return fairqueue.New(fairqueue.Options[mcreconcile.Request]{

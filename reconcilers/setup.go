@@ -55,7 +55,7 @@ type Fairness struct {
 	Share int
 	// MaxInFlight is how many requests of one member a controller
 	// reconciles at once, so that a slow member cannot hold every worker
-	// (0: three quarters of --max-concurrent-reconciles, at least 1).
+	// (0: half of --max-concurrent-reconciles, at least 1).
 	MaxInFlight int
 }
 

@@ -100,10 +100,10 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 		int32Flag(&nat.Max))
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
-	fs.IntVar(&f.reconcilers.Fairness.Share, "member-queue-share", 2,
+	fs.IntVar(&f.reconcilers.Fairness.Share, "member-queue-share", 1,
 		"requests of one member that may wait in a controller's shared queue at once: a member's fresh event waits behind at most this many of every other member's (0 turns fair queueing off)")
 	fs.IntVar(&f.reconcilers.Fairness.MaxInFlight, "member-max-in-flight", 0,
-		"requests of one member a controller reconciles at once, so a slow member cannot hold every worker (0: three quarters of --max-concurrent-reconciles)")
+		"requests of one member a controller reconciles at once, so a slow member cannot hold every worker (0: half of --max-concurrent-reconciles)")
 	f.zap.BindFlags(fs)
 }
 

@@ -24,9 +24,11 @@ import (
 //   - dead: the noisy member's API servers are SIGKILLed a quarter into the
 //     workload (DeadRepeats times; the median is reported).
 //
-// Every case runs with the hub's fair queueing (the default) and, for the
-// before/after comparison, with --member-queue-share=0 (one FIFO per
-// controller, as before).
+// Every case runs with the hub's fair queueing (the default), for the
+// before/after comparison with --member-queue-share=0 (one FIFO per
+// controller, as before), and with one real apinetlet per member
+// ("apinetlets": process isolation on the same machine, the floor that
+// queueing alone can reach; the slow case is left out there).
 type FairnessResult struct {
 	QuietMembers int            `json:"quietMembers"`
 	Cases        []FairnessCase `json:"cases"`
@@ -37,7 +39,7 @@ type FairnessResult struct {
 // FairnessCase is one run.
 type FairnessCase struct {
 	Case     string `json:"case"`
-	Queueing string `json:"queueing"` // "fair" or "fifo"
+	Queueing string `json:"queueing"` // "fair", "fifo" or "apinetlets"
 	// Quiet is the quiet members' steady run.
 	Quiet RunResult `json:"quiet"`
 	// P50Ratio and P99Ratio: the quiet members' latency against the "alone"
@@ -64,16 +66,25 @@ func (b *bench) fairnessRun(ctx context.Context) (*FairnessResult, error) {
 	o := b.opts
 	res := &FairnessResult{QuietMembers: o.K - 1, DeadMedianP99Ratio: map[string]float64{}}
 	var errs []error
-	for _, queueing := range []string{"fair", "fifo"} {
+	for _, queueing := range o.FairQueueing {
 		var alone *FairnessCase
-		cases := []string{"alone", "burst", "onboarding", "slow"}
-		for range o.DeadRepeats {
-			cases = append(cases, "dead")
+		cases := []string{"alone"}
+		for _, name := range o.FairCases {
+			repeats := 1
+			if name == "dead" {
+				repeats = o.DeadRepeats
+			}
+			for range repeats {
+				cases = append(cases, name)
+			}
 		}
 		var deadRatios []float64
 		for _, name := range cases {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
+			}
+			if queueing == "apinetlets" && name == "slow" {
+				continue // apinetlet reaches its member directly
 			}
 			c, err := b.fairnessCase(ctx, name, queueing)
 			if err != nil {
@@ -115,8 +126,9 @@ func (b *bench) fairnessCase(ctx context.Context, name, queueing string) (c Fair
 		return c, err
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
+	env.HubArgs = slices.Clone(o.HubArgs)
 	if queueing == "fifo" {
-		env.HubArgs = []string{"--member-queue-share=0"}
+		env.HubArgs = append(env.HubArgs, "--member-queue-share=0")
 	}
 	quiet := env.Members[:o.K-1]
 	var noisy *fleet.Cluster
@@ -128,7 +140,11 @@ func (b *bench) fairnessCase(ctx context.Context, name, queueing string) (c Fair
 		onboarded = append(onboarded, noisy)
 	}
 	run := "fairness-" + name + "-" + queueing
-	ctl, err := env.startSetup(ctx, SetupHub, o.hubBinary, run, b.qps(), o.FloorWorkers, onboarded)
+	setup := SetupHub
+	if queueing == "apinetlets" {
+		setup = SetupAPINetlet
+	}
+	ctl, err := env.startSetup(ctx, setup, o.hubBinary, run, b.qps(), o.FloorWorkers, onboarded)
 	if err != nil {
 		return c, err
 	}
@@ -182,7 +198,7 @@ func (b *bench) fairnessCase(ctx context.Context, name, queueing string) (c Fair
 		}
 	}
 
-	c.Quiet = RunResult{Setup: SetupHub, Kind: KindNetwork, Mode: ModeSteady, Members: len(quiet), Objects: len(quiet) * o.N}
+	c.Quiet = RunResult{Setup: setup, Kind: KindNetwork, Mode: ModeSteady, Members: len(quiet), Objects: len(quiet) * o.N}
 	var noisyErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -202,7 +218,12 @@ func (b *bench) fairnessCase(ctx context.Context, name, queueing string) (c Fair
 			}
 			want[noisy.Name], c.NoisyObjects = fairnessBurstN, fairnessBurstN
 		case "onboarding":
-			if noisyErr = env.onboard(ctx, noisy); noisyErr != nil {
+			if setup == SetupHub {
+				noisyErr = env.onboard(ctx, noisy)
+			} else {
+				noisyErr = env.startAPINetlets(ctx, ctl, run+"-noisy", false, b.qps(), []*fleet.Cluster{noisy})
+			}
+			if noisyErr != nil {
 				return
 			}
 			want[noisy.Name], c.NoisyObjects = fairnessOnboardN, fairnessOnboardN
@@ -239,7 +260,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 func (r *FairnessResult) markdown() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n### Noisy neighbours (%d quiet members, steady Networks)\n\n", r.QuietMembers)
-	sb.WriteString("| case | queueing | quiet p50 / p99 ms | ratio p50 / p99 vs alone | noisy objects | noisy objects/s | hub CPU s |\n|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| case | queueing | quiet p50 / p99 ms | ratio p50 / p99 vs alone | noisy objects | noisy objects/s | controller CPU s |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Cases {
 		ratios := "—"
 		if c.Case != "alone" {
@@ -252,7 +273,7 @@ func (r *FairnessResult) markdown() string {
 		fmt.Fprintf(&sb, "| %s | %s | %.0f / %.0f | %s | %s | %s | %s |\n", c.Case, c.Queueing, c.Quiet.Latency.P50, c.Quiet.Latency.P99,
 			ratios, noisy, rate, num(c.Quiet.ControllerCPUSeconds, 1))
 	}
-	for _, q := range []string{"fair", "fifo"} {
+	for _, q := range []string{"fair", "fifo", "apinetlets"} {
 		if v, ok := r.DeadMedianP99Ratio[q]; ok {
 			fmt.Fprintf(&sb, "\nDead member, %s queueing: median quiet p99 ratio %.2f.\n", q, v)
 		}

@@ -57,6 +57,9 @@ type Options struct {
 	ScaleN       int      `json:"scaleObjectsPerMember"`
 	Timeout      Duration `json:"convergeTimeout"`
 	DeadRepeats  int      `json:"fairnessDeadRepeats"`
+	HubArgs      []string `json:"hubArgs,omitempty"`
+	FairCases    []string `json:"fairnessCases"`
+	FairQueueing []string `json:"fairnessQueueing"`
 
 	out, hubBinary, logDir string
 }
@@ -77,7 +80,7 @@ func main() {
 func benchMain(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o Options
-	var setups, kinds, modes, shipped, extras, scaleK string
+	var setups, kinds, modes, shipped, extras, scaleK, hubArgs, fairCases, fairQueueing string
 	var timeout time.Duration
 	fs.IntVar(&o.K, "k", 4, "IronCore members")
 	fs.IntVar(&o.N, "n", 200, "objects per member and kind")
@@ -94,6 +97,9 @@ func benchMain(args []string) int {
 	fs.StringVar(&scaleK, "scale-k", "1,2,4,8", "member counts of the hub memory scaling run")
 	fs.IntVar(&o.ScaleN, "scale-n", 50, "Networks per member in the scaling run")
 	fs.DurationVar(&timeout, "timeout", 5*time.Minute, "how long one run may take to converge")
+	fs.StringVar(&hubArgs, "hub-args", "", "extra flags of every apinet-hub of the workload and fairness runs, space-separated (e.g. \"--member-queue-share=1 --member-max-in-flight=4\")")
+	fs.StringVar(&fairCases, "fairness-cases", "burst,onboarding,slow,dead", "noisy-neighbour cases of the fairness extra (each against an alone run)")
+	fs.StringVar(&fairQueueing, "fairness-queueing", "fair,fifo,apinetlets", "what the fairness extra compares: the hub with fair queueing, the hub with one FIFO (--member-queue-share=0), one apinetlet per member")
 	fs.IntVar(&o.DeadRepeats, "fairness-dead-repeats", 5, "repeats of the fairness extra's dead-member case (the median is reported)")
 	fs.StringVar(&o.out, "out", "test/bench/results", "folder of the JSON results")
 	fs.StringVar(&o.hubBinary, "hub", "", "apinet-hub binary (default: build ./cmd/apinet-hub)")
@@ -102,6 +108,9 @@ func benchMain(args []string) int {
 		return 2
 	}
 	o.Timeout = Duration(timeout)
+	o.HubArgs = strings.Fields(hubArgs)
+	o.FairCases = splitList[string](fairCases)
+	o.FairQueueing = splitList[string](fairQueueing)
 	o.Setups = splitList[Setup](setups)
 	o.Kinds = splitList[Kind](kinds)
 	o.Modes = splitList[Mode](modes)

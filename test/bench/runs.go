@@ -27,6 +27,7 @@ func (b *bench) workloadRun(ctx context.Context, setup Setup, kind Kind, mode Mo
 		return res, err
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
+	env.HubArgs = o.HubArgs
 	ctl, err := env.startSetup(ctx, setup, o.hubBinary, fmt.Sprintf("%s-%s-%s", setup, kind, mode), b.qps(), o.FloorWorkers, env.Members)
 	if err != nil {
 		return res, err
