@@ -141,13 +141,19 @@ func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofi
 			return reconcile.Result{}, err
 		}
 	}
+	disabled := r.peeringDisabled(m)
 	var status []networkingv1alpha1.NetworkPeeringStatus
-	if !r.peeringDisabled(m) {
+	if !disabled {
 		status = peeringStatus(an)
 	}
 	return reconcile.Result{}, PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) {
+		// With peering reporting disabled, status.peerings belongs to
+		// whoever else writes it; as apinetlet, the hub clears it only
+		// when it changes the state.
+		if !disabled || nw.Status.State != networkingv1alpha1.NetworkStateAvailable {
+			nw.Status.Peerings = status
+		}
 		nw.Status.State = networkingv1alpha1.NetworkStateAvailable
-		nw.Status.Peerings = status
 	})
 }
 

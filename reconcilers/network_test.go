@@ -198,6 +198,21 @@ var _ = Describe("Network", func() {
 			Expect(ic("ironcore-2").Get(ctx, client.ObjectKeyFromObject(a), a)).To(Succeed())
 			return a.Status.Peerings
 		}).Should(BeEmpty())
+
+		By("leaving status.peerings to another writer (the point of the setting)")
+		outside := []networkingv1alpha1.NetworkPeeringStatus{{Name: "to-b", State: networkingv1alpha1.NetworkPeeringStateReady}}
+		Eventually(func() error {
+			Expect(ic("ironcore-2").Get(ctx, client.ObjectKeyFromObject(a), a)).To(Succeed())
+			a.Status.Peerings = outside
+			return ic("ironcore-2").Status().Update(ctx, a)
+		}).Should(Succeed())
+		Expect(peer().Get(ctx, client.ObjectKeyFromObject(anA), anA)).To(Succeed())
+		anA.Status.Peerings["p2"] = anA.Status.Peerings["p1"] // an apinet event: the hub reconciles a again
+		Expect(peer().Status().Update(ctx, anA)).To(Succeed())
+		Consistently(func() []networkingv1alpha1.NetworkPeeringStatus {
+			Expect(ic("ironcore-2").Get(ctx, client.ObjectKeyFromObject(a), a)).To(Succeed())
+			return a.Status.Peerings
+		}).Should(Equal(outside), "the hub does not overwrite it while the Network stays Available")
 	})
 
 	It("gives the same Network in two members two apinet networks with their own VNIs", func(ctx SpecContext) {

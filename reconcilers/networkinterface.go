@@ -125,23 +125,34 @@ func virtualIPName(nic *networkingv1alpha1.NetworkInterface) string {
 	return ""
 }
 
-// releaseGone removes origin metadata from apinet NICs whose IronCore NIC
-// is gone (they are the machine provider's to delete, never ours).
+// releaseGone releases every apinet NIC whose IronCore NIC is gone (they
+// are the machine provider's to delete, never ours): origin metadata, public
+// IPs and prefixes go. One that is gone meanwhile, or fails, does not stop
+// the others; the errors are returned together.
 func (r *networkInterfaceReconciler) releaseGone(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
 	list := &apinetv1alpha1.NetworkInterfaceList{}
 	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace),
 		client.MatchingLabels{OriginNetworkInterface.NamespaceLabel(): key.Namespace}); err != nil {
 		return err
 	}
+	var errs []error
 	for i := range list.Items {
 		an := &list.Items[i]
 		if origin, ok := OriginNetworkInterface.Of(an); ok && origin == key && BelongsTo(m, an) {
-			if err := Patch(ctx, m.Peer.GetClient(), an, dropOrigin); err != nil {
-				return client.IgnoreNotFound(err)
+			if err := Patch(ctx, m.Peer.GetClient(), an, releaseNIC); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("release apinet NIC %s/%s: %w", an.Namespace, an.Name, err))
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// releaseNIC is what releasing an apinet NIC removes: the hub's origin
+// metadata, and the public IPs and prefixes it set (the registry then
+// releases the IP claims).
+func releaseNIC(an *apinetv1alpha1.NetworkInterface) {
+	dropOrigin(an)
+	an.Spec.PublicIPs, an.Spec.Prefixes = nil, nil
 }
 
 func (r *networkInterfaceReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface) (reconcile.Result, error) {
@@ -261,10 +272,7 @@ func (r *networkInterfaceReconciler) releaseAPINetNICs(ctx context.Context, m *c
 		if an.UID == keep || !BelongsTo(m, an) {
 			continue
 		}
-		if err := Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) {
-			dropOrigin(an)
-			an.Spec.PublicIPs, an.Spec.Prefixes = nil, nil
-		}); client.IgnoreNotFound(err) != nil {
+		if err := Patch(ctx, m.Peer.GetClient(), an, releaseNIC); client.IgnoreNotFound(err) != nil {
 			return err
 		}
 	}

@@ -131,3 +131,40 @@ var _ = Describe("NetworkInterface", func() {
 		}).Should(Succeed())
 	})
 })
+
+var _ = Describe("NetworkInterface gone path", func() {
+	It("releases every stale apinet NIC of a gone IronCore NIC, even when one of them is already gone", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		gone := metav1.ObjectMeta{Namespace: ns, Name: "gone-nic", UID: "0000gone-0000-4000-8000-000000000001"}
+		stale := func(name, ip string) *apinetv1alpha1.NetworkInterface {
+			GinkgoHelper()
+			an := machineProviderNIC(ctx, "ironcore-1", name, nw, ip)
+			Eventually(func() error {
+				Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+				an.Labels = map[string]string{
+					reconcilers.OriginNetworkInterface.UIDLabel():       string(gone.UID),
+					reconcilers.OriginNetworkInterface.NamespaceLabel(): ns,
+					clusterprofiles.LabelCluster:                        "fleet.ironcore-1",
+				}
+				an.Annotations = map[string]string{reconcilers.OriginNetworkInterface.NameKey(): gone.Name}
+				an.Spec.PublicIPs = []apinetv1alpha1.NetworkInterfacePublicIP{{Name: "vip", IPFamily: corev1.IPv4Protocol}}
+				return peer().Update(ctx, an)
+			}).Should(Succeed())
+			return an
+		}
+		first := stale("stale-1", "10.0.1.1")
+		Expect(peer().Delete(ctx, first)).To(Succeed(), "the first is gone before the hub gets to it")
+		rest := []*apinetv1alpha1.NetworkInterface{stale("stale-2", "10.0.1.2"), stale("stale-3", "10.0.1.3")}
+		for _, an := range rest {
+			Eventually(func(g Gomega) {
+				g.Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+				g.Expect(an.Labels).NotTo(HaveKey(reconcilers.OriginNetworkInterface.UIDLabel()))
+				g.Expect(an.Labels).NotTo(HaveKey(clusterprofiles.LabelCluster))
+				g.Expect(an.Annotations).NotTo(HaveKey(reconcilers.OriginNetworkInterface.NameKey()))
+				g.Expect(an.Spec.PublicIPs).To(BeEmpty())
+			}).Should(Succeed(), "%s released", an.Name)
+		}
+	})
+})
