@@ -250,16 +250,7 @@ func FuzzOwnerOf(f *testing.F) {
 	f.Add("uid-a", "a/b/c", "yes", true, true, true)
 	f.Add("", "", "true", false, false, true)
 	f.Fuzz(func(t *testing.T, uid, profile, takenOver string, setUID, setProfile, setTakenOver bool) {
-		annotations := map[string]string{"other.io/x": "y"}
-		if setUID {
-			annotations[AnnotationOwnerClusterUID] = uid
-		}
-		if setProfile {
-			annotations[AnnotationOwnerProfile] = profile
-		}
-		if setTakenOver {
-			annotations[AnnotationTakenOver] = takenOver
-		}
+		annotations := ownerAnnotations(map[string]string{"other.io/x": "y"}, uid, profile, takenOver, setUID, setProfile, setTakenOver)
 		owner, ok, err := OwnerOf(annotations)
 		switch {
 		case err != nil:
@@ -296,16 +287,7 @@ func FuzzClaim(f *testing.F) {
 	f.Add("uid-a", "x", "", true, true, false, true, "uid-a", "fleet/ironcore-1", true, 0, 0, 0)
 	f.Fuzz(func(t *testing.T, uid, profile, takenOver string, setUID, setProfile, setTakenOver, exists bool,
 		myUID, myProfile string, takeOver bool, mine, unlabelled, others int) {
-		annotations := map[string]string{}
-		if setUID {
-			annotations[AnnotationOwnerClusterUID] = uid
-		}
-		if setProfile {
-			annotations[AnnotationOwnerProfile] = profile
-		}
-		if setTakenOver {
-			annotations[AnnotationTakenOver] = takenOver
-		}
+		annotations := ownerAnnotations(map[string]string{}, uid, profile, takenOver, setUID, setProfile, setTakenOver)
 		me := Owner{Cluster: Identity(myUID), Profile: myProfile}
 		const label = "fleet.ironcore-1"
 		contents := Contents{Mine: mine, Unlabelled: unlabelled}
@@ -351,4 +333,18 @@ func FuzzClaim(f *testing.F) {
 			t.Fatalf("Claim() recorded a take-over nobody asked for: %+v", record)
 		}
 	})
+}
+
+// ownerAnnotations adds the owner annotations a fuzz input sets to base.
+func ownerAnnotations(base map[string]string, uid, profile, takenOver string, setUID, setProfile, setTakenOver bool) map[string]string {
+	if setUID {
+		base[AnnotationOwnerClusterUID] = uid
+	}
+	if setProfile {
+		base[AnnotationOwnerProfile] = profile
+	}
+	if setTakenOver {
+		base[AnnotationTakenOver] = takenOver
+	}
+	return base
 }

@@ -444,11 +444,8 @@ func (c *Cluster) isAggregatedAPIServer(args []string) bool {
 func (c *Cluster) StopAggregated() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.aggregatedOpts == nil {
-		return fmt.Errorf("cluster %s (%s) has no aggregated API server", c.Name, c.Role)
-	}
-	if !c.running {
-		return fmt.Errorf("stop aggregated API server of cluster %s: the cluster is stopped", c.Name)
+	if err := c.canToggleAggregated("stop"); err != nil {
+		return err
 	}
 	if !c.aggregatedRunning {
 		return nil
@@ -458,6 +455,18 @@ func (c *Cluster) StopAggregated() error {
 		return fmt.Errorf("stop aggregated API server of cluster %s: %w", c.Name, err)
 	}
 	c.releaseAggregated()
+	return nil
+}
+
+// canToggleAggregated: only a running cluster with an aggregated API server
+// (not the hub) has one to stop or start alone. Caller holds c.mu.
+func (c *Cluster) canToggleAggregated(verb string) error {
+	if c.aggregatedOpts == nil {
+		return fmt.Errorf("cluster %s (%s) has no aggregated API server", c.Name, c.Role)
+	}
+	if !c.running {
+		return fmt.Errorf("%s aggregated API server of cluster %s: the cluster is stopped (Start brings everything back)", verb, c.Name)
+	}
 	return nil
 }
 
@@ -487,11 +496,8 @@ func (c *Cluster) releaseAggregated() {
 func (c *Cluster) StartAggregated() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.aggregatedOpts == nil {
-		return fmt.Errorf("cluster %s (%s) has no aggregated API server", c.Name, c.Role)
-	}
-	if !c.running {
-		return fmt.Errorf("start aggregated API server of cluster %s: the cluster is stopped (use Start)", c.Name)
+	if err := c.canToggleAggregated("start"); err != nil {
+		return err
 	}
 	if c.aggregatedRunning {
 		return nil
