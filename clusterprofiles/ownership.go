@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"slices"
 	"strings"
 
@@ -245,4 +246,33 @@ func othersThan(others map[string]int, mine string) string {
 // condition message is one line.
 func oneLine(err error) string {
 	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+// PropertyClusterUID is the ClusterProfile status property in which the hub
+// records the Identity it first proved for the profile's cluster (written
+// by server-side apply under the hub's field manager, beside its condition).
+// Credentials that later reach another cluster are refused: for an apinet
+// peer this is the only record of which cluster it is, since the members'
+// owner records live in the peer itself. Removing the property accepts the
+// cluster the credentials reach now.
+const PropertyClusterUID = "apinet-hub.ironcore.dev/cluster-uid"
+
+// PinnedIdentity returns the Identity recorded on a profile ("" if none).
+func PinnedIdentity(cp *clusterinventoryv1alpha1.ClusterProfile) Identity {
+	for _, p := range cp.Status.Properties {
+		if p.Name == PropertyClusterUID {
+			return Identity(p.Value)
+		}
+	}
+	return ""
+}
+
+// CheckPinned refuses credentials that reach another cluster than the one
+// recorded on the profile.
+func CheckPinned(pinned, reached Identity) *Problem {
+	if pinned == "" || pinned == reached {
+		return nil
+	}
+	return problemf(ReasonIdentityMismatch, "the credentials of this profile reach cluster %s, but the hub first engaged it with cluster %s (UIDs of their kube-system namespaces; status property %s). Nothing is written or deleted for it; check the credentials, or, if the cluster was replaced on purpose, remove the property",
+		reached, pinned, PropertyClusterUID)
 }

@@ -2,6 +2,7 @@ package clusterprofiles
 
 import (
 	"reflect"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"strings"
 	"testing"
 )
@@ -347,4 +348,24 @@ func ownerAnnotations(base map[string]string, uid, profile, takenOver string, se
 		base[AnnotationTakenOver] = takenOver
 	}
 	return base
+}
+
+func TestCheckPinned(t *testing.T) {
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if got := PinnedIdentity(cp); got != "" {
+		t.Fatalf("PinnedIdentity of a profile without the property = %q", got)
+	}
+	cp.Status.Properties = []clusterinventoryv1alpha1.Property{{Name: "other", Value: "x"}, {Name: PropertyClusterUID, Value: "uid-a"}}
+	if got := PinnedIdentity(cp); got != "uid-a" {
+		t.Fatalf("PinnedIdentity = %q, want uid-a", got)
+	}
+	for _, tc := range []struct {
+		pinned, reached Identity
+		refused         bool
+	}{{"", "uid-a", false}, {"uid-a", "uid-a", false}, {"uid-a", "uid-b", true}} {
+		pr := CheckPinned(tc.pinned, tc.reached)
+		if (pr != nil) != tc.refused || pr != nil && (pr.Reason != ReasonIdentityMismatch || !strings.Contains(pr.Message, string(tc.pinned)) || !strings.Contains(pr.Message, string(tc.reached))) {
+			t.Errorf("CheckPinned(%q, %q) = %v", tc.pinned, tc.reached, pr)
+		}
+	}
 }

@@ -23,7 +23,7 @@ func (p *Provider) ensureConnectionLocked(rec *record, role clusterprofiles.Role
 	if err != nil {
 		return err
 	}
-	prober, err := clusterprofiles.NewProber(p.opts.withTimeout(cfg), role, role == clusterprofiles.RoleIronCore)
+	prober, err := clusterprofiles.NewProber(p.opts.withTimeout(cfg), role, true)
 	if err != nil {
 		return err
 	}

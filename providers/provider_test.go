@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -265,6 +266,35 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(string(m.Identity)).To(Equal(kubeSystemUID(ctx, name)))
 		}
+		for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
+			Eventually(func() clusterprofiles.Identity {
+				cp := &clusterinventoryv1alpha1.ClusterProfile{}
+				Expect(hubClient().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: name}, cp)).To(Succeed())
+				return clusterprofiles.PinnedIdentity(cp)
+			}).Should(BeEquivalentTo(kubeSystemUID(ctx, name)), "the identity is recorded on profile %s", name)
+		}
+	})
+
+	It("refuses a peer whose credentials reach another apinet cluster, writing nothing there, and resumes when they are fixed", func(ctx SpecContext) {
+		other, err := testFleet.Add(ctx, fleet.Spec{Name: "apinet-2", Role: fleet.RoleAPINet, PublicPrefixes: fleet.DefaultPublicPrefixes(1)})
+		Expect(err).NotTo(HaveOccurred())
+		otherToken, err := other.ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		writeSecret(ctx, "apinet-1", otherToken.Kubeconfig)
+		expectReason(ctx, "apinet-1", clusterprofiles.ReasonIdentityMismatch)
+		expectEvent(ctx, "apinet-1", clusterprofiles.ReasonIdentityMismatch)
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonPeerPaused)
+		Consistently(func() bool {
+			return apierrors.IsNotFound(other.Client().Get(ctx, client.ObjectKey{Name: apinetNamespace("ironcore-1")}, &corev1.Namespace{}))
+		}, 2*time.Second).Should(BeTrue(), "no member namespace is created in the other apinet cluster")
+
+		token, err := testFleet.Cluster("apinet-1").ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		writeSecret(ctx, "apinet-1", token.Kubeconfig)
+		for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
+			expectReason(ctx, name, clusterprofiles.ReasonEngaged)
+		}
+		Expect(testFleet.Remove("apinet-2")).To(Succeed())
 	})
 
 	It("refuses credentials that reach another cluster, writing and deleting nothing, and resumes when they are fixed", func(ctx SpecContext) {

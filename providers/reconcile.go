@@ -84,6 +84,7 @@ type inputs struct {
 	creds            *clusterprofiles.Credentials
 	claimUnverified  error // the namespace claim could not be checked
 	controlPlaneDown string
+	pinned           clusterprofiles.Identity // recorded on the profile
 }
 
 // decide evaluates a profile and starts or stops its engagement.
@@ -100,6 +101,7 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	if unhealthy, msg := clusterprofiles.ControlPlaneUnhealthy(cp); unhealthy {
 		in.controlPlaneDown = msg
 	}
+	in.pinned = clusterprofiles.PinnedIdentity(cp)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -151,6 +153,16 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		p.pauseLocked(rec)
 		return notEngaged(pr), 0
 	}
+	// The cluster the credentials reach must be the one the profile was
+	// first engaged with (for a peer, the only such record).
+	rec.pinned = in.pinned
+	if pr := clusterprofiles.CheckPinned(in.pinned, rec.conn.health.identity); pr != nil {
+		p.pauseLocked(rec)
+		return notEngaged(pr), 0
+	}
+	rec.pinned = rec.conn.health.identity
+	// Recorded (report) from the first time the hub proved it on.
+	defer func(identity clusterprofiles.Identity) { d.pin = identity }(rec.conn.health.identity)
 	if in.profile.Role == clusterprofiles.RoleAPINet {
 		return engaged("apinet peer reachable, %s answers (credentials: %s)", in.profile.Role.APIGroupVersion(), rec.conn.source), 0
 	}
@@ -174,7 +186,20 @@ func (p *Provider) decideMember(rec *record) (decision, time.Duration) {
 		p.disengageLocked(rec)
 		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s is not connected yet (see its %s condition)", peerName, clusterprofiles.ConditionEngaged)}), 0
 	}
-	if pr := peer.conn.usable(p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold); pr != nil {
+	pr := peer.conn.usable(p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold)
+	if pr == nil {
+		// The peer's credentials must reach the apinet cluster recorded on
+		// its profile, checked here too: the peer's own reconcile may not
+		// have seen a new connection's identity yet.
+		pr = clusterprofiles.CheckPinned(peer.pinned, peer.conn.health.identity)
+	}
+	if pr == nil && peer.decided.reason != clusterprofiles.ReasonEngaged {
+		pr = &clusterprofiles.Problem{Reason: peer.decided.reason, Message: peer.decided.message}
+		if pr.Reason == "" {
+			pr = &clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging, Message: "not evaluated yet"}
+		}
+	}
+	if pr != nil {
 		p.disengageLocked(rec)
 		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s: %s: %s", peerName, pr.Reason, pr.Message)}), 0
 	}

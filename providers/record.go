@@ -39,6 +39,9 @@ type record struct {
 	conn    *connection
 	eng     engagement
 	decided decision
+	// pinned is the identity recorded (or being recorded) on the profile:
+	// its cluster's, which a peer's members check before they engage.
+	pinned clusterprofiles.Identity
 }
 
 // connection is how the hub reaches one cluster with one set of
@@ -130,8 +133,8 @@ type health struct {
 	failures   int  // consecutive
 	successes  int  // consecutive
 	problem    *clusterprofiles.Problem
-	// identity is the cluster the credentials reach (members), from the
-	// last successful probe.
+	// identity is the cluster the credentials reach, from the last
+	// successful probe.
 	identity clusterprofiles.Identity
 }
 

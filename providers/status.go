@@ -19,15 +19,17 @@ import (
 	"github.com/apinet-hub/apinet-hub/metrics"
 )
 
-// decision is the Engaged condition a reconcile arrives at.
+// decision is the Engaged condition a reconcile arrives at, and the
+// identity to record on the profile (clusterprofiles.PropertyClusterUID).
 type decision struct {
 	status  metav1.ConditionStatus
 	reason  string
 	message string
+	pin     clusterprofiles.Identity
 }
 
 func engaged(format string, args ...any) decision {
-	return decision{metav1.ConditionTrue, clusterprofiles.ReasonEngaged, fmt.Sprintf(format, args...)}
+	return decision{status: metav1.ConditionTrue, reason: clusterprofiles.ReasonEngaged, message: fmt.Sprintf(format, args...)}
 }
 
 func notEngaged(problem *clusterprofiles.Problem) decision {
@@ -35,7 +37,7 @@ func notEngaged(problem *clusterprofiles.Problem) decision {
 	if problem.Reason == clusterprofiles.ReasonEngaging {
 		status = metav1.ConditionUnknown
 	}
-	return decision{status, problem.Reason, problem.Message}
+	return decision{status: status, reason: problem.Reason, message: problem.Message}
 }
 
 // report writes the Engaged condition with server-side apply under the
@@ -45,8 +47,12 @@ func notEngaged(problem *clusterprofiles.Problem) decision {
 func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile, d decision) error {
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
 	current := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
+	if d.pin == "" {
+		d.pin = clusterprofiles.PinnedIdentity(cp) // keep what is recorded
+	}
+	pinned := clusterprofiles.PinnedIdentity(cp) == d.pin
 	if current != nil && current.Status == d.status && current.Reason == d.reason && current.Message == d.message &&
-		current.ObservedGeneration == cp.Generation {
+		current.ObservedGeneration == cp.Generation && pinned {
 		return nil
 	}
 	if last, ok := p.conditions.Load(key); ok && last.(decision) == d && current == nil {
@@ -69,6 +75,15 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		"lastTransitionTime": transition.UTC().Format(time.RFC3339),
 	}}, "status", "conditions"); err != nil {
 		return err
+	}
+	if d.pin != "" {
+		// Owned by the hub's field manager from the first apply on, so it
+		// must be part of every apply (else SSA would remove it).
+		if err := unstructured.SetNestedSlice(u.Object, []any{map[string]any{
+			"name": clusterprofiles.PropertyClusterUID, "value": string(d.pin),
+		}}, "status", "properties"); err != nil {
+			return err
+		}
 	}
 	if err := p.hub.GetClient().Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(p.opts.FieldManager), client.ForceOwnership); err != nil {
