@@ -132,14 +132,26 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 
 	rule, err := r.rule(ctx, m, np, an, anNetwork)
 	if err != nil {
-		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error()))
+		if errors.As(err, new(invalidPolicy)) {
+			recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "InvalidNetworkPolicy", DefaultEventActionApply, "%v", err)
+			return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error())
+		}
+		return reconcile.Result{}, err // transient (a List): retried, the condition stays as it is
 	}
 	if err := r.apply(ctx, m, rule, NetworkPolicyRuleFieldManager); err != nil {
-		return reconcile.Result{}, err
+		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "APINetNetworkPolicyRuleFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
+		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "RuleApplyFailed", err.Error()))
 	}
 	return reconcile.Result{}, report(corev1.ConditionTrue, "Applied",
 		fmt.Sprintf("%d targets, %d ingress and %d egress rules", len(rule.Targets), len(rule.IngressRules), len(rule.EgressRules)))
 }
+
+// invalidPolicy is an error of the policy itself (a selector that does not
+// parse, an unsupported peer kind): reported as InvalidNetworkPolicy and not
+// retried until the policy changes, unlike an error reaching the peer.
+type invalidPolicy struct{ error }
+
+func (e invalidPolicy) Unwrap() error { return e.error }
 
 // rule computes the NetworkPolicyRule: targets are the Ready NICs the
 // policy selects on its network, rule object IPs the Ready NICs (same
@@ -156,7 +168,7 @@ func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.M
 	readyNICs := func(selector metav1.LabelSelector) ([]apinetv1alpha1.NetworkInterface, error) {
 		sel, err := metav1.LabelSelectorAsSelector(&selector)
 		if err != nil {
-			return nil, err
+			return nil, invalidPolicy{err}
 		}
 		var out []apinetv1alpha1.NetworkInterface
 		for _, nic := range nics.Items {
@@ -199,7 +211,7 @@ func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.M
 			case "LoadBalancer":
 				sel, err := metav1.LabelSelectorAsSelector(&p.ObjectSelector.LabelSelector)
 				if err != nil {
-					return rule, err
+					return rule, invalidPolicy{err}
 				}
 				for _, lb := range lbs.Items {
 					if !sel.Matches(labels.Set(lb.Labels)) {
@@ -212,7 +224,7 @@ func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.M
 					}
 				}
 			default:
-				return rule, fmt.Errorf("peers of kind %q are not supported (NetworkInterface, LoadBalancer)", p.ObjectSelector.Kind)
+				return rule, invalidPolicy{fmt.Errorf("peers of kind %q are not supported (NetworkInterface, LoadBalancer)", p.ObjectSelector.Kind)}
 			}
 		}
 		return rule, nil

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/reconcilers"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
 // readyNIC creates an apinet NIC with labels and, if ready, the Ready state
@@ -163,5 +164,46 @@ var _ = Describe("Objects created before their Network", func() {
 				g.Expect(np.Status.Conditions).To(ContainElement(HaveField("Reason", "Applied")))
 			}).Should(Succeed())
 		}
+	})
+})
+
+var _ = Describe("NetworkPolicy status", func() {
+	It("reports Applied=False with the reason when the rule cannot be written", func(ctx SpecContext) {
+		// A member of its own: its apinet namespace is left terminating
+		// (no namespace controller runs in the test fleet), where creates
+		// are refused and updates are not.
+		_, err := testFleet.Add(ctx, fleet.Spec{Name: "ironcore-policy", Role: fleet.RoleIronCore})
+		Expect(err).NotTo(HaveOccurred())
+		onboard(ctx, "ironcore-policy", fleet.IronCoreLabels("apinet-1"), nil)
+		Eventually(func() bool { return engaged(ctx, "ironcore-policy") }).Should(BeTrue())
+		nw := createNetwork(ctx, "ironcore-policy", "default", "net")
+		expectAvailable(ctx, "ironcore-policy", nw)
+		np := &networkingv1alpha1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "policy"},
+			Spec: networkingv1alpha1.NetworkPolicySpec{
+				NetworkRef:               corev1.LocalObjectReference{Name: "net"},
+				NetworkInterfaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				PolicyTypes:              []networkingv1alpha1.PolicyType{networkingv1alpha1.PolicyTypeIngress},
+			},
+		}
+		Expect(ic("ironcore-policy").Create(ctx, np)).To(Succeed())
+		applied := func() *metav1.Condition {
+			Expect(ic("ironcore-policy").Get(ctx, client.ObjectKeyFromObject(np), np)).To(Succeed())
+			for _, c := range np.Status.Conditions {
+				if c.Type == reconcilers.ConditionApplied {
+					return &metav1.Condition{Type: string(c.Type), Status: metav1.ConditionStatus(c.Status), Reason: c.Reason, Message: c.Message}
+				}
+			}
+			return nil
+		}
+		Eventually(applied).Should(HaveField("Status", metav1.ConditionTrue))
+
+		By("making the namespace terminate and removing the rule: the hub cannot create it again")
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: apinetNamespace("ironcore-policy")}}
+		Expect(peer().Delete(ctx, ns)).To(Succeed())
+		rule := &apinetv1alpha1.NetworkPolicyRule{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: string(np.UID)}}
+		Expect(peer().Delete(ctx, rule)).To(Succeed())
+		Eventually(applied).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", "RuleApplyFailed")))
+		Expect(applied().Message).To(ContainSubstring("terminat"))
 	})
 })
