@@ -13,9 +13,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -62,6 +65,7 @@ type onboardFlags struct {
 	clusterManager    string
 	accessProvider    string
 	timeout           time.Duration
+	wait              time.Duration
 	dryRun            bool
 	showSecrets       bool
 	skipChecks        bool
@@ -84,7 +88,8 @@ func (f *onboardFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.clusterManager, "cluster-manager", onboardFieldManager, "spec.clusterManager.name of the ClusterProfile")
 	fs.StringVar(&f.accessProvider, "access-provider", "",
 		"write no Secret; let the hub reach the cluster through this access provider of its --clusterprofile-provider-file (status.accessProviders gets the cluster's server and CA). Needed for exec and auth-provider users")
-	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "deadline of the whole command: checks and writes")
+	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "deadline of the checks and writes")
+	fs.DurationVar(&f.wait, "wait", 0, "after writing, wait this long for the hub to report the profile Engaged, printing its reason as it changes; exit 1 with the last reason if it does not (0: do not wait)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the objects as YAML and write nothing; no connection to either cluster")
 	fs.BoolVar(&f.showSecrets, "show-secrets", false, "with --dry-run, print the Secret's kubeconfig instead of redacting it")
 	fs.BoolVar(&f.skipChecks, "skip-checks", false, "write without checking the cluster, the hub namespace and the peer")
@@ -152,10 +157,17 @@ func (f *onboardFlags) validate() error {
 	if f.showSecrets && !f.dryRun {
 		return usagef("--show-secrets applies to --dry-run only")
 	}
+	if f.wait < 0 {
+		return usagef("--wait must not be negative")
+	}
+	if f.wait > 0 && f.dryRun {
+		return usagef("--wait does not apply to --dry-run (nothing is written)")
+	}
 	return nil
 }
 
 func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	parent := ctx // --wait has its own deadline
 	fs := flag.NewFlagSet("apinet-hub onboard", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are printed below, in one line
 	var f onboardFlags
@@ -214,7 +226,48 @@ func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return fail(stderr, fmt.Errorf("hub at %s: %w", hubCfg.Host, err))
 	}
+	if f.wait > 0 {
+		waitCtx, cancel := context.WithTimeout(parent, f.wait)
+		defer cancel()
+		if err := waitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout); err != nil {
+			return fail(stderr, err)
+		}
+	}
 	return 0
+}
+
+// waitEngaged polls the profile until the hub reports it Engaged, printing
+// each new reason and message of the hub's condition as it comes.
+func waitEngaged(ctx context.Context, hub client.Client, key types.NamespacedName, limit time.Duration, stdout io.Writer) error {
+	last := "no " + clusterprofiles.ConditionEngaged + " condition yet (is apinet-hub running and watching namespace " + key.Namespace + "?)"
+	printed := ""
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		if err := hub.Get(ctx, key, cp); err != nil {
+			if apierrors.IsNotFound(err) {
+				return false, fmt.Errorf("clusterprofile %s was deleted while waiting", key)
+			}
+			return false, nil // a blip of the hub's API: poll again
+		}
+		c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
+		if c == nil {
+			return false, nil
+		}
+		last = c.Reason + ": " + c.Message
+		if c.Status == metav1.ConditionTrue && c.ObservedGeneration == cp.Generation {
+			fmt.Fprintf(stdout, "clusterprofile %s engaged: %s\n", key, c.Message)
+			return true, nil
+		}
+		if last != printed {
+			fmt.Fprintf(stdout, "clusterprofile %s: %s\n", key, last)
+			printed = last
+		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("clusterprofile %s is not Engaged after %s: %s", key, limit, last)
+	}
+	return err
 }
 
 // fail prints err on one line and returns its exit code.

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -178,6 +179,36 @@ func TestOnboard(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(cp.Labels).To(HaveKeyWithValue(clusterprofiles.LabelPeer, "apinet-1"))
 		g.Expect(cp.Annotations).NotTo(HaveKey(clusterprofiles.AnnotationAPINetNamespace), "an override left out is removed")
+	})
+
+	t.Run("--wait waits for the hub's Engaged condition, printing its reasons, and fails with the last one", func(t *testing.T) {
+		g := NewWithT(t)
+		// No hub runs here: the test writes the hub's condition as the
+		// hub would (its own field manager, server-side apply on status).
+		setCondition := func(status metav1.ConditionStatus, reason, message string) {
+			cp, err := profile("ironcore-1")
+			g.Expect(err).NotTo(HaveOccurred())
+			meta.SetStatusCondition(&cp.Status.Conditions, metav1.Condition{Type: clusterprofiles.ConditionEngaged, Status: status,
+				Reason: reason, Message: message, ObservedGeneration: cp.Generation})
+			g.Expect(hub.Status().Update(ctx, cp)).To(Succeed())
+		}
+		setCondition(metav1.ConditionUnknown, clusterprofiles.ReasonEngaging, "connecting to the cluster and its peer fleet/apinet-1")
+		r := onboard(ctx, append(member, "--wait", "1s")...)
+		g.Expect(r.code).To(Equal(1))
+		g.Expect(r.stdout).To(ContainSubstring("clusterprofile fleet/ironcore-1: Engaging: connecting to the cluster"))
+		g.Expect(r.stderr).To(oneLine("clusterprofile fleet/ironcore-1 is not Engaged after 1s: Engaging: connecting to the cluster"))
+
+		done := make(chan onboardResult, 1)
+		go func() { done <- onboard(ctx, append(member, "--wait", "30s")...) }()
+		time.Sleep(700 * time.Millisecond)
+		setCondition(metav1.ConditionFalse, clusterprofiles.ReasonPeerPaused, "peer fleet/apinet-1 is not connected yet")
+		time.Sleep(700 * time.Millisecond)
+		setCondition(metav1.ConditionTrue, clusterprofiles.ReasonEngaged, "reconciling into apinet peer fleet/apinet-1")
+		var res onboardResult
+		g.Eventually(done, 30*time.Second).Should(Receive(&res))
+		g.Expect(res.code).To(Equal(0), res.stderr)
+		g.Expect(res.stdout).To(And(ContainSubstring("clusterprofile fleet/ironcore-1: PeerPaused: peer fleet/apinet-1 is not connected yet"),
+			HaveSuffix("clusterprofile fleet/ironcore-1 engaged: reconciling into apinet peer fleet/apinet-1\n")))
 	})
 
 	t.Run("leaves profiles and fields of other managers alone unless told", func(t *testing.T) {
@@ -361,6 +392,8 @@ func TestOnboardUsage(t *testing.T) {
 		{with("--cluster-manager", ""), "--cluster-manager is empty"},
 		{with("--timeout", "0s"), "--timeout must be positive"},
 		{with("--show-secrets"), "--show-secrets applies to --dry-run only"},
+		{with("--wait", "-1s"), "--wait must not be negative"},
+		{with("--wait", "1m", "--dry-run"), "--wait does not apply to --dry-run"},
 		{with("--frobnicate"), "flag provided but not defined: -frobnicate (see 'apinet-hub onboard -h')"},
 		{with("extra"), `unexpected arguments ["extra"]`},
 	} {
