@@ -41,29 +41,27 @@ func (r Role) APIGroupVersion() string {
 // Prober checks what the hub needs of a cluster, with the hub's own
 // credentials: that its API server is ready (/readyz), that the API group
 // the hub uses answers (an aggregated API server can be down while /readyz
-// still answers), and, for members, which cluster the credentials reach.
+// still answers), and which cluster the credentials reach (its Identity).
 // Its HTTP client is built once per connection, so exec-plugin credentials
 // are cached and refreshed by client-go as usual.
 type Prober struct {
-	client   *http.Client
-	host     string
-	api      string
-	identify bool
+	client *http.Client
+	host   string
+	api    string
 }
 
 // NewProber makes a prober for a cluster of a role from a fully tuned
-// rest.Config (its Timeout bounds each request). identify makes it also read
-// the cluster's Identity.
-func NewProber(cfg *rest.Config, role Role, identify bool) (*Prober, error) {
+// rest.Config (its Timeout bounds each request).
+func NewProber(cfg *rest.Config, role Role) (*Prober, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Prober{client: hc, host: strings.TrimSuffix(cfg.Host, "/"), api: role.APIGroupVersion(), identify: identify}, nil
+	return &Prober{client: hc, host: strings.TrimSuffix(cfg.Host, "/"), api: role.APIGroupVersion()}, nil
 }
 
-// Probe returns the cluster's Identity (empty unless the prober identifies)
-// if the cluster can do what the hub needs, else a Problem with the reason a
+// Probe returns the cluster's Identity if the cluster can do what the hub
+// needs, else a Problem with the reason a
 // failure of this kind gets.
 func (p *Prober) Probe(ctx context.Context) (Identity, *Problem) {
 	if _, problem := p.get(ctx, "/readyz"); problem != nil {
@@ -76,9 +74,6 @@ func (p *Prober) Probe(ctx context.Context) (Identity, *Problem) {
 			problem = problemf(ReasonAPIUnavailable, "the cluster answers, but its %s API does not (is its aggregated API server running?): %s", p.api, problem.Message)
 		}
 		return "", problem
-	}
-	if !p.identify {
-		return "", nil
 	}
 	body, problem := p.get(ctx, "/api/v1/namespaces/kube-system")
 	if problem != nil {

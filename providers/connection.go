@@ -23,7 +23,7 @@ func (p *Provider) ensureConnectionLocked(rec *record, role clusterprofiles.Role
 	if err != nil {
 		return err
 	}
-	prober, err := clusterprofiles.NewProber(p.opts.withTimeout(cfg), role, true)
+	prober, err := clusterprofiles.NewProber(p.opts.withTimeout(cfg), role)
 	if err != nil {
 		return err
 	}
@@ -38,10 +38,7 @@ func (p *Provider) ensureConnectionLocked(rec *record, role clusterprofiles.Role
 // stopLocked ends everything of a record: engagement, job, connection.
 // Caller holds p.mu.
 func (p *Provider) stopLocked(rec *record) {
-	p.disengageLocked(rec)
-	if rec.eng.job != nil {
-		rec.eng.job.cancel()
-	}
+	p.haltLocked(rec)
 	if rec.conn != nil {
 		rec.conn.close()
 		rec.conn = nil
@@ -63,12 +60,18 @@ func (p *Provider) disengageLocked(rec *record) {
 // pauseLocked disengages a member whose own cluster is not usable, and drops
 // its cluster so that resuming relists afresh. Caller holds p.mu.
 func (p *Provider) pauseLocked(rec *record) {
+	p.haltLocked(rec)
+	if rec.conn != nil {
+		rec.conn.dropMember()
+	}
+}
+
+// haltLocked disengages a member and cancels its job in flight. Caller
+// holds p.mu.
+func (p *Provider) haltLocked(rec *record) {
 	p.disengageLocked(rec)
 	if rec.eng.job != nil {
 		rec.eng.job.cancel()
-	}
-	if rec.conn != nil {
-		rec.conn.dropMember()
 	}
 }
 

@@ -103,7 +103,7 @@ func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, na
 	if err := c.watchMember(kind, itself, SelectedPredicate(opts.WatchFilter)); err != nil {
 		return nil, err
 	}
-	return c, c.MultiClusterWatch(onSettingsChange(newList))
+	return c, c.MultiClusterWatch(settingsSource(newList))
 }
 
 // fairQueue makes each controller's queue fair across members
@@ -227,14 +227,10 @@ func (c *memberController) watchIn(engCtx context.Context, name multicluster.Clu
 	}))
 }
 
-// onSettingsChange is a per-member source that queues every object of a
-// kind in the member when the member's live settings change (profile
-// overrides such as disable-network-peering), so edits take effect without
+// settingsSource is a per-member source that queues every object of a kind
+// in the member when the member's live settings change (profile overrides
+// such as disable-network-peering), so edits take effect without
 // re-engaging the member.
-func onSettingsChange(newList func() client.ObjectList) mcsource.TypedSource[client.Object, mcreconcile.Request] {
-	return settingsSource(newList)
-}
-
 type settingsSource func() client.ObjectList
 
 func (newList settingsSource) ForCluster(name multicluster.ClusterName, cl cluster.Cluster) (source.TypedSource[mcreconcile.Request], bool, error) {
