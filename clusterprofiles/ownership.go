@@ -257,14 +257,25 @@ func oneLine(err error) string {
 // cluster the credentials reach now.
 const PropertyClusterUID = "apinet-hub.ironcore.dev/cluster-uid"
 
-// PinnedIdentity returns the Identity recorded on a profile ("" if none).
-func PinnedIdentity(cp *clusterinventoryv1alpha1.ClusterProfile) Identity {
+// PropertyMappedObjects is the ClusterProfile status property in which the
+// hub reports how many apinet objects it maps for an engaged member (all
+// kinds), refreshed while the member is engaged and kept as the last count
+// while it is not: `apinet-hub status` reads it without reaching the member.
+const PropertyMappedObjects = "apinet-hub.ironcore.dev/mapped-objects"
+
+// Property returns the value of a profile's status property ("" if none).
+func Property(cp *clusterinventoryv1alpha1.ClusterProfile, name string) string {
 	for _, p := range cp.Status.Properties {
-		if p.Name == PropertyClusterUID {
-			return Identity(p.Value)
+		if p.Name == name {
+			return p.Value
 		}
 	}
 	return ""
+}
+
+// PinnedIdentity returns the Identity recorded on a profile ("" if none).
+func PinnedIdentity(cp *clusterinventoryv1alpha1.ClusterProfile) Identity {
+	return Identity(Property(cp, PropertyClusterUID))
 }
 
 // CheckPinned refuses credentials that reach another cluster than the one

@@ -62,6 +62,10 @@ const (
 	// core.apinet.ironcore.dev for a peer): its aggregated API server is
 	// down.
 	ReasonAPIUnavailable = "APIUnavailable"
+	// ReasonOffboarding: `apinet-hub offboard` marked the profile
+	// (AnnotationOffboarding); the hub has stopped reconciling the cluster
+	// and writes nothing for it until the profile is gone or unmarked.
+	ReasonOffboarding = "Offboarding"
 )
 
 // Problem is why a cluster cannot be engaged: a condition reason and a

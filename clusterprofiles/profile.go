@@ -39,9 +39,25 @@ const (
 	// from apinetlet). Without it the hub refuses such a namespace rather
 	// than mix its objects with someone else's. A namespace holding objects
 	// of other hub members is never adopted (see Claim).
-	AnnotationTakeOver  = "apinet-hub.ironcore.dev/take-over"
-	natAnnotationPrefix = "apinet-hub.ironcore.dev/nat-"
+	AnnotationTakeOver = "apinet-hub.ironcore.dev/take-over"
+	// AnnotationOffboarding, set by `apinet-hub offboard` to the mode
+	// ("release" or "purge"), makes the hub stop reconciling the cluster
+	// and report ReasonOffboarding, so that offboard alone changes the
+	// member's objects from then on. Any value stops the hub.
+	AnnotationOffboarding = "apinet-hub.ironcore.dev/offboarding"
+	natAnnotationPrefix   = "apinet-hub.ironcore.dev/nat-"
 )
+
+// Offboarding tells whether `apinet-hub offboard` has marked the profile,
+// and a problem that says so.
+func Offboarding(cp *clusterinventoryv1alpha1.ClusterProfile) *Problem {
+	mode, ok := cp.Annotations[AnnotationOffboarding]
+	if !ok {
+		return nil
+	}
+	return problemf(ReasonOffboarding, "apinet-hub offboard (%s) is taking the cluster out of the fleet: the hub has stopped reconciling it and writes nothing for it (annotation %s)",
+		mode, AnnotationOffboarding)
+}
 
 // Role is what a member cluster is to the hub.
 type Role string

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"math"
 	"net"
 	"time"
@@ -57,6 +58,11 @@ type Options struct {
 	// FieldManager of the hub's status applies on ClusterProfiles
 	// (default "apinet-hub").
 	FieldManager string
+	// MappedObjects counts the apinet objects the hub maps for an engaged
+	// member, reported on its profile (clusterprofiles.PropertyMappedObjects)
+	// every StatusInterval (default 30s) when it changed; nil reports none.
+	MappedObjects  func(context.Context, *clusterprofiles.Member) (int, error)
+	StatusInterval time.Duration
 }
 
 func (o Options) defaulted() Options {
@@ -98,6 +104,9 @@ func (o Options) defaulted() Options {
 	}
 	if o.MaxRetryInterval < o.RetryInterval {
 		o.MaxRetryInterval = o.RetryInterval
+	}
+	if o.StatusInterval == 0 {
+		o.StatusInterval = 30 * time.Second
 	}
 	if o.FieldManager == "" {
 		o.FieldManager = "apinet-hub"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,10 +70,40 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	}
 
 	d, requeue := p.decide(ctx, cp)
-	if err := p.report(ctx, cp, d); err != nil {
+	objects, counted := p.mappedObjects(ctx, req.NamespacedName)
+	if counted && (requeue == 0 || requeue > p.opts.StatusInterval) {
+		requeue = p.opts.StatusInterval // refresh the count
+	}
+	if !counted {
+		objects = clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) // keep the last count
+	}
+	if err := p.report(ctx, cp, d, objects); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// mappedObjects counts, for an engaged member, the apinet objects the hub
+// maps for it (Options.MappedObjects); counted is false for peers, members
+// not engaged, and when the count fails.
+func (p *Provider) mappedObjects(ctx context.Context, key types.NamespacedName) (objects string, counted bool) {
+	if p.opts.MappedObjects == nil {
+		return "", false
+	}
+	p.mu.Lock()
+	var member *clusterprofiles.Member
+	if rec := p.records[key]; rec != nil {
+		member = rec.eng.member
+	}
+	p.mu.Unlock()
+	if member == nil {
+		return "", false
+	}
+	n, err := p.opts.MappedObjects(ctx, member)
+	if err != nil {
+		return "", false
+	}
+	return strconv.Itoa(n), true
 }
 
 // inputs is what a profile reconcile reads before it takes the provider's
@@ -92,6 +123,9 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
 	in := inputs{}
 	in.profile, in.problem = clusterprofiles.Parse(cp)
+	if in.problem == nil {
+		in.problem = clusterprofiles.Offboarding(cp)
+	}
 	if in.problem == nil && in.profile.Role == clusterprofiles.RoleIronCore {
 		in.problem, in.claimUnverified = p.pairingProblem(ctx, in.profile)
 	}

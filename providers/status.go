@@ -44,18 +44,19 @@ func notEngaged(problem *clusterprofiles.Problem) decision {
 // hub's own field manager (only that condition: the conditions list is a
 // map keyed by type, so the cluster manager's conditions stay its own), and
 // an Event when the condition's reason changes.
-func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile, d decision) error {
+func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile, d decision, objects string) error {
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
 	current := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
 	if d.pin == "" {
 		d.pin = clusterprofiles.PinnedIdentity(cp) // keep what is recorded
 	}
-	pinned := clusterprofiles.PinnedIdentity(cp) == d.pin
+	same := clusterprofiles.PinnedIdentity(cp) == d.pin && clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) == objects
 	if current != nil && current.Status == d.status && current.Reason == d.reason && current.Message == d.message &&
-		current.ObservedGeneration == cp.Generation && pinned {
+		current.ObservedGeneration == cp.Generation && same {
 		return nil
 	}
-	if last, ok := p.conditions.Load(key); ok && last.(decision) == d && current == nil {
+	written := reported{d, objects}
+	if last, ok := p.conditions.Load(key); ok && last.(reported) == written && current == nil {
 		return nil // written already; the cache has not caught up
 	}
 	transition := metav1.Now()
@@ -76,12 +77,17 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	}}, "status", "conditions"); err != nil {
 		return err
 	}
+	// Owned by the hub's field manager from the first apply on, so they
+	// must be part of every apply (else SSA would remove them).
+	var properties []any
 	if d.pin != "" {
-		// Owned by the hub's field manager from the first apply on, so it
-		// must be part of every apply (else SSA would remove it).
-		if err := unstructured.SetNestedSlice(u.Object, []any{map[string]any{
-			"name": clusterprofiles.PropertyClusterUID, "value": string(d.pin),
-		}}, "status", "properties"); err != nil {
+		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyClusterUID, "value": string(d.pin)})
+	}
+	if objects != "" {
+		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyMappedObjects, "value": objects})
+	}
+	if properties != nil {
+		if err := unstructured.SetNestedSlice(u.Object, properties, "status", "properties"); err != nil {
 			return err
 		}
 	}
@@ -92,7 +98,7 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		}
 		return fmt.Errorf("report %s on ClusterProfile %s: %w", clusterprofiles.ConditionEngaged, key, err)
 	}
-	p.conditions.Store(key, d)
+	p.conditions.Store(key, written)
 	if current == nil || current.Reason != d.reason {
 		eventType := corev1.EventTypeWarning
 		if d.status != metav1.ConditionFalse {
@@ -101,6 +107,12 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		p.recorder.Eventf(cp, nil, eventType, d.reason, "Engage", "%s", truncate(d.message, 1000))
 	}
 	return nil
+}
+
+// reported is what report last wrote for a profile.
+type reported struct {
+	decision
+	objects string
 }
 
 // recordDecision exports a profile's engagement as metrics.

@@ -97,11 +97,16 @@ func (o Origin) StemsFrom(obj, src client.Object) bool {
 // for another member, and unlabelled objects in a namespace that was not
 // taken over, are never touched.
 func BelongsTo(m *clusterprofiles.Member, obj client.Object) bool {
+	return ownedBy(m.Label, m.AdoptsUnlabelled(), obj)
+}
+
+// ownedBy is BelongsTo for the member whose cluster label is memberLabel.
+func ownedBy(memberLabel string, adoptsUnlabelled bool, obj client.Object) bool {
 	label, ok := obj.GetLabels()[clusterprofiles.LabelCluster]
 	if !ok {
-		return m.AdoptsUnlabelled()
+		return adoptsUnlabelled
 	}
-	return label == m.Label
+	return label == memberLabel
 }
 
 // MapToOrigin maps an apinet object of a member's peer back to the IronCore

@@ -93,3 +93,17 @@ func addPublicIPs(u *metrics.Usage, obj client.Object) {
 		u.NATRequested += o.Status.RequestedNATIPs
 	}
 }
+
+// MappedObjects counts the apinet objects the hub maps for a member, all
+// kinds together, from the peer cache (providers.Options.MappedObjects).
+func MappedObjects(ctx context.Context, m *clusterprofiles.Member) (int, error) {
+	u, err := memberUsage(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range u.Objects {
+		n += c
+	}
+	return n, nil
+}
