@@ -1,14 +1,19 @@
 // Command apinet-hub runs one hub that maps the networking objects of a whole
-// fleet of IronCore clusters into their apinet clusters. See README.md.
+// fleet of IronCore clusters into their apinet clusters, and manages the
+// fleet's ClusterProfiles from the terminal (onboard, status, offboard). See
+// README.md.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
+	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -19,37 +24,85 @@ func main() {
 	os.Exit(run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `apinet-hub maps IronCore networking objects of a fleet into apinet clusters.
+// Exit codes: 0 done, 1 failed, 2 a wrong command line.
+const (
+	exitFailed = 1
+	exitUsage  = 2
+)
 
-Usage:
-  apinet-hub <command> [flags]
+// usageError is an error in the command line: exit code 2.
+type usageError struct{ error }
 
-Commands:
-  run       run the hub (see 'apinet-hub run -h')
-  onboard   onboard a cluster: write its ClusterProfile and credential Secret on the hub (see 'apinet-hub onboard -h')
-  version   print the version
-`
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// exitError ends the command with its code and prints nothing more: what
+// went wrong is already in the log.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// run executes the command line args and returns the process's exit code.
+// Errors are printed on one line, "apinet-hub <command>: <error>".
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "run":
-		return runHub(ctx, args[1:], stderr)
-	case "onboard":
-		return runOnboard(ctx, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, versionString())
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return 0
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "apinet-hub: unknown command %q\n\n%s", args[0], usage)
-		return 2
 	}
+	var code exitError
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	if cmd == nil {
+		cmd = root
+	}
+	fmt.Fprintln(stderr, cmd.CommandPath()+": "+strings.Join(strings.Fields(err.Error()), " "))
+	var usage usageError
+	if errors.As(err, &usage) || isCobraUsageError(err) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// isCobraUsageError tells the errors cobra itself returns for a command line
+// it cannot dispatch (they are plain errors).
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command ") || strings.Contains(msg, "accepts ") && strings.Contains(msg, " arg(s), received ")
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "apinet-hub",
+		Short: "apinet-hub maps IronCore networking objects of a fleet into apinet clusters",
+		Long: `apinet-hub maps IronCore networking objects of a fleet into apinet clusters.
+
+It runs as one hub (apinet-hub run) that reads the fleet from ClusterProfiles
+on the hub cluster; the other commands manage those profiles. See README.md.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(cmd.ErrOrStderr())
+			_ = cmd.Usage()
+			return exitError(exitUsage)
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s -h')", err, cmd.CommandPath())}
+	})
+	root.AddCommand(newRunCommand(), newOnboardCommand(), newStatusCommand(), newOffboardCommand(), &cobra.Command{
+		Use:   "version",
+		Short: "print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), versionString())
+		},
+	})
+	return root
 }
 
 func versionString() string {

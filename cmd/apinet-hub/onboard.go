@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -39,20 +40,9 @@ var roleGroupVersions = map[clusterprofiles.Role]string{
 	clusterprofiles.RoleAPINet:   "core.apinet.ironcore.dev/v1alpha1",
 }
 
-const onboardUsage = `Usage: apinet-hub onboard --namespace NS --role ironcore|apinet [--peer NAME] [flags]
-
-Creates or updates, on the hub, the ClusterProfile of one cluster and its
-credential Secret (a kubeconfig minified to one context, credentials inline),
-by server-side apply. Checks first that the cluster is reachable and serves the
-role's API, that the hub namespace exists and, for an IronCore cluster, that
-its apinet peer is onboarded. See docs/clusterprofiles.md.
-
-Flags:
-`
-
 // onboardFlags are the flags of `apinet-hub onboard`.
 type onboardFlags struct {
-	kubeconfig        string
+	hub               hubConnection
 	clusterKubeconfig string
 	context           string
 	namespace         string
@@ -72,8 +62,9 @@ type onboardFlags struct {
 	forceConflicts    bool
 }
 
-func (f *onboardFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the hub cluster (default: $KUBECONFIG, then in-cluster)")
+func (f *onboardFlags) bind(fs *pflag.FlagSet) {
+	// --context names the onboarded cluster's context, as it always has.
+	f.hub.bind(fs, "hub-context")
 	fs.StringVar(&f.clusterKubeconfig, "cluster-kubeconfig", "", "kubeconfig of the cluster to onboard (default: $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&f.context, "context", "", "context of --cluster-kubeconfig to onboard (default: its current context)")
 	fs.StringVar(&f.namespace, "namespace", "", "hub namespace of the ClusterProfile and its Secret (required)")
@@ -95,11 +86,6 @@ func (f *onboardFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.skipChecks, "skip-checks", false, "write without checking the cluster, the hub namespace and the peer")
 	fs.BoolVar(&f.forceConflicts, "force-conflicts", false, "take over fields of the objects that other field managers own")
 }
-
-// usageError is an error in the command line: exit code 2.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // validate checks the flags alone, before anything is read.
 func (f *onboardFlags) validate() error {
@@ -166,54 +152,61 @@ func (f *onboardFlags) validate() error {
 	return nil
 }
 
-func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	parent := ctx // --wait has its own deadline
-	fs := flag.NewFlagSet("apinet-hub onboard", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are printed below, in one line
+func newOnboardCommand() *cobra.Command {
 	var f onboardFlags
-	f.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, onboardUsage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		return fail(stderr, usageError{fmt.Errorf("%w (see 'apinet-hub onboard -h')", err)})
+	cmd := &cobra.Command{
+		Use:   "onboard --namespace NS --role ironcore|apinet [--peer NAME] [flags]",
+		Short: "onboard a cluster: write its ClusterProfile and credential Secret on the hub",
+		Long: `Creates or updates, on the hub, the ClusterProfile of one cluster and its
+credential Secret (a kubeconfig minified to one context, credentials inline),
+by server-side apply. Checks first that the cluster is reachable and serves the
+role's API, that the hub namespace exists and, for an IronCore cluster, that
+its apinet peer is onboarded. See docs/clusterprofiles.md.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runOnboard(cmd.Context(), &f, cmd.OutOrStdout())
+		},
 	}
-	if fs.NArg() > 0 {
-		return fail(stderr, usagef("unexpected arguments %q", fs.Args()))
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+// noArgs refuses positional arguments.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected arguments %q", args)
 	}
+	return nil
+}
+
+func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error {
 	if err := f.validate(); err != nil {
-		return fail(stderr, err)
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	ctx, cancel := context.WithTimeout(parent, f.timeout) // --wait has its own deadline
 	defer cancel()
 
 	o, clusterCfg, err := f.onboarding()
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
 	if f.dryRun {
-		if err := printManifests(stdout, o, f.showSecrets); err != nil {
-			return fail(stderr, err)
-		}
-		return 0
+		return printManifests(stdout, o, f.showSecrets)
 	}
 
-	hubCfg, err := hubConfig(f.kubeconfig)
+	hubCfg, err := f.hub.restConfig()
 	if err != nil {
-		return fail(stderr, fmt.Errorf("hub kubeconfig: %w", err))
+		return err
 	}
 	hubCfg = rest.CopyConfig(hubCfg)
 	hubCfg.Timeout = f.timeout
 	hub, err := client.New(hubCfg, client.Options{Scheme: clusterprofiles.Scheme})
 	if err != nil {
-		return fail(stderr, fmt.Errorf("hub at %s: %w", hubCfg.Host, err))
+		return fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
 	}
 	if !f.skipChecks {
 		if err := f.check(ctx, hub, hubCfg.Host, clusterCfg, o); err != nil {
-			return fail(stderr, err)
+			return err
 		}
 	}
 	applied, err := o.Apply(ctx, hub, onboardFieldManager, f.forceConflicts)
@@ -224,16 +217,14 @@ func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if apierrors.IsConflict(err) {
 			err = fmt.Errorf("%w (other field managers own these fields; --force-conflicts takes them over)", err)
 		}
-		return fail(stderr, fmt.Errorf("hub at %s: %w", hubCfg.Host, err))
+		return fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
 	}
 	if f.wait > 0 {
 		waitCtx, cancel := context.WithTimeout(parent, f.wait)
 		defer cancel()
-		if err := waitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout); err != nil {
-			return fail(stderr, err)
-		}
+		return waitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout)
 	}
-	return 0
+	return nil
 }
 
 // waitEngaged polls the profile until the hub reports it Engaged, printing
@@ -268,16 +259,6 @@ func waitEngaged(ctx context.Context, hub client.Client, key types.NamespacedNam
 		return fmt.Errorf("clusterprofile %s is not Engaged after %s: %s", key, limit, last)
 	}
 	return err
-}
-
-// fail prints err on one line and returns its exit code.
-func fail(stderr io.Writer, err error) int {
-	fmt.Fprintln(stderr, "apinet-hub onboard: "+strings.Join(strings.Fields(err.Error()), " "))
-	var usage usageError
-	if errors.As(err, &usage) {
-		return 2
-	}
-	return 1
 }
 
 // onboarding reads the cluster's kubeconfig and builds what to write, and

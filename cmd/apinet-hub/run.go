@@ -5,14 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,7 +32,7 @@ import (
 
 // hubFlags are the flags of `apinet-hub run`.
 type hubFlags struct {
-	kubeconfig              string
+	hub                     hubConnection
 	namespaces              []string
 	providerFile            string
 	leaderElect             bool
@@ -53,8 +53,8 @@ type hubFlags struct {
 	maxConcurrentReconciles int
 }
 
-func (f *hubFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the hub cluster (default: $KUBECONFIG, then in-cluster)")
+func (f *hubFlags) bind(fs *pflag.FlagSet) {
+	f.hub.bind(fs, "context")
 	fs.Func("namespace", "hub namespace whose ClusterProfiles and credential Secrets are read (repeatable; none: all namespaces)", func(v string) error {
 		if v == "" {
 			return errors.New("empty namespace")
@@ -87,6 +87,8 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&f.provider.ProbeSuccessThreshold, "probe-success-threshold", 2, "consecutive successful probes that resume a paused member or peer")
 	fs.DurationVar(&f.provider.RetryInterval, "retry-interval", 15*time.Second, "first wait before retrying a member that failed to engage; doubled (with jitter) on each further failure")
 	fs.DurationVar(&f.provider.MaxRetryInterval, "max-retry-interval", 5*time.Minute, "longest wait between engagement retries of a member")
+	fs.DurationVar(&f.provider.StatusInterval, "profile-status-interval", 30*time.Second,
+		"interval at which an engaged member's profile gets the number of apinet objects mapped for it (status property "+clusterprofiles.PropertyMappedObjects+", written only when it changed)")
 	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>")
 	fs.BoolVar(&f.reconcilers.DisableNetworkPeering, "disable-network-peering", false,
 		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")
@@ -104,7 +106,10 @@ func (f *hubFlags) bind(fs *flag.FlagSet) {
 		"requests of one member that may wait in a controller's shared queue at once: a member's fresh event waits behind at most this many of every other member's (0 turns fair queueing off)")
 	fs.IntVar(&f.reconcilers.Fairness.MaxInFlight, "member-max-in-flight", 0,
 		"requests of one member a controller reconciles at once, so a slow member cannot hold every worker (0: half of --max-concurrent-reconciles)")
-	f.zap.BindFlags(fs)
+	// controller-runtime's zap options bind to the standard library's flags.
+	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	f.zap.BindFlags(zapFlags)
+	fs.AddGoFlagSet(zapFlags)
 }
 
 // int32Flag parses a non-negative int32 flag value into dst.
@@ -119,48 +124,49 @@ func int32Flag(dst *int32) func(string) error {
 	}
 }
 
-func runHub(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("apinet-hub run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newRunCommand() *cobra.Command {
 	var f hubFlags
-	f.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cmd := &cobra.Command{
+		Use:   "run [flags]",
+		Short: "run the hub",
+		Long: `Runs the hub: reads the fleet's ClusterProfiles and credential Secrets on the
+hub cluster, connects to every member and peer, and maps the members' IronCore
+networking objects into their peers. See docs/operations.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runHub(cmd.Context(), &f)
+		},
 	}
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+func runHub(ctx context.Context, f *hubFlags) error {
 	if f.sharding && f.leaderElect {
-		fmt.Fprintln(stderr, "--experimental-sharding and --leader-elect exclude each other: shards share the work, a leader does all of it")
-		return 2
+		return usagef("--experimental-sharding and --leader-elect exclude each other: shards share the work, a leader does all of it")
 	}
 	if nat := f.reconcilers.NATPublicIPs; nat.Min > nat.Max {
-		fmt.Fprintf(stderr, "--nat-min-public-ips %d is above --nat-max-public-ips %d\n", nat.Min, nat.Max)
-		return 2
+		return usagef("--nat-min-public-ips %d is above --nat-max-public-ips %d", nat.Min, nat.Max)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 
-	cfg, err := hubConfig(f.kubeconfig)
+	cfg, err := f.hub.restConfig()
 	if err != nil {
 		log.Error(err, "hub kubeconfig")
-		return 1
+		return exitError(exitFailed)
 	}
-	mgr, err := newHub(cfg, &f)
+	mgr, err := newHub(cfg, f)
 	if err != nil {
 		log.Error(err, "set up the hub")
-		return 1
+		return exitError(exitFailed)
 	}
 	log.Info("starting apinet-hub", "version", versionString(), "namespaces", f.namespaces, "leaderElection", f.leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "hub stopped")
-		return 1
+		return exitError(exitFailed)
 	}
-	return 0
-}
-
-func hubConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	return ctrl.GetConfig()
+	return nil
 }
 
 // newHub wires the hub manager: the ClusterProfile provider, and every
@@ -171,6 +177,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	f.provider.QPS = float32(f.memberQPS)
 	f.provider.Scheme = clusterprofiles.Scheme
 	f.provider.Namespaces = f.namespaces
+	f.provider.MappedObjects = reconcilers.MappedObjects
 	if f.providerFile != "" {
 		ac, err := access.NewFromFile(f.providerFile)
 		if err != nil {

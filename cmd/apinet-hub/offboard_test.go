@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+// cli runs one apinet-hub command line in-process.
+func cli(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// apinetState is what offboarding one member must not change for another:
+// every apinet object of a namespace, "<Kind>/<name>" → UID/resourceVersion.
+func apinetState(ctx context.Context, peer client.Client, namespace string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, list := range []client.ObjectList{&apinetv1alpha1.NetworkList{}, &apinetv1alpha1.IPList{}} {
+		if err := peer.List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return nil, err
+		}
+		items, _ := meta.ExtractList(list)
+		for _, item := range items {
+			o := item.(client.Object)
+			out[fmt.Sprintf("%T/%s", o, o.GetName())] = string(o.GetUID()) + "/" + o.GetResourceVersion()
+		}
+	}
+	return out, nil
+}
+
+// hubFinalized counts a member's IronCore Networks and VirtualIPs that carry
+// a finalizer.
+func hubFinalized(ctx context.Context, c client.Client) (int, error) {
+	n := 0
+	nets, vips := &networkingv1alpha1.NetworkList{}, &networkingv1alpha1.VirtualIPList{}
+	if err := c.List(ctx, nets); err != nil {
+		return 0, err
+	}
+	if err := c.List(ctx, vips); err != nil {
+		return 0, err
+	}
+	for _, o := range nets.Items {
+		n += len(o.Finalizers)
+	}
+	for _, o := range vips.Items {
+		n += len(o.Finalizers)
+	}
+	return n, nil
+}
+
+// TestStatusAndOffboard drives `apinet-hub status` and `apinet-hub offboard`
+// against a real fleet and a real hub: a member with 200 objects is purged,
+// another released, a profile whose recorded identity does not match is
+// refused, and nothing of the other member changes.
+func TestStatusAndOffboard(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
+	hub := f.Hub().Client()
+	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "apinet-1", fleet.APINetLabels, nil, f.Cluster("apinet-1").Kubeconfig())).To(Succeed())
+	for _, m := range []string{"ironcore-1", "ironcore-2"} {
+		g.Expect(fleet.Onboard(ctx, hub, "fleet", m, fleet.IronCoreLabels("apinet-1"), nil, f.Cluster(m).Kubeconfig())).To(Succeed())
+	}
+	binary, err := fleet.BuildHub(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	proc, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: "fleet",
+		Args: []string{"--probe-interval", "1s", "--profile-status-interval", "1s"}, Log: filepath.Join(t.TempDir(), "hub.log")})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = proc.Kill() }()
+
+	reason := func(name string) func() string {
+		return func() string {
+			cp := &clusterinventoryv1alpha1.ClusterProfile{}
+			if err := hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: name}, cp); err != nil {
+				return err.Error()
+			}
+			if c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged); c != nil {
+				return c.Reason
+			}
+			return ""
+		}
+	}
+	for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
+		g.Eventually(reason(name), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged), name)
+	}
+
+	// 200 objects in ironcore-1, 3 in ironcore-2.
+	ic1, ic2, peer := f.Cluster("ironcore-1").Client(), f.Cluster("ironcore-2").Client(), f.Cluster("apinet-1").Client()
+	for i := range 100 {
+		g.Expect(ic1.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("net-%d", i)}})).To(Succeed())
+		g.Expect(ic1.Create(ctx, &networkingv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("vip-%d", i)},
+			Spec: networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol}})).To(Succeed())
+	}
+	for i := range 3 {
+		g.Expect(ic2.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("net-%d", i)}})).To(Succeed())
+	}
+	statusOut := func(args ...string) string {
+		code, out, errOut := cli(ctx, append([]string{"status", "--kubeconfig", f.Hub().KubeconfigPath()}, args...)...)
+		g.Expect(code).To(Equal(0), errOut)
+		return out
+	}
+	row := func(out, name string) []string {
+		for _, line := range strings.Split(out, "\n") {
+			if fields := strings.Fields(line); len(fields) > 0 && fields[0] == name {
+				return fields
+			}
+		}
+		return nil
+	}
+	g.Eventually(func() []string { return row(statusOut("-n", "fleet"), "ironcore-1") }, 2*time.Minute).Should(
+		HaveExactElements("ironcore-1", "ironcore", "apinet-1", "True", "Engaged", "200", Not(BeEmpty())),
+		"NAME ROLE PEER ENGAGED REASON OBJECTS AGE, the objects reported by the hub")
+	g.Eventually(func() []string { return row(statusOut("-n", "fleet"), "ironcore-2") }, time.Minute).Should(ContainElement("3"))
+	g.Expect(row(statusOut("-n", "fleet"), "apinet-1")).To(HaveExactElements("apinet-1", "apinet", "-", "True", "Engaged", "203", Not(BeEmpty())),
+		"a peer shows its members' sum")
+	g.Expect(statusOut()).To(HavePrefix("NAMESPACE"), "all namespaces by default")
+	g.Expect(statusOut("-n", "fleet", "-o", "wide", "ironcore-1")).To(And(ContainSubstring("fleet-ironcore-1"), ContainSubstring("reconciling into apinet peer"),
+		Not(ContainSubstring("ironcore-2"))))
+	var printed clusterinventoryv1alpha1.ClusterProfileList
+	g.Expect(json.Unmarshal([]byte(statusOut("-n", "fleet", "-o", "json")), &printed)).To(Succeed())
+	g.Expect(printed.Items).To(HaveLen(3))
+	g.Expect(statusOut("-n", "fleet", "-o", "name")).To(ContainSubstring("clusterprofile.multicluster.x-k8s.io/ironcore-2\n"))
+	code, _, errOut := cli(ctx, "status", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "nope")
+	g.Expect(code).To(Equal(1))
+	g.Expect(errOut).To(ContainSubstring("no ClusterProfile with label apinet-hub.ironcore.dev/role named nope"))
+
+	g.Eventually(func() (int, error) { return hubFinalized(ctx, ic1) }, time.Minute).Should(Equal(200))
+	g.Eventually(func() (int, error) { return hubFinalized(ctx, ic2) }, time.Minute).Should(Equal(3))
+	other, err := apinetState(ctx, peer, "fleet-ironcore-2")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(other).To(HaveLen(3))
+
+	offboard := func(args ...string) (int, string, string) {
+		return cli(ctx, append([]string{"offboard", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet"}, args...)...)
+	}
+	// Refusals change nothing.
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ironcore-1"}, 2, "pass exactly one of --release"},
+		{[]string{"ironcore-1", "--release", "--purge"}, 2, "pass exactly one of --release"},
+		{[]string{"--purge"}, 2, "give the ClusterProfile's name"},
+		{[]string{"apinet-1", "--purge"}, 1, "peer fleet/apinet-1 still has members (ironcore-1, ironcore-2): offboard them first"},
+		{[]string{"missing", "--purge"}, 1, "not found"},
+	} {
+		code, _, errOut := offboard(tc.args...)
+		g.Expect(code).To(Equal(tc.code), "%q: %s", tc.args, errOut)
+		g.Expect(errOut).To(And(HavePrefix("apinet-hub offboard: "), ContainSubstring(tc.want)), "%q", tc.args)
+	}
+	// A profile whose credentials reach another cluster than the recorded one.
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "stranger", fleet.IronCoreLabels("apinet-1"), nil, f.Cluster("ironcore-2").Kubeconfig())).To(Succeed())
+	stranger := &clusterinventoryv1alpha1.ClusterProfile{}
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "stranger"}, stranger); err != nil {
+			return err
+		}
+		stranger.Status.Properties = []clusterinventoryv1alpha1.Property{{Name: clusterprofiles.PropertyClusterUID, Value: "00000000-0000-0000-0000-000000000000"}}
+		return hub.Status().Update(ctx, stranger)
+	})).To(Succeed())
+	g.Eventually(reason("stranger"), time.Minute).Should(Equal(clusterprofiles.ReasonIdentityMismatch))
+	code, _, errOut = offboard("stranger", "--purge")
+	g.Expect(code).To(Equal(1))
+	g.Expect(errOut).To(ContainSubstring("IdentityMismatch"))
+	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "stranger"}, stranger)).To(Succeed(), "a refused profile stays")
+	g.Expect(stranger.Annotations).NotTo(HaveKey(clusterprofiles.AnnotationOffboarding))
+	g.Expect(hub.Delete(ctx, stranger)).To(Succeed())
+
+	code, out, errOut := offboard("ironcore-1", "--purge", "--dry-run")
+	g.Expect(code).To(Equal(0), errOut)
+	g.Expect(out).To(And(ContainSubstring("networking.ironcore.dev/Network 100, networking.ironcore.dev/VirtualIP 100"),
+		ContainSubstring("apinet objects to delete: core.apinet.ironcore.dev/IP 100, core.apinet.ironcore.dev/Network 100"), ContainSubstring("dry run")))
+	g.Consistently(reason("ironcore-1"), 2*time.Second).Should(Equal(clusterprofiles.ReasonEngaged), "--dry-run changes nothing")
+
+	start := time.Now()
+	code, out, errOut = offboard("ironcore-1", "--purge", "--wait", "2m")
+	took := time.Since(start)
+	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
+	t.Logf("offboard --purge of a member with 200 objects took %s:\n%s", took.Round(time.Millisecond), out)
+	g.Expect(out).To(And(ContainSubstring("the hub has stopped reconciling fleet/ironcore-1"), ContainSubstring("removed 200 finalizers"),
+		ContainSubstring("deleted namespace fleet-ironcore-1"), ContainSubstring("clusterprofile fleet/ironcore-1 deleted")))
+
+	// Nothing stuck, nothing orphaned, nothing of the other member touched.
+	g.Expect(hubFinalized(ctx, ic1)).To(Equal(0))
+	ns := &corev1.Namespace{}
+	if err := peer.Get(ctx, client.ObjectKey{Name: "fleet-ironcore-1"}, ns); !apierrors.IsNotFound(err) {
+		g.Expect(ns.DeletionTimestamp).NotTo(BeNil(), "the purged member's namespace is deleted (terminating: the fleet runs no namespace controller)")
+	}
+	for _, list := range []client.ObjectList{&apinetv1alpha1.NetworkList{}, &apinetv1alpha1.IPList{}} {
+		g.Expect(peer.List(ctx, list, client.MatchingLabels{clusterprofiles.LabelCluster: "fleet.ironcore-1"})).To(Succeed())
+		g.Expect(meta.LenList(list)).To(BeZero(), "no apinet object of the purged member is left")
+	}
+	g.Expect(ic1.Delete(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "net-0"}})).To(Succeed())
+	g.Expect(ic1.Get(ctx, types.NamespacedName{Namespace: "default", Name: "net-0"}, &networkingv1alpha1.Network{})).To(Satisfy(apierrors.IsNotFound),
+		"a delete no longer hangs on the hub's finalizer")
+	secrets := &corev1.SecretList{}
+	g.Expect(hub.List(ctx, secrets, client.InNamespace("fleet"), client.MatchingLabels{clusterprofiles.LabelSecretProfile: "ironcore-1"})).To(Succeed())
+	g.Expect(secrets.Items).To(BeEmpty(), "the credential Secret is deleted")
+	g.Expect(apinetState(ctx, peer, "fleet-ironcore-2")).To(Equal(other), "the other member's apinet objects are untouched")
+	g.Expect(hubFinalized(ctx, ic2)).To(Equal(3))
+	g.Expect(reason("ironcore-2")()).To(Equal(clusterprofiles.ReasonEngaged))
+
+	// --release: finalizers go, apinet objects stay.
+	code, out, errOut = offboard("ironcore-2", "--release")
+	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(out).To(And(ContainSubstring("apinet objects stay (--release): core.apinet.ironcore.dev/Network 3"), ContainSubstring("removed 3 finalizers")))
+	g.Expect(hubFinalized(ctx, ic2)).To(Equal(0))
+	g.Consistently(func() (map[string]string, error) { return apinetState(ctx, peer, "fleet-ironcore-2") }, 2*time.Second).Should(Equal(other),
+		"released apinet objects stay as they were")
+	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-2"}, &clusterinventoryv1alpha1.ClusterProfile{})).To(Satisfy(apierrors.IsNotFound))
+
+	// The last peer has no members left.
+	code, out, errOut = offboard("apinet-1", "--purge")
+	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(proc.Exited()).To(BeFalse(), "the hub kept running throughout")
+}
