@@ -14,9 +14,13 @@ import (
 // hubNamespace is the release namespace of every rendering.
 const hubNamespace = "apinet-hub"
 
+// imageDigest is a well-formed image.digest.
+const imageDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 // everyFeature switches on every optional part of the chart: the
-// ServiceMonitor, an access-provider file, watching all namespaces, and
-// the extra arguments, env and volumes.
+// ServiceMonitor, an access-provider file, watching all namespaces,
+// sharding, an image by digest, spread constraints, and the extra
+// arguments, env and volumes.
 var everyFeature = map[string]any{
 	"fleetNamespaces": []string{},
 	"serviceMonitor":  map[string]any{"enabled": true, "labels": map[string]string{"release": "prometheus"}},
@@ -34,6 +38,11 @@ var everyFeature = map[string]any{
 	"extraVolumes":      []any{map[string]any{"name": "plugins", "emptyDir": map[string]any{}}},
 	"extraVolumeMounts": []any{map[string]any{"name": "plugins", "mountPath": "/plugins"}},
 	"dashboard":         map[string]any{"labelKey": "grafana.io/dashboard", "labelValue": "hub", "namespace": "monitoring"},
+	"sharding":          map[string]any{"enabled": true},
+	"image":             map[string]any{"digest": imageDigest},
+	"topologySpreadConstraints": []any{map[string]any{
+		"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+	}},
 }
 
 // containerArgs are the args of the hub container of the rendered
@@ -48,6 +57,25 @@ func containerArgs(objs []*unstructured.Unstructured) []string {
 	args, _, err := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
 	Expect(err).NotTo(HaveOccurred())
 	return args
+}
+
+// podSpec is the pod template's spec of the rendered Deployment.
+func podSpec(objs []*unstructured.Unstructured) map[string]any {
+	GinkgoHelper()
+	deployments := find(objs, "Deployment")
+	Expect(deployments).To(HaveLen(1))
+	pod, found, err := unstructured.NestedMap(deployments[0].Object, "spec", "template", "spec")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(found).To(BeTrue())
+	return pod
+}
+
+// hubContainer is the hub container of the rendered Deployment.
+func hubContainer(objs []*unstructured.Unstructured) map[string]any {
+	GinkgoHelper()
+	containers, _ := podSpec(objs)["containers"].([]any)
+	Expect(containers).To(HaveLen(1))
+	return containers[0].(map[string]any)
 }
 
 // rbacRules are the rules of every rendered Role and ClusterRole, by
@@ -115,6 +143,9 @@ var _ = Describe("The chart", func() {
 		Expect(container["livenessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/healthz")))
 		Expect(container["readinessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/readyz")))
 		Expect(container["ports"]).To(ContainElement(SatisfyAll(HaveKeyWithValue("name", "metrics"), HaveKeyWithValue("containerPort", BeEquivalentTo(8080)))))
+		Expect(container).To(HaveKeyWithValue("image", "ghcr.io/apinet-hub/apinet-hub:0.1.0"), "the appVersion's tag")
+		Expect(container).NotTo(HaveKey("env"))
+		Expect(pod).NotTo(HaveKey("topologySpreadConstraints"))
 
 		dashboard := find(objs, "ConfigMap")[0]
 		Expect(dashboard.GetLabels()).To(HaveKeyWithValue("grafana_dashboard", "1"))
@@ -130,7 +161,7 @@ var _ = Describe("The chart", func() {
 					Expect(r.Verbs).NotTo(ContainElement("*"), name)
 					Expect(r.Resources).NotTo(ContainElement(ContainSubstring("*")), name)
 					Expect(r.APIGroups).NotTo(ContainElement("*"), name)
-					if strings.Contains(name, "leader-election") {
+					if strings.HasPrefix(name, "Role "+hubNamespace+"/") {
 						Expect(r.Resources).NotTo(ContainElement("secrets"), "%s: the release namespace's Secrets are none of the hub's business", name)
 					}
 				}
@@ -151,6 +182,7 @@ var _ = Describe("The chart", func() {
 			"ConfigMap apinet-hub/hub-apinet-hub-access-providers",
 			"ClusterRole /apinet-hub-hub-apinet-hub-fleet", "ClusterRoleBinding /apinet-hub-hub-apinet-hub-fleet",
 			"ConfigMap monitoring/hub-apinet-hub-dashboard",
+			"Role apinet-hub/hub-apinet-hub-sharding", "RoleBinding apinet-hub/hub-apinet-hub-sharding",
 		))
 		Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("Role fleet/")))
 		args := containerArgs(objs)
@@ -183,6 +215,68 @@ var _ = Describe("The chart", func() {
 		}, HaveKeyWithValue("grafana.io/dashboard", "hub"))), "the dashboard label is configurable")
 	})
 
+	It("with sharding.enabled, runs every replica as a shard named after its pod, with a Role on the release namespace's Leases instead of leader election", func(ctx SpecContext) {
+		objs := renderObjects(ctx, map[string]any{"sharding": map[string]any{"enabled": true}})
+		args := containerArgs(objs)
+		Expect(args).To(ContainElements("--experimental-sharding", "--shard-id=$(POD_NAME)",
+			"--leader-election-namespace=apinet-hub", "--leader-election-lease-duration=15s"))
+		Expect(args).NotTo(ContainElement("--leader-elect"), "apinet-hub run exits 2 on --experimental-sharding with --leader-elect")
+		Expect(args).NotTo(ContainElement(HavePrefix("--leader-election-renew-deadline")), "no leader election to tune")
+		Expect(args).NotTo(ContainElement(HavePrefix("--leader-election-retry-period")))
+		Expect(hubContainer(objs)["env"]).To(ContainElement(SatisfyAll(HaveKeyWithValue("name", "POD_NAME"),
+			HaveKeyWithValue("valueFrom", HaveKeyWithValue("fieldRef", HaveKeyWithValue("fieldPath", "metadata.name"))))),
+			"$(POD_NAME) is the downward API's pod name")
+
+		Expect(kinds(objs)).To(ContainElements("Role apinet-hub/hub-apinet-hub-sharding", "RoleBinding apinet-hub/hub-apinet-hub-sharding",
+			"Role fleet/hub-apinet-hub-fleet", "PodDisruptionBudget apinet-hub/hub-apinet-hub"))
+		Expect(kinds(objs)).NotTo(ContainElement(ContainSubstring("leader-election")))
+		// multicluster-runtime v0.24.1 pkg/manager/coordinator/sharded: the
+		// fences (leaseguard.go) get, create and update; the peer registry
+		// (peers/registry.go) gets, creates, updates and lists. Nothing
+		// watches (no cache), deletes or patches.
+		Expect(rbacRules(objs)).To(HaveKeyWithValue("Role apinet-hub/hub-apinet-hub-sharding", ConsistOf(rbacv1.PolicyRule{
+			APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "create", "update"},
+		})))
+		for _, binding := range find(objs, "RoleBinding") {
+			if binding.GetName() != "hub-apinet-hub-sharding" {
+				continue
+			}
+			role, _, _ := unstructured.NestedString(binding.Object, "roleRef", "name")
+			Expect(role).To(Equal("hub-apinet-hub-sharding"))
+			subjects, _, _ := unstructured.NestedSlice(binding.Object, "subjects")
+			Expect(subjects).To(ConsistOf(map[string]any{"kind": "ServiceAccount", "name": serviceAccount, "namespace": hubNamespace}))
+		}
+
+		withEnv := renderObjects(ctx, map[string]any{"sharding": map[string]any{"enabled": true},
+			"extraEnv": []any{map[string]string{"name": "TZ", "value": "UTC"}}})
+		Expect(hubContainer(withEnv)["env"]).To(ConsistOf(HaveKeyWithValue("name", "POD_NAME"), HaveKeyWithValue("name", "TZ")))
+	})
+
+	It("pulls the image by digest when image.digest is set, whatever the tag", func(ctx SpecContext) {
+		objs := renderObjects(ctx, map[string]any{"image": map[string]any{"tag": "v9.9.9", "digest": imageDigest}})
+		Expect(hubContainer(objs)).To(HaveKeyWithValue("image", "ghcr.io/apinet-hub/apinet-hub@"+imageDigest))
+		Expect(hubContainer(renderObjects(ctx, map[string]any{"image": map[string]any{"tag": "v9.9.9"}}))).
+			To(HaveKeyWithValue("image", "ghcr.io/apinet-hub/apinet-hub:v9.9.9"))
+	})
+
+	It("passes topologySpreadConstraints to the pod, selecting the hub's pods where a constraint names no selector", func(ctx SpecContext) {
+		own := map[string]any{"matchLabels": map[string]any{"tier": "hub"}}
+		objs := renderObjects(ctx, map[string]any{"topologySpreadConstraints": []any{
+			map[string]any{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"},
+			map[string]any{"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": own},
+		}})
+		pod := podSpec(objs)
+		Expect(pod["topologySpreadConstraints"]).To(HaveExactElements(
+			SatisfyAll(HaveKeyWithValue("maxSkew", BeEquivalentTo(1)), HaveKeyWithValue("topologyKey", "topology.kubernetes.io/zone"),
+				HaveKeyWithValue("whenUnsatisfiable", "ScheduleAnyway"),
+				HaveKeyWithValue("labelSelector", map[string]any{"matchLabels": map[string]any{
+					"app.kubernetes.io/name": "apinet-hub", "app.kubernetes.io/instance": "hub"}})),
+			SatisfyAll(HaveKeyWithValue("maxSkew", BeEquivalentTo(2)), HaveKeyWithValue("topologyKey", "kubernetes.io/hostname"),
+				HaveKeyWithValue("whenUnsatisfiable", "DoNotSchedule"), HaveKeyWithValue("labelSelector", own)),
+		))
+		Expect(pod).To(HaveKeyWithValue("affinity", HaveKey("podAntiAffinity")), "the default affinity stays")
+	})
+
 	It("renders no PodDisruptionBudget for a single replica, which it would keep from ever draining", func(ctx SpecContext) {
 		Expect(kinds(renderObjects(ctx, map[string]any{"replicas": 1}))).NotTo(ContainElement(HavePrefix("PodDisruptionBudget")))
 	})
@@ -205,5 +299,13 @@ var _ = Describe("The chart", func() {
 		Entry("an access provider without command", map[string]any{"accessProviders": []any{map[string]any{
 			"name": "p", "execConfig": map[string]any{"apiVersion": "client.authentication.k8s.io/v1"}}}}, "missing property 'command'"),
 		Entry("an unknown pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy': value must be one of"),
+		Entry("an image digest that is short", map[string]any{"image": map[string]any{"digest": "sha256:0123abc"}}, "at '/image/digest': 'sha256:0123abc' does not match pattern"),
+		Entry("an image digest without its algorithm", map[string]any{"image": map[string]any{"digest": strings.TrimPrefix(imageDigest, "sha256:")}}, "at '/image/digest'"),
+		Entry("an image digest that is a tag", map[string]any{"image": map[string]any{"digest": "v0.1.0"}}, "at '/image/digest'"),
+		Entry("sharding as a flag", map[string]any{"sharding": true}, "at '/sharding': got boolean, want object"),
+		Entry("a spread constraint without topologyKey", map[string]any{"topologySpreadConstraints": []any{
+			map[string]any{"maxSkew": 1, "whenUnsatisfiable": "ScheduleAnyway"}}}, "at '/topologySpreadConstraints/0': missing property 'topologyKey'"),
+		Entry("a spread constraint with an unknown policy", map[string]any{"topologySpreadConstraints": []any{
+			map[string]any{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "Sometimes"}}}, "at '/topologySpreadConstraints/0/whenUnsatisfiable'"),
 	)
 })

@@ -4,7 +4,8 @@
 // exports, and the rendered objects, created on a real kube-apiserver, give
 // the hub exactly the rights it needs: a hub running under the chart's
 // ServiceAccount engages a fleet and maps its objects without one
-// "forbidden", and reads no Secret outside its fleet namespaces.
+// "forbidden", and reads no Secret outside its fleet namespaces; with
+// sharding, two such hubs fence each member by exactly one of them.
 //
 // The tests run bin/servers/helm (hack/install-servers.sh helm, which
 // `make test` runs) and skip when it is missing.

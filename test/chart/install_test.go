@@ -2,8 +2,10 @@ package chart
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,12 +20,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
@@ -36,6 +40,14 @@ const (
 	serviceAccount = "hub-apinet-hub"
 	// leaseName is the hub's leader-election Lease (cmd/apinet-hub/run.go).
 	leaseName = "apinet-hub.ironcore.dev"
+	// shardLeasePrefix and peerLeasePrefix name the Leases of
+	// --experimental-sharding (cmd/apinet-hub/run.go): multicluster-runtime's
+	// coordinator appends the member's cluster name ("<namespace>/<profile>"
+	// as a DNS-1123 name), its peer registry the shard ID.
+	shardLeasePrefix = "apinet-hub-shard-"
+	peerLeasePrefix  = "apinet-hub-peer-"
+	// podNameArg is the rendered --shard-id, which the kubelet expands.
+	podNameArg = "--shard-id=$(POD_NAME)"
 )
 
 // hubArgs turns the container args of the rendered Deployment into the args
@@ -71,6 +83,59 @@ func tokenKubeconfig(ctx context.Context, hub *fleet.Cluster) (string, client.Cl
 	cl, err := client.New(cfg, client.Options{Scheme: fleet.Scheme})
 	Expect(err).NotTo(HaveOccurred())
 	return path, cl
+}
+
+// withShardID replaces the rendered --shard-id=$(POD_NAME), which a pod's
+// kubelet would expand, by id.
+func withShardID(args []string, id string) []string {
+	GinkgoHelper()
+	Expect(args).To(ContainElement(podNameArg))
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == podNameArg {
+			out[i] = "--shard-id=" + id
+		}
+	}
+	return out
+}
+
+// pruneRBAC deletes the release's Roles, ClusterRoles and their bindings
+// that rendered does not hold, as `helm upgrade` would: the specs share one
+// hub cluster, and a hub must run with one rendering's rights only.
+func pruneRBAC(ctx context.Context, hub client.Client, rendered []*unstructured.Unstructured) {
+	GinkgoHelper()
+	keep := kinds(rendered)
+	for _, kind := range []string{"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"} {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind(kind + "List"))
+		Expect(hub.List(ctx, list, client.MatchingLabels{"app.kubernetes.io/instance": "hub"})).To(Succeed())
+		for i := range list.Items {
+			o := &list.Items[i]
+			if !slices.Contains(keep, fmt.Sprintf("%s %s/%s", kind, o.GetNamespace(), o.GetName())) {
+				Expect(client.IgnoreNotFound(hub.Delete(ctx, o))).To(Succeed(), "%s %s/%s", kind, o.GetNamespace(), o.GetName())
+			}
+		}
+	}
+}
+
+// shardHolders maps every member fence Lease (apinet-hub-shard-<member>) in
+// the release namespace that is held and unexpired to its holder.
+func shardHolders(ctx context.Context, hub client.Client) map[string]string {
+	GinkgoHelper()
+	leases := &coordinationv1.LeaseList{}
+	Expect(hub.List(ctx, leases, client.InNamespace(hubNamespace))).To(Succeed())
+	out := map[string]string{}
+	for _, l := range leases.Items {
+		s := l.Spec
+		if !strings.HasPrefix(l.Name, shardLeasePrefix) || ptr.Deref(s.HolderIdentity, "") == "" ||
+			s.RenewTime == nil || s.LeaseDurationSeconds == nil ||
+			time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
+			continue
+		}
+		out[l.Name] = *s.HolderIdentity
+	}
+	return out
 }
 
 func engagedReason(ctx context.Context, hub client.Client, name string) string {
@@ -244,4 +309,109 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		Expect(saClient.List(ctx, &corev1.SecretList{})).To(Succeed(), "the trade-off: every Secret of the hub cluster is readable")
 	})
 
+	It("with sharding.enabled, two hubs under the chart's ServiceAccount engage the fleet and fence each member by exactly one of them", func(ctx SpecContext) {
+		hub := testFleet.Hub()
+		hubClient := hub.Client()
+		member, peer := testFleet.Cluster("ironcore-1"), testFleet.Cluster("apinet-1")
+
+		By("applying the sharded rendering and removing the leader-election and watch-all RBAC, as helm upgrade would")
+		// Verbosity 1 logs the coordinator's failed Lease requests (its peer
+		// registry retries them at V(1)), so a forbidden one shows in the log.
+		rendered := renderObjects(ctx, map[string]any{
+			"fleetNamespaces": []string{fleetNamespace},
+			"sharding":        map[string]any{"enabled": true},
+			"config":          map[string]any{"probeInterval": "1s", "logLevel": 1},
+		})
+		Expect(kinds(rendered)).To(ContainElement("Role apinet-hub/hub-apinet-hub-sharding"))
+		Expect(kinds(rendered)).NotTo(ContainElement(ContainSubstring("leader-election")))
+		for _, o := range rendered {
+			Expect(hubClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership)).
+				To(Succeed(), "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
+		}
+		pruneRBAC(ctx, hubClient, rendered)
+
+		By("clearing the Engaged conditions the hubs before wrote")
+		for _, name := range []string{peer.Name, member.Name} {
+			Eventually(func() error {
+				cp := &clusterinventoryv1alpha1.ClusterProfile{}
+				if err := hubClient.Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: name}, cp); err != nil {
+					return err
+				}
+				meta.RemoveStatusCondition(&cp.Status.Conditions, clusterprofiles.ConditionEngaged)
+				return hubClient.Status().Update(ctx, cp)
+			}).Should(Succeed())
+		}
+
+		By("running two hubs with the Deployment's args, each with its pod's name as --shard-id")
+		kubeconfig, saClient := tokenKubeconfig(ctx, hub)
+		args := hubArgs(containerArgs(rendered))
+		Expect(args).NotTo(ContainElement("--leader-elect"))
+		ids := []string{"hub-apinet-hub-a", "hub-apinet-hub-b"}
+		logs, procs := make([]string, len(ids)), make([]*fleet.Controller, len(ids))
+		for i, id := range ids {
+			logs[i] = filepath.Join(GinkgoT().TempDir(), id+".log")
+			DeferCleanup(func() {
+				if CurrentSpecReport().Failed() {
+					data, _ := os.ReadFile(logs[i])
+					GinkgoWriter.Printf("==== hub log of %s\n%s\n", id, data)
+				}
+			})
+			proc, err := fleet.StartHub(fleet.HubOptions{Binary: hubBinary, Kubeconfig: kubeconfig, Args: withShardID(args, id), Log: logs[i]})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { Expect(proc.Stop(30 * time.Second)).To(Succeed()) })
+			procs[i] = proc
+		}
+
+		By("engaging every profile (every replica engages every member; only the fences are sharded)")
+		for _, name := range []string{peer.Name, member.Name} {
+			Eventually(func() string { return engagedReason(ctx, hubClient, name) }).WithTimeout(90*time.Second).
+				Should(Equal(clusterprofiles.ReasonEngaged), "profile %s engaged", name)
+		}
+
+		By("announcing both replicas with their peer Leases")
+		for _, id := range ids {
+			Eventually(func(g Gomega) {
+				lease := &coordinationv1.Lease{}
+				g.Expect(hubClient.Get(ctx, types.NamespacedName{Namespace: hubNamespace, Name: peerLeasePrefix + id}, lease)).To(Succeed())
+				g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(Equal(id))
+			}).Should(Succeed(), "peer Lease of %s", id)
+		}
+
+		By("fencing the member by exactly one replica: the one rendezvous hashing picks among the two")
+		// The fleet has one IronCore member (apinet peers are not engaged
+		// with the controllers: no fence), so one replica holds a fence and
+		// the other none; the e2e suite splits two members over two.
+		// Whoever starts first takes the fence while alone; once each
+		// replica lists the other's peer Lease, the fence moves to the
+		// winner of multicluster-runtime's default sharder and stays.
+		memberName := clusterprofiles.ClusterName(types.NamespacedName{Namespace: fleetNamespace, Name: member.Name}).String()
+		peers := []sharder.PeerInfo{{ID: ids[0], Weight: 1}, {ID: ids[1], Weight: 1}}
+		owner := ids[1]
+		if sharder.NewHRW().ShouldOwn(memberName, peers, peers[0]) {
+			owner = ids[0]
+		}
+		fence := shardLeasePrefix + fleetNamespace + "-" + member.Name
+		Eventually(func() map[string]string { return shardHolders(ctx, hubClient) }).WithTimeout(90*time.Second).
+			Should(Equal(map[string]string{fence: owner}), "one fence, held by %s", owner)
+
+		By("mapping a Network of the member through the fence's holder")
+		nw := &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chart-shards"}}
+		Expect(member.Client().Create(ctx, nw)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(member.Client().Get(ctx, client.ObjectKeyFromObject(nw), nw)).To(Succeed())
+			g.Expect(nw.Status.State).To(Equal(networkingv1alpha1.NetworkStateAvailable))
+		}).Should(Succeed())
+		Expect(shardHolders(ctx, hubClient)).To(Equal(map[string]string{fence: owner}), "the fence did not move")
+
+		By("never being refused a request, on either replica")
+		for i, id := range ids {
+			Expect(procs[i].Exited()).To(BeFalse(), "hub %s still runs", id)
+			log, err := os.ReadFile(logs[i])
+			Expect(err).NotTo(HaveOccurred())
+			Expect(strings.ToLower(string(log))).NotTo(ContainSubstring("forbidden"), "log of %s", id)
+		}
+		Expect(saClient.List(ctx, &coordinationv1.LeaseList{}, client.InNamespace(hubNamespace))).To(Succeed(), "the peer registry lists the Leases")
+		err := saClient.List(ctx, &coordinationv1.LeaseList{}, client.InNamespace(fleetNamespace))
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "Leases outside the release namespace: %v", err)
+	})
 })

@@ -43,6 +43,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The hub's image: by digest when image.digest is set, else by tag. */}}
+{{- define "apinet-hub.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
 {{/* The leader-election Lease; must match LeaderElectionID in cmd/apinet-hub/run.go. */}}
 {{- define "apinet-hub.leaseName" -}}
 apinet-hub.ironcore.dev
