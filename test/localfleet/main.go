@@ -1,9 +1,10 @@
 // Command localfleet is `make run`: it starts a local fleet on real servers
 // (a hub, two IronCore members and one apinet peer with the apinet
-// controller-manager), onboards the members through ClusterProfiles and
-// credential Secrets, runs the apinet-hub binary against the hub, creates a
-// sample Network, VirtualIP and NATGateway in each member and keeps showing
-// where they are mapped. Ctrl-C stops the hub and every server.
+// controller-manager), runs the apinet-hub binary against the hub, onboards
+// the peer and the members with `apinet-hub onboard --wait` (the command an
+// operator runs), creates a sample Network, VirtualIP and NATGateway in each
+// member and keeps showing `apinet-hub status` and where the samples are
+// mapped. Ctrl-C stops the hub and every server.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -79,12 +81,9 @@ func run(dir, hubBinary string, ironcore int, duration time.Duration) error {
 	fmt.Printf("fleet up in %s\n\n", time.Since(start).Round(100*time.Millisecond))
 	printClusters(f)
 
-	members, err := onboard(ctx, f)
-	if err != nil {
-		return err
-	}
 	logPath := filepath.Join(abs, "apinet-hub.log")
-	hub, err := fleet.StartHub(fleet.HubOptions{Binary: hubBinary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: fleetNamespace, Log: logPath})
+	hub, err := fleet.StartHub(fleet.HubOptions{Binary: hubBinary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: fleetNamespace, Log: logPath,
+		Args: []string{"--profile-status-interval", "5s"}}) // the OBJECTS column follows quickly
 	if err != nil {
 		return fmt.Errorf("%w (run make build)", err)
 	}
@@ -92,12 +91,16 @@ func run(dir, hubBinary string, ironcore int, duration time.Duration) error {
 	fmt.Printf("\napinet-hub runs (pid %d, log %s)\n  metrics: http://%s/metrics\n  health:  http://%s/readyz\n",
 		hub.PID(), logPath, hub.MetricsAddr, hub.ProbeAddr)
 
+	members, err := onboard(ctx, f, hubBinary)
+	if err != nil {
+		return err
+	}
 	if err := createSamples(ctx, members); err != nil {
 		return err
 	}
 	fmt.Println("\ncreated Network, VirtualIP and NATGateway default/sample in each member; the view below refreshes on change.")
 	fmt.Println("Press Ctrl-C to stop the hub and the fleet.")
-	watchSamples(ctx, members, hub)
+	watchSamples(ctx, f, hubBinary, members, hub)
 	return nil
 }
 
@@ -110,20 +113,26 @@ func printClusters(f *fleet.Fleet) {
 	_ = tw.Flush()
 }
 
-// onboard registers the peer and the IronCore members on the hub.
-func onboard(ctx context.Context, f *fleet.Fleet) ([]*fleet.Cluster, error) {
-	hub := f.Hub().Client()
-	if err := hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}}); err != nil {
+// onboard registers the peer and the IronCore members on the hub with
+// `apinet-hub onboard --wait`, printing each command and its output.
+func onboard(ctx context.Context, f *fleet.Fleet, hubBinary string) ([]*fleet.Cluster, error) {
+	if err := f.Hub().Client().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}}); err != nil {
 		return nil, err
 	}
 	peer := f.ByRole(fleet.RoleAPINet)[0]
-	if err := fleet.Onboard(ctx, hub, fleetNamespace, peer.Name, fleet.APINetLabels, nil, peer.Kubeconfig()); err != nil {
-		return nil, err
-	}
 	members := f.ByRole(fleet.RoleIronCore)
-	for _, m := range members {
-		if err := fleet.Onboard(ctx, hub, fleetNamespace, m.Name, fleet.IronCoreLabels(peer.Name), nil, m.Kubeconfig()); err != nil {
-			return nil, err
+	fmt.Println()
+	for _, c := range append([]*fleet.Cluster{peer}, members...) {
+		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", c.KubeconfigPath(),
+			"--namespace", fleetNamespace, "--name", c.Name, "--role", string(c.Role), "--wait", "2m"}
+		if c.Role == fleet.RoleIronCore {
+			args = append(args, "--peer", peer.Name)
+		}
+		fmt.Printf("$ apinet-hub %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, hubBinary, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("apinet-hub onboard %s: %w", c.Name, err)
 		}
 	}
 	return members, nil
@@ -151,15 +160,21 @@ func createSamples(ctx context.Context, members []*fleet.Cluster) error {
 
 var sampleMeta = metav1.ObjectMeta{Namespace: "default", Name: "sample"}
 
-// watchSamples prints what is mapped where whenever it changes, until ctx ends.
-func watchSamples(ctx context.Context, members []*fleet.Cluster, hub *fleet.Controller) {
+// watchSamples prints `apinet-hub status` and what is mapped where whenever
+// either changes, until ctx ends.
+func watchSamples(ctx context.Context, f *fleet.Fleet, hubBinary string, members []*fleet.Cluster, hub *fleet.Controller) {
 	start := time.Now()
 	last := ""
 	for {
-		view := renderView(ctx, members)
-		if view != last {
-			fmt.Printf("\n[%s after start]\n%s", time.Since(start).Round(100*time.Millisecond), view)
-			last = view
+		status, err := exec.CommandContext(ctx, hubBinary, "status", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", fleetNamespace).CombinedOutput()
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		mapped := renderView(ctx, members)
+		// Printed when anything but the AGE column (the last) changes.
+		if key := withoutLastColumn(string(status)) + mapped; key != last {
+			fmt.Printf("\n[%s after start]\n$ apinet-hub status -n %s\n%s\n%s", time.Since(start).Round(100*time.Millisecond), fleetNamespace, status, mapped)
+			last = key
 		}
 		if hub.Exited() {
 			fmt.Println("apinet-hub exited; see its log")
@@ -221,6 +236,17 @@ func renderView(ctx context.Context, members []*fleet.Cluster) string {
 		}
 	}
 	_ = tw.Flush()
+	return b.String()
+}
+
+func withoutLastColumn(table string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(table, "\n") {
+		if fields := strings.Fields(line); len(fields) > 1 {
+			b.WriteString(strings.Join(fields[:len(fields)-1], " "))
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 
