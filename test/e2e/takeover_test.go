@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -103,6 +104,49 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 		Expect(final.apinet).NotTo(HaveKey("IP/"+string(before.uids["VirtualIP/vip-1"])), "the deleted VirtualIP's apinet IP is gone")
 		Expect(ic.Get(ctx, types.NamespacedName{Namespace: workloadNamespace, Name: "net-1"}, &networkingv1alpha1.Network{})).To(
 			Satisfy(apierrors.IsNotFound), "the deleted Network is gone, its finalizer released")
+
+		By("handing the member back to apinetlet: apinet-hub offboard --release")
+		start = time.Now()
+		out, err := exec.CommandContext(ctx, hub.binary, "offboard", m.name(), "--release",
+			"--kubeconfig", testFleet.Hub().KubeconfigPath(), "--namespace", profileNamespace).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		released := time.Since(start)
+		Expect(string(out)).To(And(ContainSubstring("removed 6 finalizers"), ContainSubstring("clusterprofile fleet/ironcore-3 deleted")))
+		handedBack, err := takeoverSnapshot(ctx, m)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(handedBack.apinet).To(Equal(final.apinet), "--release leaves every apinet object in place")
+		for key, state := range handedBack.member {
+			Expect(state).To(HaveSuffix("finalizers=[]"), key)
+		}
+
+		By("restarting apinetlet, which takes the member back without recreating anything")
+		apinetlet, err = fleet.StartAPINetlet(ctx, fleet.APINetletOptions{
+			Member: m.cluster, Peer: peer, APINetNamespace: m.apinetNamespace, Log: filepath.Join(logDir, "apinetlet.log"),
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			s, err := takeoverSnapshot(ctx, m)
+			g.Expect(err).NotTo(HaveOccurred())
+			for key, state := range s.member {
+				g.Expect(state).NotTo(HaveSuffix("finalizers=[]"), "apinetlet finalizes %s again", key)
+			}
+			g.Expect(s.apinet).To(Equal(final.apinet), "no apinet object recreated")
+		}).Should(Succeed())
+		AddReportEntry("hand-back: offboard --release", released.Round(time.Millisecond).String())
+		AddReportEntry("hand-back: offboard --release to apinetlet finalizing every object", time.Since(start).Round(time.Millisecond).String())
+		Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: "net-apinetlet"}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			s, err := takeoverSnapshot(ctx, m)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.member["Network/net-apinetlet"]).To(ContainSubstring("state=Available"))
+		}).Should(Succeed(), "apinetlet maps new objects again")
+		Consistently(func(g Gomega) {
+			s, err := takeoverSnapshot(ctx, m)
+			g.Expect(err).NotTo(HaveOccurred())
+			for key, uid := range final.apinet {
+				g.Expect(s.apinet).To(HaveKeyWithValue(key, uid))
+			}
+		}, 2*time.Second, 500*time.Millisecond).Should(Succeed(), "and the handed-back objects stay")
 	}, NodeTimeout(5*time.Minute))
 })
 
