@@ -20,13 +20,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -482,7 +482,8 @@ func printManifests(w io.Writer, o *clusterprofiles.Onboarding, showSecrets bool
 	if err != nil {
 		return err
 	}
-	for i, m := range manifests {
+	printer := &printers.YAMLPrinter{}
+	for _, m := range manifests {
 		if m.GetKind() == "Secret" && !showSecrets {
 			if data, _, _ := unstructured.NestedStringMap(m.Object, "data"); data != nil {
 				for k, v := range data {
@@ -493,14 +494,7 @@ func printManifests(w io.Writer, o *clusterprofiles.Onboarding, showSecrets bool
 				}
 			}
 		}
-		out, err := yaml.Marshal(m.Object)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			fmt.Fprintln(w, "---")
-		}
-		if _, err := w.Write(out); err != nil {
+		if err := printer.PrintObj(m, w); err != nil {
 			return err
 		}
 	}
