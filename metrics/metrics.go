@@ -5,10 +5,13 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Label names. cluster and peer carry the label-safe cluster name
-// (clusterprofiles.LabelValue: "<profile namespace>.<profile name>").
+// Label names. member (an IronCore member) and peer (an apinet peer) carry
+// the label-safe cluster name (clusterprofiles.LabelValue: "<profile
+// namespace>.<profile name>"). There is no "cluster" label: Thanos, Mimir and
+// most multi-cluster Prometheus setups use it as the external label of the
+// scraping cluster. A series about a peer itself has member="".
 const (
-	LabelCluster    = "cluster"
+	LabelMember     = "member"
 	LabelPeer       = "peer"
 	LabelRole       = "role"
 	LabelController = "controller"
@@ -16,6 +19,8 @@ const (
 	LabelReason     = "reason"
 	LabelKind       = "kind"
 	LabelState      = "state"
+	LabelVersion    = "version"
+	LabelGoVersion  = "goversion"
 )
 
 var (
@@ -24,40 +29,54 @@ var (
 	ClusterEngaged = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "apinet_hub_cluster_engaged",
 		Help: "1 if the cluster is engaged (IronCore members) or usable (apinet peers), else 0.",
-	}, []string{LabelCluster, LabelRole, LabelPeer})
+	}, []string{LabelMember, LabelPeer, LabelRole})
+
+	// ClusterEngagedReason is 1 for the reason of a cluster's Engaged
+	// condition now (one series per cluster), so that an alert or a table
+	// can say why a member is not engaged.
+	ClusterEngagedReason = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "apinet_hub_cluster_engaged_reason",
+		Help: "1 for the current reason of the cluster's Engaged condition (Engaged, Paused, PeerPaused, Unreachable, ...); one series per cluster.",
+	}, []string{LabelMember, LabelPeer, LabelRole, LabelReason})
+
+	// BuildInfo is 1, labelled with the hub's version.
+	BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "apinet_hub_build_info",
+		Help: "1, labelled with the running apinet-hub's version and Go version.",
+	}, []string{LabelVersion, LabelGoVersion})
 
 	// ClusterProbeDuration is the latency of /readyz probes per cluster.
 	ClusterProbeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "apinet_hub_cluster_probe_duration_seconds",
-		Help:    "Latency of the hub's /readyz probes of a cluster.",
+		Help:    "Latency of the hub's health probes of a cluster (/readyz, its API group, its identity).",
 		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-	}, []string{LabelCluster, LabelRole})
+	}, []string{LabelMember, LabelPeer, LabelRole})
 
 	// ClusterProbeFailures counts failed probes per cluster.
 	ClusterProbeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "apinet_hub_cluster_probe_failures_total",
-		Help: "Failed /readyz probes of a cluster.",
-	}, []string{LabelCluster, LabelRole})
+		Help: "Failed health probes of a cluster.",
+	}, []string{LabelMember, LabelPeer, LabelRole})
 
 	// EngageErrors counts failed engagements and credential problems per
 	// cluster and reason (the Engaged condition's reason).
 	EngageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "apinet_hub_engage_errors_total",
 		Help: "Failed engagements of a cluster, by reason (Unreachable, CredentialsInvalid, ...).",
-	}, []string{LabelCluster, LabelReason})
+	}, []string{LabelMember, LabelPeer, LabelReason})
 
 	// ReconcileTotal counts reconciles per controller, member and peer.
 	ReconcileTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "apinet_hub_reconcile_total",
 		Help: "Reconciles of IronCore objects, by controller, member, peer and result (success, error).",
-	}, []string{LabelController, LabelCluster, LabelPeer, LabelResult})
+	}, []string{LabelController, LabelMember, LabelPeer, LabelResult})
 
 	// ReconcileDuration is the reconcile latency per controller and member.
 	ReconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "apinet_hub_reconcile_duration_seconds",
 		Help:    "Duration of reconciles of IronCore objects, by controller and member.",
 		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
-	}, []string{LabelController, LabelCluster})
+	}, []string{LabelController, LabelMember})
 
 	// MappingLatency is the time from an IronCore object's creation to its
 	// first successful mapping (its status reports the apinet object), per
@@ -69,7 +88,7 @@ var (
 		Name:    "apinet_hub_mapping_latency_seconds",
 		Help:    "Time from an IronCore object's creation to its first successful mapping, by kind and member (1 s resolution).",
 		Buckets: []float64{0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600},
-	}, []string{LabelKind, LabelCluster})
+	}, []string{LabelKind, LabelMember})
 )
 
 // Fair queueing (reconcilers/fairqueue): how much of each member's work
@@ -79,33 +98,54 @@ var (
 	QueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "apinet_hub_queue_depth",
 		Help: "Requests of a member waiting in a controller's queue (pending, delayed, or in the shared queue).",
-	}, []string{LabelController, LabelCluster})
+	}, []string{LabelController, LabelMember})
 	ReconcilesInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "apinet_hub_reconciles_in_flight",
 		Help: "Requests of a member a controller is reconciling now.",
-	}, []string{LabelController, LabelCluster})
+	}, []string{LabelController, LabelMember})
 )
 
 // collectors are every metric of the hub, registered once.
-var collectors = []prometheus.Collector{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
+var collectors = []prometheus.Collector{ClusterEngaged, ClusterEngagedReason, BuildInfo, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
 	ReconcileTotal, ReconcileDuration, MappingLatency, QueueDepth, ReconcilesInFlight, usageCollector{}}
 
-// clusterVecs are every vector with a cluster label.
+// clusterVecs are every vector with a member label.
 var clusterVecs = []interface {
 	DeletePartialMatch(prometheus.Labels) int
-}{ClusterEngaged, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency,
+}{ClusterEngaged, ClusterEngagedReason, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency,
 	QueueDepth, ReconcilesInFlight}
 
 func init() {
 	crmetrics.Registry.MustRegister(collectors...)
 }
 
-// ForgetCluster deletes every series of a cluster that left the fleet, so
-// that cardinality stays bounded by the fleet.
+// ForgetCluster deletes every series of a cluster that left the fleet
+// (its label value as member, or as peer), so that cardinality stays bounded
+// by the fleet.
 func ForgetCluster(cluster string) {
 	for _, v := range clusterVecs {
-		v.DeletePartialMatch(prometheus.Labels{LabelCluster: cluster})
+		v.DeletePartialMatch(prometheus.Labels{LabelMember: cluster})
 	}
-	ClusterEngaged.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
+	for _, v := range []*prometheus.GaugeVec{ClusterEngaged, ClusterEngagedReason} {
+		v.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
+	}
+	ClusterProbeDuration.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
+	ClusterProbeFailures.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
+	EngageErrors.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
 	ReconcileTotal.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
+}
+
+// ClusterLabels are the member and peer label values of a cluster of a
+// role: a member's own and its peer's, or "" and a peer's own.
+func ClusterLabels(role, self, peer string) (member, peerLabel string) {
+	if role == "apinet" {
+		return "", self
+	}
+	return self, peer
+}
+
+// SetBuildInfo sets apinet_hub_build_info for this process.
+func SetBuildInfo(version, goVersion string) {
+	BuildInfo.Reset()
+	BuildInfo.WithLabelValues(version, goVersion).Set(1)
 }

@@ -11,14 +11,18 @@ import (
 // Usage is what one IronCore member holds in its apinet peer, read from the
 // hub's caches when Prometheus scrapes.
 type Usage struct {
-	// Cluster is the member's and Peer its peer's label-safe name.
-	Cluster, Peer string
+	// Member is the member's and Peer its peer's label-safe name.
+	Member, Peer string
 	// Objects counts the apinet objects mapped for the member, by IronCore
 	// kind ("network", "virtualip", ...). Every kind is present, zeros too.
 	Objects map[string]int
 	// PublicIPs counts the public addresses the member holds in the peer
 	// (VirtualIPs, NAT gateway IPs, public load balancer IPs).
 	PublicIPs int
+	// Unmapped counts the member's IronCore objects, by kind, that the hub
+	// handles and has not mapped although they are older than the grace
+	// period (reconcilers.Options.UnmappedGrace). Every kind is present.
+	Unmapped map[string]int
 	// NATUsed and NATRequested sum the NAT IPs (address and port ranges)
 	// the peer reports as used and requested on the member's NAT gateways.
 	NATUsed, NATRequested int64
@@ -27,13 +31,16 @@ type Usage struct {
 var (
 	objectsMappedDesc = prometheus.NewDesc("apinet_hub_objects_mapped",
 		"apinet objects the hub maintains for a member, by IronCore kind.",
-		[]string{LabelKind, LabelCluster, LabelPeer}, nil)
+		[]string{LabelKind, LabelMember, LabelPeer}, nil)
+	objectsUnmappedDesc = prometheus.NewDesc("apinet_hub_objects_unmapped",
+		"IronCore objects of a member the hub handles but has not mapped, older than the grace period (--unmapped-grace), by kind.",
+		[]string{LabelKind, LabelMember, LabelPeer}, nil)
 	publicIPsDesc = prometheus.NewDesc("apinet_hub_public_ips",
 		"Public IP addresses a member holds in its apinet peer (VirtualIPs, NAT gateways, public load balancers).",
-		[]string{LabelCluster, LabelPeer}, nil)
+		[]string{LabelMember, LabelPeer}, nil)
 	natIPsDesc = prometheus.NewDesc("apinet_hub_nat_ips",
 		"NAT IPs of a member's NAT gateways as reported by the apinet peer, by state (used, requested).",
-		[]string{LabelCluster, LabelPeer, LabelState}, nil)
+		[]string{LabelMember, LabelPeer, LabelState}, nil)
 )
 
 // UsageSource reads the Usage of every engaged member; ctx bounds it.
@@ -55,6 +62,7 @@ type usageCollector struct{}
 
 func (usageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- objectsMappedDesc
+	ch <- objectsUnmappedDesc
 	ch <- publicIPsDesc
 	ch <- natIPsDesc
 }
@@ -68,10 +76,13 @@ func (usageCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	for _, u := range (*src)(ctx) {
 		for kind, n := range u.Objects {
-			ch <- prometheus.MustNewConstMetric(objectsMappedDesc, prometheus.GaugeValue, float64(n), kind, u.Cluster, u.Peer)
+			ch <- prometheus.MustNewConstMetric(objectsMappedDesc, prometheus.GaugeValue, float64(n), kind, u.Member, u.Peer)
 		}
-		ch <- prometheus.MustNewConstMetric(publicIPsDesc, prometheus.GaugeValue, float64(u.PublicIPs), u.Cluster, u.Peer)
-		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATUsed), u.Cluster, u.Peer, "used")
-		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATRequested), u.Cluster, u.Peer, "requested")
+		for kind, n := range u.Unmapped {
+			ch <- prometheus.MustNewConstMetric(objectsUnmappedDesc, prometheus.GaugeValue, float64(n), kind, u.Member, u.Peer)
+		}
+		ch <- prometheus.MustNewConstMetric(publicIPsDesc, prometheus.GaugeValue, float64(u.PublicIPs), u.Member, u.Peer)
+		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATUsed), u.Member, u.Peer, "used")
+		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATRequested), u.Member, u.Peer, "requested")
 	}
 }

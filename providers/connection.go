@@ -80,7 +80,7 @@ func (p *Provider) haltLocked(rec *record) {
 func (p *Provider) probeLoop(rec *record, conn *connection) {
 	ticker := time.NewTicker(p.opts.ProbeInterval)
 	defer ticker.Stop()
-	label := clusterprofiles.LabelValue(clusterprofiles.ClusterName(rec.key))
+	self := clusterprofiles.LabelValue(clusterprofiles.ClusterName(rec.key))
 	role := string(conn.role)
 	for {
 		start := time.Now()
@@ -88,11 +88,16 @@ func (p *Provider) probeLoop(rec *record, conn *connection) {
 		if conn.ctx.Err() != nil {
 			return
 		}
-		metrics.ClusterProbeDuration.WithLabelValues(label, role).Observe(time.Since(start).Seconds())
-		if problem != nil {
-			metrics.ClusterProbeFailures.WithLabelValues(label, role).Inc()
-		}
 		p.mu.Lock()
+		var peer string
+		if rec.profile != nil && rec.profile.Role == clusterprofiles.RoleIronCore {
+			peer = clusterprofiles.LabelValue(clusterprofiles.ClusterName(rec.profile.Peer))
+		}
+		member, peer := metrics.ClusterLabels(role, self, peer)
+		metrics.ClusterProbeDuration.WithLabelValues(member, peer, role).Observe(time.Since(start).Seconds())
+		if problem != nil {
+			metrics.ClusterProbeFailures.WithLabelValues(member, peer, role).Inc()
+		}
 		changed := rec.conn == conn && conn.health.observe(identity, problem, p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold)
 		healthy := conn.health.healthy
 		p.mu.Unlock()

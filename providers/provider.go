@@ -115,6 +115,17 @@ func (p *Provider) IndexField(ctx context.Context, obj client.Object, field stri
 }
 
 // Start runs the engage workers until ctx ends, then disengages everything.
+// Running tells whether Start has been called (the manager runs the
+// provider: on the leader, or on every replica without leader election).
+func (p *Provider) Running() bool {
+	select {
+	case <-p.started:
+		return true
+	default:
+		return false
+	}
+}
+
 func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
 	p.ctx, p.aware = ctx, aware
 	close(p.started)

@@ -117,7 +117,7 @@ type reported struct {
 
 // recordDecision exports a profile's engagement as metrics.
 func recordDecision(key types.NamespacedName, profile *clusterprofiles.Profile, d decision) {
-	cluster := clusterprofiles.LabelValue(clusterprofiles.ClusterName(key))
+	self := clusterprofiles.LabelValue(clusterprofiles.ClusterName(key))
 	var role, peer string
 	if profile != nil {
 		role = string(profile.Role)
@@ -125,14 +125,24 @@ func recordDecision(key types.NamespacedName, profile *clusterprofiles.Profile, 
 			peer = clusterprofiles.LabelValue(clusterprofiles.ClusterName(profile.Peer))
 		}
 	}
+	member, peer := metrics.ClusterLabels(role, self, peer)
 	engaged := 0.0
 	if d.status == metav1.ConditionTrue {
 		engaged = 1
 	}
-	metrics.ClusterEngaged.DeletePartialMatch(prometheus.Labels{metrics.LabelCluster: cluster})
-	metrics.ClusterEngaged.WithLabelValues(cluster, role, peer).Set(engaged)
+	// One series per profile: the old ones (another peer, role or reason) go.
+	own := prometheus.Labels{metrics.LabelMember: self}
+	if member == "" {
+		own = prometheus.Labels{metrics.LabelMember: "", metrics.LabelPeer: self}
+	}
+	for _, v := range []*prometheus.GaugeVec{metrics.ClusterEngaged, metrics.ClusterEngagedReason} {
+		v.DeletePartialMatch(prometheus.Labels{metrics.LabelMember: self})
+		v.DeletePartialMatch(own)
+	}
+	metrics.ClusterEngaged.WithLabelValues(member, peer, role).Set(engaged)
+	metrics.ClusterEngagedReason.WithLabelValues(member, peer, role, d.reason).Set(1)
 	if d.status == metav1.ConditionFalse {
-		metrics.EngageErrors.WithLabelValues(cluster, d.reason).Inc()
+		metrics.EngageErrors.WithLabelValues(member, peer, d.reason).Inc()
 	}
 }
 

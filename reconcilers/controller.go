@@ -72,7 +72,15 @@ type memberEngagement struct {
 // the hub's multicluster manager, watching the selected objects of that kind
 // (watch filter, managed-by: SelectedPredicate) in every member, and
 // reconciling all of them again when a member's settings change.
+// kindRegistrar is a reconciler that records its kind (paths.register).
+type kindRegistrar interface {
+	register(newList func() client.ObjectList)
+}
+
 func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, name string, kind client.Object, newList func() client.ObjectList, opts Options, r reconcile.TypedReconciler[mcreconcile.Request]) (*memberController, error) {
+	if k, ok := r.(kindRegistrar); ok {
+		k.register(newList)
+	}
 	global := mgr.GetControllerOptions()
 	log := mgr.GetLogger().WithValues("controller", name)
 	inner, err := controller.NewTypedUnmanaged(name, controller.TypedOptions[mcreconcile.Request]{

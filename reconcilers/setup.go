@@ -44,7 +44,14 @@ type Options struct {
 	// Fairness shares each controller's workers among the members
 	// (reconcilers/fairqueue).
 	Fairness Fairness
+	// UnmappedGrace is how old an IronCore object may be before the hub
+	// counts it as not mapped (apinet_hub_objects_unmapped). Default
+	// DefaultUnmappedGrace.
+	UnmappedGrace time.Duration
 }
+
+// DefaultUnmappedGrace is Options.UnmappedGrace by default.
+const DefaultUnmappedGrace = 2 * time.Minute
 
 // Fairness sizes the fair queue of every controller.
 type Fairness struct {
@@ -69,7 +76,10 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 	if opts.NATPublicIPs == nil {
 		opts.NATPublicIPs = &DefaultNATLimits
 	}
-	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(topology.Member, maxApplied)}
+	if opts.UnmappedGrace == 0 {
+		opts.UnmappedGrace = DefaultUnmappedGrace
+	}
+	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(topology.Member, maxApplied), kinds: &mappedKinds{}}
 	metrics.SetUsageSource(base.usage)
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
@@ -92,6 +102,9 @@ type reconciler struct {
 	opts     Options
 	// applied skips applies that would change nothing (apply).
 	applied *appliedMemo
+	// kinds are the IronCore kinds the controllers reconcile, for the
+	// unmapped-objects gauge (usage).
+	kinds *mappedKinds
 }
 
 // apply server-side-applies the desired state of an apinet object to the
@@ -186,6 +199,15 @@ func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req 
 		p.observeMapping(m, obj)
 	}
 	return result, err
+}
+
+// register records the kind in the reconcilers' mappedKinds (newController
+// calls it with the kind's list type).
+func (p paths[T]) register(newList func() client.ObjectList) {
+	p.kinds.add(mappedKind{name: p.controller, newList: newList, mapped: func(o client.Object) bool {
+		t, ok := o.(T)
+		return ok && p.mapped(t)
+	}})
 }
 
 // observeMapping records the mapping latency of an object the first time

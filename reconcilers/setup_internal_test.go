@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,4 +85,35 @@ func TestFairQueueServesAQuietMemberBetweenANoisyMembersBurst(t *testing.T) {
 		}
 	}
 	t.Fatal("the quiet member's event never came out")
+}
+
+func TestUnmappedFor(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	grace := 2 * time.Minute
+	object := func(age time.Duration, labels map[string]string, deleting bool) client.Object {
+		nw := &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "n", CreationTimestamp: metav1.NewTime(now.Add(-age)), Labels: labels}}
+		if deleting {
+			nw.DeletionTimestamp = &metav1.Time{Time: now}
+		}
+		return nw
+	}
+	mapped := func(m bool) func(client.Object) bool { return func(client.Object) bool { return m } }
+	for _, tc := range []struct {
+		name   string
+		obj    client.Object
+		mapped bool
+		filter string
+		want   bool
+	}{
+		{"old and not mapped", object(3*time.Minute, nil, false), false, "", true},
+		{"old and mapped", object(3*time.Minute, nil, false), true, "", false},
+		{"within the grace period", object(time.Minute, nil, false), false, "", false},
+		{"being deleted", object(time.Hour, nil, true), false, "", false},
+		{"not the hub's (watch filter)", object(time.Hour, nil, false), false, "blue", false},
+		{"the hub's (watch filter)", object(time.Hour, map[string]string{"common.ironcore.dev/watch-filter": "blue"}, false), false, "blue", true},
+	} {
+		if got := unmappedFor(tc.obj, mapped(tc.mapped), tc.filter, now, grace); got != tc.want {
+			t.Errorf("%s: unmappedFor = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -2,6 +2,9 @@ package reconcilers
 
 import (
 	"context"
+	"slices"
+	"sync"
+	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,7 +38,11 @@ func (r reconciler) usage(ctx context.Context) []metrics.Usage {
 		if err != nil {
 			continue
 		}
-		if u, err := memberUsage(ctx, m); err == nil {
+		u, err := memberUsage(ctx, m)
+		if err != nil {
+			continue
+		}
+		if u.Unmapped, err = r.unmapped(ctx, m, time.Now()); err == nil {
 			out = append(out, u)
 		}
 	}
@@ -43,7 +50,7 @@ func (r reconciler) usage(ctx context.Context) []metrics.Usage {
 }
 
 func memberUsage(ctx context.Context, m *clusterprofiles.Member) (metrics.Usage, error) {
-	u := metrics.Usage{Cluster: m.Label, Peer: clusterprofiles.LabelValue(m.Peer.Name), Objects: map[string]int{}}
+	u := metrics.Usage{Member: m.Label, Peer: clusterprofiles.LabelValue(m.Peer.Name), Objects: map[string]int{}}
 	// The cache's objects are read, never changed: no deep copies.
 	opts := []client.ListOption{client.InNamespace(m.Peer.Namespace), client.UnsafeDisableDeepCopy}
 	for _, k := range usageKinds {
@@ -66,6 +73,63 @@ func memberUsage(ctx context.Context, m *clusterprofiles.Member) (metrics.Usage,
 		}
 	}
 	return u, nil
+}
+
+// mappedKind is an IronCore kind a controller reconciles, and how to tell
+// from an object's status that it is mapped.
+type mappedKind struct {
+	name    string
+	newList func() client.ObjectList
+	mapped  func(client.Object) bool
+}
+
+// mappedKinds are the kinds of every controller, registered at setup.
+type mappedKinds struct {
+	mu    sync.Mutex
+	kinds []mappedKind
+}
+
+func (k *mappedKinds) add(kind mappedKind) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.kinds = append(k.kinds, kind)
+}
+
+func (k *mappedKinds) all() []mappedKind {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.kinds)
+}
+
+// unmapped counts, by kind, the member's IronCore objects the hub handles
+// (watch filter) that are older than the grace period, not being deleted,
+// and not mapped, from the member's cache.
+func (r reconciler) unmapped(ctx context.Context, m *clusterprofiles.Member, now time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	for _, k := range r.kinds.all() {
+		list := k.newList()
+		if err := m.GetCache().List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil, err
+		}
+		out[k.name] = 0
+		for _, item := range items {
+			if obj := item.(client.Object); unmappedFor(obj, k.mapped, r.opts.WatchFilter, now, r.opts.UnmappedGrace) {
+				out[k.name]++
+			}
+		}
+	}
+	return out, nil
+}
+
+// unmappedFor tells whether obj counts as not mapped at now: handled by the
+// hub, not being deleted, older than grace, and not mapped.
+func unmappedFor(obj client.Object, mapped func(client.Object) bool, watchFilter string, now time.Time, grace time.Duration) bool {
+	return Selected(watchFilter, obj) && obj.GetDeletionTimestamp().IsZero() &&
+		now.Sub(obj.GetCreationTimestamp().Time) > grace && !mapped(obj)
 }
 
 // addPublicIPs adds an apinet object's public addresses and NAT usage.

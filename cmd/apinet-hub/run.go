@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,12 +25,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/peers"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/metrics"
 	"github.com/apinet-hub/apinet-hub/providers"
 	"github.com/apinet-hub/apinet-hub/reconcilers"
 )
@@ -43,6 +50,9 @@ type hubFlags struct {
 	sharding                bool
 	shardID                 string
 	metricsAddr             string
+	metricsSecure           bool
+	metricsCertDir          string
+	enableHTTP2             bool
 	probeAddr               string
 	hubQPS, memberQPS       float64
 	hubBurst                int
@@ -72,7 +82,11 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.sharding, "experimental-sharding", false,
 		"EXPERIMENTAL: instead of one leader, every replica reconciles a share of the members (multicluster-runtime's sharded coordinator, fenced by one Lease per member); excludes --leader-elect")
 	fs.StringVar(&f.shardID, "shard-id", "", "identity of this replica among the shards (default: <hostname>-<pid>)")
-	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true,
+		"serve metrics over HTTPS, only to clients whose token the hub cluster authenticates (TokenReview) and authorizes to get the non-resource URL /metrics (SubjectAccessReview); false: plain HTTP, to anyone")
+	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "folder with tls.crt and tls.key of the metrics endpoint (empty: a self-signed certificate, made at start)")
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics endpoint (off: HTTP/1.1 only, against HTTP/2 stream-reset and rapid-reset attacks)")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
 	fs.Float64Var(&f.hubQPS, "hub-qps", 50, "client QPS towards the hub cluster")
 	fs.IntVar(&f.hubBurst, "hub-burst", 100, "client burst towards the hub cluster")
@@ -102,6 +116,8 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 		int32Flag(&nat.Max))
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
+	fs.DurationVar(&f.reconcilers.UnmappedGrace, "unmapped-grace", reconcilers.DefaultUnmappedGrace,
+		"age after which an IronCore object the hub has not mapped counts in apinet_hub_objects_unmapped")
 	fs.IntVar(&f.reconcilers.Fairness.Share, "member-queue-share", 1,
 		"requests of one member that may wait in a controller's shared queue at once: a member's fresh event waits behind at most this many of every other member's (0 turns fair queueing off)")
 	fs.IntVar(&f.reconcilers.Fairness.MaxInFlight, "member-max-in-flight", 0,
@@ -148,8 +164,9 @@ func runHub(ctx context.Context, f *hubFlags) error {
 	if nat := f.reconcilers.NATPublicIPs; nat.Min > nat.Max {
 		return usagef("--nat-min-public-ips %d is above --nat-max-public-ips %d", nat.Min, nat.Max)
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	setupLogging(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
+	metrics.SetBuildInfo(versionString(), runtime.Version())
 
 	cfg, err := f.hub.restConfig()
 	if err != nil {
@@ -189,7 +206,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	hub, err := manager.New(cfg, manager.Options{
 		Scheme:                  clusterprofiles.Scheme,
 		Cache:                   providers.HubCacheOptions(f.provider),
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 metricsOptions(f),
 		HealthProbeBindAddress:  f.probeAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "apinet-hub.ironcore.dev",
@@ -231,10 +248,56 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("hub", readiness(hub.Elected(), hub.GetCache().WaitForCacheSync, provider.Running)); err != nil {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// metricsOptions serves metrics over HTTPS behind controller-runtime's
+// authentication and authorization filter, HTTP/1.1 only, unless the flags
+// say otherwise.
+func metricsOptions(f *hubFlags) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure, CertDir: f.metricsCertDir}
+	if f.metricsSecure {
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if !f.enableHTTP2 {
+		o.TLSOpts = append(o.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return o
+}
+
+// setupLogging makes logger the hub's logger, and client-go's: klog's
+// output (client-go, leader election) goes through it too.
+func setupLogging(logger logr.Logger) {
+	ctrl.SetLogger(logger)
+	klog.SetLoggerWithOptions(logger.WithName("klog"), klog.ContextualLogger(true))
+}
+
+// readinessSyncTimeout bounds how long one /readyz waits for the caches.
+const readinessSyncTimeout = 100 * time.Millisecond
+
+// readiness is the hub's /readyz check: ready once the hub's caches have
+// synced and, where this replica does the work (it leads, or there is no
+// leader election), once the provider runs. A standby waiting for the lease
+// is ready with synced caches, so rollouts and disruption budgets count it.
+func readiness(elected <-chan struct{}, synced func(context.Context) bool, running func() bool) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), readinessSyncTimeout)
+		defer cancel()
+		if !synced(ctx) {
+			return errors.New("the hub's caches of ClusterProfiles and Secrets have not synced yet")
+		}
+		select {
+		case <-elected:
+			if !running() {
+				return errors.New("leading, but the ClusterProfile provider has not started yet")
+			}
+		default: // a standby
+		}
+		return nil
+	}
 }
 
 // shardedCoordinator spreads members over the replicas that run with

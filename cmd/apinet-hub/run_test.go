@@ -3,17 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/types"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,6 +26,36 @@ import (
 	"github.com/apinet-hub/apinet-hub/metrics"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
+
+// metricsTokens returns two ServiceAccount tokens of the hub cluster: one
+// bound to a ClusterRole that may get /metrics (what a Prometheus is given),
+// one bound to nothing.
+func metricsTokens(ctx context.Context, g *WithT, hub client.Client) (scraper, nobody string) {
+	g.Expect(hub.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}})).To(Succeed())
+	g.Expect(hub.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "metrics-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "fleet", Name: "scraper"}}})).To(Succeed())
+	token := func(name string) string {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: name}}
+		g.Expect(hub.Create(ctx, sa)).To(Succeed())
+		req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+		g.Expect(hub.SubResource("token").Create(ctx, sa, req)).To(Succeed())
+		return req.Status.Token
+	}
+	return token("scraper"), token("nobody")
+}
+
+// negotiatedProtocol is the ALPN protocol a TLS server picks when offered
+// proto ("" if it picks none).
+func negotiatedProtocol(addr, proto string) (string, error) {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{proto}}) //nolint:gosec // a loopback test server
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().NegotiatedProtocol, nil
+}
 
 // TestRunEngagesAFleet runs `apinet-hub run` in-process against a real fleet:
 // the wiring of flags, cache restrictions, leader election, health and
@@ -81,8 +116,20 @@ func TestRunEngagesAFleet(t *testing.T) {
 		"the leader-election Lease")
 	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/healthz")).To(Equal("ok"))
 	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/readyz")).To(Equal("ok"))
-	g.Expect(fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")).To(ContainSubstring("controller_runtime_reconcile_total"))
-	workers, err := fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
+	g.Expect(fleet.HTTPGet(ctx, "http://"+probeAddr+"/readyz?verbose")).To(ContainSubstring("[+]hub ok"), "the hub's own readiness check")
+
+	// Metrics are served over HTTPS, HTTP/1.1 only, to authorized tokens only.
+	scraper, nobody := metricsTokens(ctx, g, hub)
+	metricsURL := "https://" + metricsAddr + "/metrics"
+	_, err = fleet.HTTPSGet(ctx, metricsURL, "")
+	g.Expect(err).To(MatchError(ContainSubstring("401 Unauthorized")), "no token")
+	_, err = fleet.HTTPSGet(ctx, metricsURL, nobody)
+	g.Expect(err).To(MatchError(ContainSubstring("403 Forbidden")), "a token without get on /metrics")
+	_, err = fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
+	g.Expect(err).To(HaveOccurred(), "no plain HTTP")
+	g.Expect(negotiatedProtocol(metricsAddr, "h2")).To(Equal(""), "HTTP/2 is off unless --enable-http2")
+	g.Expect(fleet.HTTPSGet(ctx, metricsURL, scraper)).To(ContainSubstring("controller_runtime_reconcile_total"))
+	workers, err := fleet.HTTPSGet(ctx, metricsURL, scraper)
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, c := range []string{"network", "virtualip", "networkinterface", "natgateway", "loadbalancer", "networkpolicy"} {
 		g.Expect(workers).To(ContainSubstring(`controller_runtime_max_concurrent_reconciles{controller="`+c+`"} 5`),
@@ -99,31 +146,36 @@ func TestRunEngagesAFleet(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "scraped"},
 			Spec:       networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol}})).To(Succeed())
 	}
-	scrape := func() string { body, _ := fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics"); return body }
+	scrape := func() string { body, _ := fleet.HTTPSGet(ctx, metricsURL, scraper); return body }
 	var series []types.GomegaMatcher
 	for _, member := range []string{"fleet.ironcore-1", "fleet.ironcore-2"} {
 		series = append(series,
-			ContainSubstring(`apinet_hub_cluster_engaged{cluster="`+member+`",peer="fleet.apinet-1",role="ironcore"} 1`),
-			ContainSubstring(`apinet_hub_reconcile_total{cluster="`+member+`",controller="network",peer="fleet.apinet-1",result="success"}`),
-			ContainSubstring(`apinet_hub_objects_mapped{cluster="`+member+`",kind="network",peer="fleet.apinet-1"} 1`),
-			ContainSubstring(`apinet_hub_objects_mapped{cluster="`+member+`",kind="virtualip",peer="fleet.apinet-1"} 1`),
-			ContainSubstring(`apinet_hub_public_ips{cluster="`+member+`",peer="fleet.apinet-1"} 1`),
-			ContainSubstring(`apinet_hub_nat_ips{cluster="`+member+`",peer="fleet.apinet-1",state="used"} 0`),
-			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{cluster="`+member+`",kind="network"} 1`),
-			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{cluster="`+member+`",kind="virtualip"} 1`),
+			ContainSubstring(`apinet_hub_cluster_engaged{member="`+member+`",peer="fleet.apinet-1",role="ironcore"} 1`),
+			ContainSubstring(`apinet_hub_cluster_engaged_reason{member="`+member+`",peer="fleet.apinet-1",reason="Engaged",role="ironcore"} 1`),
+			ContainSubstring(`apinet_hub_reconcile_total{controller="network",member="`+member+`",peer="fleet.apinet-1",result="success"}`),
+			ContainSubstring(`apinet_hub_objects_mapped{kind="network",member="`+member+`",peer="fleet.apinet-1"} 1`),
+			ContainSubstring(`apinet_hub_objects_mapped{kind="virtualip",member="`+member+`",peer="fleet.apinet-1"} 1`),
+			ContainSubstring(`apinet_hub_objects_unmapped{kind="network",member="`+member+`",peer="fleet.apinet-1"} 0`),
+			ContainSubstring(`apinet_hub_public_ips{member="`+member+`",peer="fleet.apinet-1"} 1`),
+			ContainSubstring(`apinet_hub_nat_ips{member="`+member+`",peer="fleet.apinet-1",state="used"} 0`),
+			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{kind="network",member="`+member+`"} 1`),
+			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{kind="virtualip",member="`+member+`"} 1`),
+			ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{member="`+member+`",peer="fleet.apinet-1",role="ironcore"}`),
 		)
 	}
 	series = append(series,
-		ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.apinet-1",peer="",role="apinet"} 1`),
-		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{cluster="fleet.apinet-1",role="apinet"}`))
+		ContainSubstring(`apinet_hub_cluster_engaged{member="",peer="fleet.apinet-1",role="apinet"} 1`),
+		ContainSubstring(`apinet_hub_cluster_engaged_reason{member="",peer="fleet.apinet-1",reason="Engaged",role="apinet"} 1`),
+		ContainSubstring(`apinet_hub_build_info{goversion="`+runtime.Version()+`",version="(devel)"} 1`),
+		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{member="",peer="fleet.apinet-1",role="apinet"}`))
 	g.Eventually(scrape, time.Minute).Should(And(series...))
 	body := scrape()
 	for _, name := range metrics.Standard {
 		g.Expect(body).To(ContainSubstring("\n"+name), "metrics.Standard names families the endpoint serves")
 	}
 	g.Expect(hub.Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "ironcore-2"}})).To(Succeed())
-	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`cluster="fleet.ironcore-2"`), "a member's series go with it")
-	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_cluster_engaged{cluster="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`))
+	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`member="fleet.ironcore-2"`), "a member's series go with it")
+	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_cluster_engaged{member="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`))
 
 	stop()
 	g.Eventually(exited, time.Minute).Should(Receive(Equal(0)), "run returns 0 on shutdown; stderr: %s", &stderr)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -82,9 +83,12 @@ type Controller struct {
 }
 
 // StartHub starts `apinet-hub run` as a child process that dies with the
-// test process.
+// test process. Its metrics are served over plain HTTP (--metrics-secure=false
+// comes before Args, which may turn it on again), so that Scrape and
+// Prometheus read them without a token; cmd/apinet-hub tests the secure
+// default.
 func StartHub(opts HubOptions) (*Controller, error) {
-	args := []string{"run", "--kubeconfig", opts.Kubeconfig}
+	args := []string{"run", "--kubeconfig", opts.Kubeconfig, "--metrics-secure=false"}
 	if opts.Namespace != "" {
 		args = append(args, "--namespace", opts.Namespace)
 	}
@@ -188,11 +192,24 @@ func FreeAddr() (string, error) {
 
 // HTTPGet returns the trimmed body of a 200 answer, or an error.
 func HTTPGet(ctx context.Context, url string) (string, error) {
+	return HTTPSGet(ctx, url, "")
+}
+
+// insecureClient trusts any server certificate (the hub's self-signed one).
+var insecureClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback test servers
+
+// HTTPSGet is HTTPGet with a bearer token (none if empty), trusting any
+// server certificate for https URLs. A non-200 answer is an error that
+// names the status code.
+func HTTPSGet(ctx context.Context, url, token string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := insecureClient.Do(req)
 	if err != nil {
 		return "", err
 	}
