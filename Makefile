@@ -33,7 +33,7 @@ build: ## build bin/apinet-hub
 	$(GO) build -o $(BIN)/apinet-hub ./cmd/apinet-hub
 
 servers: ## build the real API servers into bin/servers (skipped when up to date)
-	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet helm >/dev/null
+	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet helm prometheus >/dev/null
 
 # The provider's engagement state machine runs under the race detector (its
 # storm case races rotations against engagement jobs); everything else without.

@@ -11,6 +11,7 @@
 #   apinet-controller-manager apinet-controller-manager (ironcore-net v0.2.4)
 #   apinetlet                 apinetlet               (ironcore-net v0.2.4)
 #   helm                      helm                    (helm.sh/helm/v3 v3.19.0; the chart tests)
+#   prometheus                prometheus + promtool   (github.com/prometheus/prometheus v0.316.0 = Prometheus 3.16.0)
 #
 # Each component is built from a builder module under hack/servers/<module>
 # (a go.mod + go.sum with `tool` directives and no Go files). Every hash is in
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--dest) [ $# -ge 2 ] || die "--dest needs a folder"; dest=$2; shift 2 ;;
 	--dest=*) dest=${1#--dest=}; shift ;;
-	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) components+=("$1"); shift ;;
 	esac
@@ -71,6 +72,17 @@ for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
 	helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=34"
 done
 
+# Prometheus stamps its release into prometheus/common/version the way its
+# .promu.yml does. The module zip carries no git commit, so Revision names the
+# module version; BuildDate is the 3.16.0 release day (reproducible builds).
+# Built without the builtinassets tag: the web UI is not in the module zip, so
+# /graph etc. are missing; the HTTP API (/api/v1/*, /-/ready) is all we use.
+prom_version=3.16.0
+prom_ldflags=""
+for kv in Version=$prom_version Revision=v0.316.0 Branch=HEAD BuildUser=apinet-hub@install-servers BuildDate=20261104-00:00:00; do
+	prom_ldflags+=" -X github.com/prometheus/common/version.$kv"
+done
+
 # component -> "module|outputs|packages|extra ldflags"; outputs and packages pair up.
 spec() {
 	case "$1" in
@@ -80,7 +92,8 @@ spec() {
 	apinet-controller-manager) echo "apinet|apinet-controller-manager|github.com/ironcore-dev/ironcore-net/cmd/controller-manager|" ;;
 	apinetlet) echo "apinet|apinetlet|github.com/ironcore-dev/ironcore-net/cmd/apinetlet|" ;;
 	helm) echo "helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ldflags" ;;
-	*) die "unknown component '$1' (known: kube ironcore apinet apinet-controller-manager apinetlet helm)" ;;
+	prometheus) echo "prometheus|prometheus promtool|github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool|$prom_ldflags" ;;
+	*) die "unknown component '$1' (known: kube ironcore apinet apinet-controller-manager apinetlet helm prometheus)" ;;
 	esac
 }
 
@@ -95,6 +108,9 @@ smoke() { # name path
 	helm)
 		v=$("$2" version --template '{{.Version}}' 2>&1) || die "$2 version failed: $v"
 		[ "$v" = "$helm_version" ] || die "$2 reports '$v', want '$helm_version'" ;;
+	prometheus|promtool)
+		v=$("$2" --version 2>&1) || die "$2 --version failed: $v"
+		echo "$v" | head -n1 | grep -q "^$1, version $prom_version " || die "$2 reports '$v', want '$1, version $prom_version'" ;;
 	*)
 		"$2" --help >/dev/null 2>&1 || die "$2 --help failed: the binary does not run" ;;
 	esac
@@ -107,6 +123,10 @@ for c in "${components[@]}"; do
 	IFS='|' read -r module outputs packages ldflags <<<"$(spec "$c")"
 	moddir="$here/servers/$module"
 	[ -f "$moddir/go.mod" ] && [ -f "$moddir/go.sum" ] || die "builder module $moddir is missing go.mod/go.sum"
+	need=$(sed -n 's/^go \([0-9.]*\)$/go\1/p' "$moddir/go.mod")
+	if [ -n "$need" ] && [ "$(printf '%s\n%s\n' "$need" "${gov%%[!0-9.go]*}" | sort -V | head -n1)" != "$need" ]; then
+		die "component '$c' (module $moddir) needs Go >= ${need#go}, found $gov"
+	fi
 	stamp="$script_sum $(cat "$moddir/go.mod" "$moddir/go.sum" | sha256sum | cut -c1-16) $gov $(go env GOOS)/$(go env GOARCH)"
 	stampfile="$dest/.stamp-$c"
 	up_to_date=1
@@ -144,5 +164,6 @@ done
 	echo "ironcore-apiserver github.com/ironcore-dev/ironcore v0.4.3"
 	echo "apinet-* github.com/ironcore-dev/ironcore-net v0.2.4"
 	echo "helm helm.sh/helm/v3 $helm_version"
+	echo "prometheus, promtool github.com/prometheus/prometheus v0.316.0 (Prometheus $prom_version)"
 } >"$dest/VERSIONS"
 echo "$dest"
