@@ -95,8 +95,9 @@ func (p *Provider) probeLoop(rec *record, conn *connection) {
 		}
 		member, peer := metrics.ClusterLabels(role, self, peer)
 		metrics.ClusterProbeDuration.WithLabelValues(member, peer, role).Observe(time.Since(start).Seconds())
+		failures := metrics.ClusterProbeFailures.WithLabelValues(member, peer, role) // at 0 until the first failure
 		if problem != nil {
-			metrics.ClusterProbeFailures.WithLabelValues(member, peer, role).Inc()
+			failures.Inc()
 		}
 		changed := rec.conn == conn && conn.health.observe(identity, problem, p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold)
 		healthy := conn.health.healthy

@@ -146,6 +146,9 @@ func mapInMember(fn func(ctx context.Context, cl cluster.Cluster, obj client.Obj
 	}
 }
 
+// otherOutcome pairs the results of apinet_hub_reconcile_total.
+var otherOutcome = map[string]string{"success": "error", "error": "success"}
+
 // paths is the skeleton every kind's reconciler shares: fetch the IronCore
 // object of an engaged member, then branch to the normal, delete or gone
 // path. Unselected objects (watch filter, managed-by) are left alone.
@@ -174,7 +177,11 @@ func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (recon
 	if err != nil {
 		outcome = "error"
 	}
-	metrics.ReconcileTotal.WithLabelValues(p.controller, m.Label, clusterprofiles.LabelValue(m.Peer.Name), outcome).Inc()
+	peer := clusterprofiles.LabelValue(m.Peer.Name)
+	metrics.ReconcileTotal.WithLabelValues(p.controller, m.Label, peer, outcome).Inc()
+	// Both results exist from the first reconcile on (at 0), so error
+	// ratios and error panels have a series before the first error.
+	metrics.ReconcileTotal.WithLabelValues(p.controller, m.Label, peer, otherOutcome[outcome]).Add(0)
 	metrics.ReconcileDuration.WithLabelValues(p.controller, m.Label).Observe(time.Since(start).Seconds())
 	return result, err
 }
