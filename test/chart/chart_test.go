@@ -18,12 +18,21 @@ const hubNamespace = "apinet-hub"
 const imageDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 // everyFeature switches on every optional part of the chart: the
-// ServiceMonitor, an access-provider file, watching all namespaces,
+// ServiceMonitor (in another namespace, with relabelings), the
+// PrometheusRule, the NetworkPolicy, a metrics certificate and a bound
+// metrics reader, an access-provider file, watching all namespaces,
 // sharding, an image by digest, spread constraints, and the extra
 // arguments, env and volumes.
 var everyFeature = map[string]any{
 	"fleetNamespaces": []string{},
-	"serviceMonitor":  map[string]any{"enabled": true, "labels": map[string]string{"release": "prometheus"}},
+	"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]string{"release": "prometheus"},
+		"namespace": "monitoring", "relabelings": []any{map[string]any{"action": "labeldrop", "regex": "pod"}},
+		"metricRelabelings": []any{map[string]any{"action": "drop", "sourceLabels": []string{"__name__"}, "regex": "go_gc_.*"}}},
+	"metrics": map[string]any{"certSecret": "hub-metrics-tls", "readerSubjects": []any{prometheusSubject}},
+	"prometheusRule": map[string]any{"enabled": true, "labels": map[string]string{"release": "prometheus"},
+		"namespace": "monitoring", "jobSelector": `job="hub-apinet-hub-metrics", namespace="apinet-hub"`},
+	"networkPolicy": map[string]any{"enabled": true, "metricsFrom": []any{monitoringNamespace},
+		"egress": []any{map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "0.0.0.0/0"}}}}}},
 	"accessProviders": []any{map[string]any{
 		"name": "token-plugin",
 		"execConfig": map[string]any{
@@ -115,12 +124,13 @@ var _ = Describe("The chart", func() {
 			"ServiceAccount apinet-hub/hub-apinet-hub",
 			"Role apinet-hub/hub-apinet-hub-leader-election", "RoleBinding apinet-hub/hub-apinet-hub-leader-election",
 			"Role fleet/hub-apinet-hub-fleet", "RoleBinding fleet/hub-apinet-hub-fleet",
+			"ClusterRole /"+metricsAuthRole, "ClusterRoleBinding /"+metricsAuthRole, "ClusterRole /"+metricsReaderRole,
 			"Deployment apinet-hub/hub-apinet-hub", "Service apinet-hub/hub-apinet-hub-metrics",
 			"PodDisruptionBudget apinet-hub/hub-apinet-hub", "ConfigMap apinet-hub/hub-apinet-hub-dashboard",
 		))
 		Expect(containerArgs(objs)).To(Equal([]string{"run", "--leader-elect", "--leader-election-namespace=apinet-hub",
 			"--leader-election-lease-duration=15s", "--leader-election-renew-deadline=10s", "--leader-election-retry-period=2s",
-			"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--namespace=fleet",
+			"--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081", "--namespace=fleet",
 			"--member-qps=100", "--member-burst=200", "--hub-qps=50", "--hub-burst=100",
 			"--probe-interval=10s", "--probe-failure-threshold=3", "--probe-success-threshold=2",
 			"--retry-interval=15s", "--max-retry-interval=5m", "--member-queue-share=1", "--member-max-in-flight=0",
@@ -142,7 +152,7 @@ var _ = Describe("The chart", func() {
 		))
 		Expect(container["livenessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/healthz")))
 		Expect(container["readinessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/readyz")))
-		Expect(container["ports"]).To(ContainElement(SatisfyAll(HaveKeyWithValue("name", "metrics"), HaveKeyWithValue("containerPort", BeEquivalentTo(8080)))))
+		Expect(container["ports"]).To(ContainElement(SatisfyAll(HaveKeyWithValue("name", "metrics"), HaveKeyWithValue("containerPort", BeEquivalentTo(8443)))))
 		Expect(container).To(HaveKeyWithValue("image", "ghcr.io/apinet-hub/apinet-hub:0.1.0"), "the appVersion's tag")
 		Expect(container).NotTo(HaveKey("env"))
 		Expect(pod).NotTo(HaveKey("topologySpreadConstraints"))
@@ -171,14 +181,18 @@ var _ = Describe("The chart", func() {
 		Expect(roles).To(HaveKey("Role fleet-a/hub-apinet-hub-fleet"))
 		Expect(roles).To(HaveKey("Role fleet-b/hub-apinet-hub-fleet"))
 		for name := range roles {
-			Expect(name).NotTo(HavePrefix("ClusterRole"), "named fleet namespaces need no ClusterRole")
+			if strings.HasPrefix(name, "ClusterRole") {
+				Expect(name).To(BeElementOf("ClusterRole /"+metricsAuthRole, "ClusterRole /"+metricsReaderRole),
+					"named fleet namespaces need no ClusterRole; the HTTPS metrics' are no fleet rules")
+			}
 		}
 	})
 
-	It("renders every optional feature: ServiceMonitor, access providers, watching all namespaces", func(ctx SpecContext) {
+	It("renders every optional feature: ServiceMonitor, PrometheusRule, NetworkPolicy, access providers, watching all namespaces", func(ctx SpecContext) {
 		objs := renderObjects(ctx, everyFeature)
 		Expect(kinds(objs)).To(ContainElements(
-			"ServiceMonitor apinet-hub/hub-apinet-hub",
+			"ServiceMonitor monitoring/hub-apinet-hub", "PrometheusRule monitoring/hub-apinet-hub",
+			"NetworkPolicy apinet-hub/hub-apinet-hub", "ClusterRoleBinding /"+metricsReaderRole,
 			"ConfigMap apinet-hub/hub-apinet-hub-access-providers",
 			"ClusterRole /apinet-hub-hub-apinet-hub-fleet", "ClusterRoleBinding /apinet-hub-hub-apinet-hub-fleet",
 			"ConfigMap monitoring/hub-apinet-hub-dashboard",

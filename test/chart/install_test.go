@@ -2,7 +2,10 @@ package chart
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,7 +51,44 @@ const (
 	peerLeasePrefix  = "apinet-hub-peer-"
 	// podNameArg is the rendered --shard-id, which the kubelet expands.
 	podNameArg = "--shard-id=$(POD_NAME)"
+	// scraperServiceAccount stands for Prometheus' ServiceAccount: the
+	// install binds it to the metrics-reader ClusterRole
+	// (metrics.readerSubjects).
+	scraperServiceAccount = "prometheus"
 )
+
+// serviceAccountToken returns a token of ServiceAccount name in the release
+// namespace (a TokenRequest, as the kubelet makes for a pod).
+func serviceAccountToken(ctx context.Context, hub *fleet.Cluster, name string) string {
+	GinkgoHelper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: hubNamespace, Name: name}}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	Expect(hub.Client().SubResource("token").Create(ctx, sa, req)).To(Succeed())
+	return req.Status.Token
+}
+
+// scrapeHTTPS GETs https://<addr>/metrics with token as the bearer token
+// (none when empty), as Prometheus does with the chart's ServiceMonitor: the
+// hub's certificate is self-signed, so it is not verified.
+func scrapeHTTPS(ctx context.Context, addr, token string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the hub's self-signed certificate
+	}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
 
 // hubArgs turns the container args of the rendered Deployment into the args
 // of fleet.StartHub, which adds "run" and its own free bind addresses.
@@ -183,7 +223,10 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		Expect(notes).To(ContainSubstring("--namespace fleet --name ironcore-1 --role ironcore --peer apinet-1"))
 		Expect(notes).To(ContainSubstring("apinet-hub.ironcore.dev/role: ironcore"))
 		Expect(notes).To(ContainSubstring("x-k8s.io/cluster-inventory-consumer=apinet-hub x-k8s.io/cluster-profile=ironcore-1"))
-		Expect(notes).To(ContainSubstring("kubectl -n apinet-hub port-forward service/hub-apinet-hub-metrics 8080:8080"))
+		Expect(notes).To(ContainSubstring("kubectl -n apinet-hub port-forward service/hub-apinet-hub-metrics 8443:8443"))
+		Expect(notes).To(ContainSubstring(`curl -sk -H "Authorization: Bearer $TOKEN" https://localhost:8443/metrics`))
+		Expect(notes).To(ContainSubstring("ClusterRole\n   " + metricsReaderRole))
+		Expect(notes).To(ContainSubstring("Set prometheusRule.enabled=true"))
 		Expect(notes).To(ContainSubstring("ConfigMap apinet-hub/hub-apinet-hub-dashboard"))
 	})
 
@@ -196,10 +239,13 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		rendered := renderObjects(ctx, map[string]any{
 			"fleetNamespaces": []string{fleetNamespace},
 			"config":          map[string]any{"probeInterval": "1s"},
+			"metrics": map[string]any{"readerSubjects": []any{
+				map[string]any{"kind": "ServiceAccount", "name": scraperServiceAccount, "namespace": hubNamespace}}},
 		})
 		for _, ns := range []string{hubNamespace, fleetNamespace} {
 			Expect(hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		}
+		Expect(hubClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: hubNamespace, Name: scraperServiceAccount}})).To(Succeed())
 		for _, o := range rendered {
 			Expect(hubClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership)).
 				To(Succeed(), "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
@@ -246,6 +292,22 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 			g.Expect(hubClient.List(ctx, leaderEvents, client.InNamespace(hubNamespace))).To(Succeed())
 			g.Expect(leaderEvents.Items).To(ContainElement(HaveField("InvolvedObject.Kind", "Lease")), "the leader election's core/v1 Event")
 		}).Should(Succeed())
+
+		By("serving /metrics over HTTPS to the bound scraper only, reviewing its token with the chart's ClusterRole")
+		Expect(containerArgs(rendered)).To(ContainElement("--metrics-secure=true"), "hubArgs keeps it")
+		scraper := serviceAccountToken(ctx, hub, scraperServiceAccount)
+		Eventually(func(g Gomega) {
+			code, body, err := scrapeHTTPS(ctx, proc.MetricsAddr, scraper)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(code).To(Equal(http.StatusOK), "%s", body)
+			g.Expect(body).To(ContainSubstring("apinet_hub_"))
+		}).Should(Succeed())
+		code, _, err := scrapeHTTPS(ctx, proc.MetricsAddr, "")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(http.StatusUnauthorized), "no token")
+		code, body, err := scrapeHTTPS(ctx, proc.MetricsAddr, serviceAccountToken(ctx, hub, serviceAccount))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(http.StatusForbidden), "the hub's own ServiceAccount is no metrics reader: %s", body)
 
 		By("never being refused a request")
 		Expect(proc.Exited()).To(BeFalse(), "the hub still runs")
