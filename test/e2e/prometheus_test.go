@@ -140,7 +140,7 @@ var _ = Describe("A real Prometheus scraping the hub", func() {
 		// profiles' conditions may still be the suite hub's).
 		for _, m := range faultMembers {
 			Eventually(own.Scrape).WithContext(ctx).Should(ContainSubstring(
-				`apinet_hub_cluster_engaged{member="`+m.label()+`",peer="`+clusterprofiles.LabelValue(clusterprofiles.ClusterName(types.NamespacedName{Namespace: profileNamespace, Name: peer.Name}))+`",role="ironcore"} 1`))
+				`apinet_hub_cluster_engaged{member="` + m.label() + `",peer="` + clusterprofiles.LabelValue(clusterprofiles.ClusterName(types.NamespacedName{Namespace: profileNamespace, Name: peer.Name})) + `",role="ironcore"} 1`))
 		}
 		dir := GinkgoT().TempDir()
 		rules, err := os.ReadFile(alertsFile)
