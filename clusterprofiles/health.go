@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,6 +50,7 @@ type Prober struct {
 	client *http.Client
 	host   string
 	api    string
+	role   Role
 }
 
 // NewProber makes a prober for a cluster of a role from a fully tuned
@@ -57,7 +60,7 @@ func NewProber(cfg *rest.Config, role Role) (*Prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Prober{client: hc, host: strings.TrimSuffix(cfg.Host, "/"), api: role.APIGroupVersion()}, nil
+	return &Prober{client: hc, host: strings.TrimSuffix(cfg.Host, "/"), api: role.APIGroupVersion(), role: role}, nil
 }
 
 // Probe returns the cluster's Identity if the cluster can do what the hub
@@ -74,6 +77,18 @@ func (p *Prober) Probe(ctx context.Context) (Identity, *Problem) {
 			problem = problemf(ReasonAPIUnavailable, "the cluster answers, but its %s API does not (is its aggregated API server running?): %s", p.api, problem.Message)
 		}
 		return "", problem
+	}
+	if p.role == RoleIronCore {
+		body, problem := p.get(ctx, apinetletLeasePath)
+		if problem != nil {
+			if problem.Reason == ReasonCredentialsInvalid {
+				problem.Message = "the hub needs list on leases (coordination.k8s.io) to tell whether an apinetlet still runs for the cluster: " + problem.Message
+			}
+			return "", problem
+		}
+		if problem := ActiveAPINetlet(body, time.Now()); problem != nil {
+			return "", problem
+		}
 	}
 	body, problem := p.get(ctx, "/api/v1/namespaces/kube-system")
 	if problem != nil {
@@ -132,6 +147,58 @@ func ParseIdentity(body []byte) (Identity, error) {
 		return "", fmt.Errorf("kube-system has no usable uid (%q)", ns.Metadata.UID)
 	}
 	return Identity(ns.Metadata.UID), nil
+}
+
+// APINetletLease is the name of apinetlet's leader-election Lease
+// (ironcore-net cmd/apinetlet, LeaderElectionID), in the namespace apinetlet
+// runs in. apinetlet's own manifests run it with --leader-elect.
+const APINetletLease = "fa89daf5.apinetlet.apinet.ironcore.dev"
+
+// apinetletLeasePath lists apinetlet's Leases in every namespace.
+var apinetletLeasePath = "/apis/coordination.k8s.io/v1/leases?fieldSelector=" + url.QueryEscape("metadata.name="+APINetletLease)
+
+// ActiveAPINetlet reads a LeaseList (JSON, as GET apinetletLeasePath
+// returns it) and returns ReasonAPINetletActive if one of apinetlet's Leases
+// is held and was renewed within its duration at now. An unreadable answer
+// is a problem too: the hub cannot tell, so it does not write.
+func ActiveAPINetlet(body []byte, now time.Time) *Problem {
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			Metadata struct {
+				Namespace string `json:"namespace"`
+				Name      string `json:"name"`
+			} `json:"metadata"`
+			Spec struct {
+				HolderIdentity       *string    `json:"holderIdentity"`
+				LeaseDurationSeconds *int32     `json:"leaseDurationSeconds"`
+				RenewTime            *time.Time `json:"renewTime"`
+				AcquireTime          *time.Time `json:"acquireTime"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || list.Kind != "LeaseList" {
+		return problemf(ReasonUnreachable, "cannot tell whether an apinetlet still runs for the cluster: the Lease list does not parse (kind %q): %v", list.Kind, err)
+	}
+	for _, l := range list.Items {
+		if l.Metadata.Name != APINetletLease || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+			continue
+		}
+		renewed := l.Spec.RenewTime
+		if renewed == nil {
+			renewed = l.Spec.AcquireTime
+		}
+		duration := 15 * time.Second // client-go's default, if the Lease does not say
+		if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
+			duration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+		}
+		if renewed == nil || now.Sub(*renewed) >= duration {
+			continue // expired: apinetlet stopped (it does not release its Lease)
+		}
+		return problemf(ReasonAPINetletActive, "an apinetlet still runs for this cluster: %q renewed its leader-election Lease %s/%s %s ago (lease duration %s). It writes the same objects under the same field manager as the hub, so the hub writes nothing for the member while it runs. Stop apinetlet (scale its Deployment to 0); the hub engages once the Lease has expired",
+			*l.Spec.HolderIdentity, l.Metadata.Namespace, l.Metadata.Name, now.Sub(*renewed).Round(time.Second), duration)
+	}
+	return nil
 }
 
 // ClassifyConnectionError turns an error of a request to a member into the

@@ -62,6 +62,16 @@ const (
 	// core.apinet.ironcore.dev for a peer): its aggregated API server is
 	// down.
 	ReasonAPIUnavailable = "APIUnavailable"
+	// ReasonAPINetletActive: an apinetlet still runs for the IronCore
+	// cluster (its leader-election Lease is fresh, see ActiveAPINetlet). It
+	// writes the same objects under the same field manager as the hub, so
+	// the hub writes nothing for the member until the Lease has expired.
+	ReasonAPINetletActive = "APINetletActive"
+	// ReasonProviderIDNamespaceMismatch: IronCore objects of the member
+	// carry provider IDs in another apinet namespace than the member's
+	// (apinetlet ran with another --api-net-namespace); the hub writes
+	// nothing rather than map them a second time.
+	ReasonProviderIDNamespaceMismatch = "ProviderIDNamespaceMismatch"
 	// ReasonOffboarding: `apinet-hub offboard` marked the profile
 	// (AnnotationOffboarding); the hub has stopped reconciling the cluster
 	// and writes nothing for it until the profile is gone or unmarked.

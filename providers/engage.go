@@ -126,6 +126,13 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 	if err != nil {
 		return nil, fail("start member cluster", err)
 	}
+	if p.opts.Preflight != nil {
+		// Before the claim: a refused member writes nothing, not even its
+		// namespace's owner record.
+		if problem := p.opts.Preflight(deadline, memberCl.GetCache(), j.profile.APINetNamespace); problem != nil {
+			return nil, problem
+		}
+	}
 	peerCl, owner, err := p.claimAndWatchPeer(deadline, j)
 	if err != nil {
 		return nil, fail(fmt.Sprintf("namespace %s in peer %s", j.profile.APINetNamespace, clusterprofiles.ClusterName(j.profile.Peer)), err)

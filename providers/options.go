@@ -63,6 +63,10 @@ type Options struct {
 	// every StatusInterval (default 30s) when it changed; nil reports none.
 	MappedObjects  func(context.Context, *clusterprofiles.Member) (int, error)
 	StatusInterval time.Duration
+	// Preflight, if set, checks a member's synced IronCore cache before it
+	// is engaged, against the apinet namespace it is to map into; a Problem
+	// refuses the engagement (and is retried with its backoff).
+	Preflight func(ctx context.Context, member client.Reader, apinetNamespace string) *clusterprofiles.Problem
 }
 
 func (o Options) defaulted() Options {

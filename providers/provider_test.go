@@ -16,6 +16,7 @@ import (
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
@@ -681,6 +683,31 @@ current-context: c
 			map[string]string{clusterprofiles.AnnotationAPINetNamespace: "fleet-ironcore-1"},
 			func() []byte { return tokens["ironcore-1"].Kubeconfig }, clusterprofiles.ReasonNamespaceConflict),
 	)
+
+	It("stops writing a member at once while an apinetlet still holds its Lease there, says so, and resumes when it expires", func(ctx SpecContext) {
+		cluster := testFleet.Cluster("ironcore-1")
+		member := cluster.Client()
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apinetlet-system"}}
+		Expect(client.IgnoreAlreadyExists(member.Create(ctx, ns))).To(Succeed())
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: clusterprofiles.APINetletLease},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("apinetlet-5f7c9_0b1e"), LeaseDurationSeconds: ptr.To[int32](600),
+				RenewTime: &metav1.MicroTime{Time: time.Now()}}}
+		start := time.Now()
+		Expect(member.Create(ctx, lease)).To(Succeed())
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonAPINetletActive)
+		AddReportEntry("apinetlet Lease renewed → APINetletActive", time.Since(start).Round(time.Millisecond).String())
+		Expect(engagedCondition(ctx, "ironcore-1").Message).To(ContainSubstring("apinetlet-system/" + clusterprofiles.APINetletLease))
+		createNetwork(ctx, cluster, "while-apinetlet")
+		Consistently(func() bool { return seen.saw(clusterName("ironcore-1"), "while-apinetlet") }, 2*time.Second).Should(BeFalse(),
+			"nothing of the member is reconciled while apinetlet runs")
+		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+
+		By("apinetlet stops: its Lease expires (here: is deleted)")
+		Expect(member.Delete(ctx, lease)).To(Succeed())
+		expectReason(ctx, "ironcore-1", clusterprofiles.ReasonEngaged)
+		expectSeen("ironcore-1", "while-apinetlet")
+	}, NodeTimeout(2*time.Minute))
 
 	It("disengages a removed member and leaves its apinet objects alone", func(ctx SpecContext) {
 		peer := testFleet.Cluster("apinet-1").Client()

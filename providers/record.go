@@ -114,6 +114,8 @@ func (c *connection) usable(failureThreshold, successThreshold int) *clusterprof
 		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging, Message: "waiting for the first health probe of " + c.config.Host}
 	case h.healthy:
 		return nil
+	case h.problem != nil && h.problem.Reason == clusterprofiles.ReasonAPINetletActive:
+		return h.problem // not a blip: says what to do
 	case h.wasHealthy && h.problem == nil:
 		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPaused,
 			Message: fmt.Sprintf("recovering: %d of %d consecutive successful health probes needed to resume", h.successes, successThreshold)}
@@ -160,7 +162,8 @@ func (h *health) observe(identity clusterprofiles.Identity, problem *clusterprof
 		h.successes = 0
 		h.failures++
 		h.problem = problem
-		if !h.wasHealthy || h.failures >= failureThreshold {
+		// An active apinetlet is no blip: stop writing at once.
+		if !h.wasHealthy || h.failures >= failureThreshold || problem.Reason == clusterprofiles.ReasonAPINetletActive {
 			h.healthy = false
 		}
 	}

@@ -109,6 +109,14 @@ func (r *networkReconciler) reconcileDelete(ctx context.Context, m *clusterprofi
 
 func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
 	c := m.GetClient()
+	if id, err := ParseNetworkID(nw.Spec.ProviderID); nw.Spec.ProviderID != "" && err == nil && id.Namespace != m.Peer.Namespace {
+		// Mapped elsewhere (apinetlet with another --api-net-namespace): a
+		// second apinet Network would get a new VNI. The member's preflight
+		// refuses such members; this catches one that appears later.
+		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
+			"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone; clear the provider ID to map it anew", id.Namespace, m.Peer.Namespace, m.Peer.Name)
+		return reconcile.Result{}, nil
+	}
 	if err := EnsureFinalizer(ctx, c, nw, FinalizerNetwork); err != nil {
 		return reconcile.Result{}, err
 	}

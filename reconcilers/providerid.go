@@ -1,11 +1,19 @@
 package reconcilers
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // ProviderIDPrefix starts the provider IDs of apinet-backed objects.
@@ -65,4 +73,57 @@ func splitProviderID(id string) ([]string, error) {
 		return nil, fmt.Errorf("invalid provider id %q: want %s<namespace>/<name>/<id>/<uid>", id, ProviderIDPrefix)
 	}
 	return parts, nil
+}
+
+// foreignNamespaces counts, by apinet namespace, the provider IDs that
+// name another apinet namespace than namespace (unparsable and empty IDs
+// are not counted).
+func foreignNamespaces(ids []string, namespace string) map[string]int {
+	var out map[string]int
+	for _, id := range ids {
+		parts, err := splitProviderID(id)
+		if id == "" || err != nil || parts[0] == namespace {
+			continue
+		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[parts[0]]++
+	}
+	return out
+}
+
+// CheckProviderIDNamespaces is the hub's check of a member before it is
+// engaged (providers.Options.Preflight): the provider IDs of its IronCore
+// Networks and NetworkInterfaces must name the member's apinet namespace.
+// Provider IDs in another namespace mean that apinetlet mapped the member
+// with another --api-net-namespace: engaging it would give its Networks a
+// second apinet Network (a new VNI) and leave its NetworkInterfaces
+// Pending, so the member is refused with ReasonProviderIDNamespaceMismatch.
+func CheckProviderIDNamespaces(ctx context.Context, member client.Reader, namespace string) *clusterprofiles.Problem {
+	var ids []string
+	networks, nics := &networkingv1alpha1.NetworkList{}, &networkingv1alpha1.NetworkInterfaceList{}
+	for _, list := range []client.ObjectList{networks, nics} {
+		if err := member.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonUnreachable, Message: fmt.Sprintf("list the member's provider IDs: %v", err)}
+		}
+	}
+	for _, nw := range networks.Items {
+		ids = append(ids, nw.Spec.ProviderID)
+	}
+	for _, nic := range nics.Items {
+		ids = append(ids, nic.Spec.ProviderID)
+	}
+	foreign := foreignNamespaces(ids, namespace)
+	if len(foreign) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, ns := range slices.Sorted(maps.Keys(foreign)) {
+		parts = append(parts, fmt.Sprintf("%d in %s", foreign[ns], ns))
+	}
+	most := slices.MaxFunc(slices.Collect(maps.Keys(foreign)), func(a, b string) int { return cmp.Compare(foreign[a], foreign[b]) })
+	return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonProviderIDNamespaceMismatch, Message: fmt.Sprintf(
+		"IronCore Networks and NetworkInterfaces of this member have provider IDs in other apinet namespaces than %s, the member's (%s): apinetlet mapped them with another --api-net-namespace. The hub writes nothing for the member (a second apinet Network would get a new VNI). Set annotation %s=%s on the profile (apinet-hub onboard --apinet-namespace %s --take-over), or clear those provider IDs if the objects are to be mapped anew",
+		namespace, strings.Join(parts, ", "), clusterprofiles.AnnotationAPINetNamespace, most, most)}
 }

@@ -1,6 +1,7 @@
 package reconcilers
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -98,4 +99,22 @@ func FuzzParseNetworkInterfaceID(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v -> %+v, %v", s, id, back, err)
 		}
 	})
+}
+
+func TestForeignNamespaces(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want map[string]int
+	}{
+		{"none", nil, nil},
+		{"all the member's", []string{"ironcore-net://fleet-a/n/1/u", "ironcore-net://fleet-a/nic/node/u"}, nil},
+		{"empty and unparsable are not counted", []string{"", "ironcore-net://x", "garbage"}, nil},
+		{"apinetlet's namespace", []string{"ironcore-net://fleet-a/n/1/u", "ironcore-net://apinetlet/n/2/u", "apinetlet/nic/node/u"}, map[string]int{"apinetlet": 2}},
+		{"two others", []string{"ironcore-net://b/n/1/u", "ironcore-net://c/n/1/u", "ironcore-net://c/m/2/v"}, map[string]int{"b": 1, "c": 2}},
+	} {
+		if got := foreignNamespaces(tc.ids, "fleet-a"); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: foreignNamespaces = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

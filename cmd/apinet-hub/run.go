@@ -195,6 +195,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	f.provider.Scheme = clusterprofiles.Scheme
 	f.provider.Namespaces = f.namespaces
 	f.provider.MappedObjects = reconcilers.MappedObjects
+	f.provider.Preflight = reconcilers.CheckProviderIDNamespaces
 	if f.providerFile != "" {
 		ac, err := access.NewFromFile(f.providerFile)
 		if err != nil {

@@ -57,15 +57,27 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 		By("stopping apinetlet")
 		Expect(apinetlet.Stop(30 * time.Second)).To(Succeed())
 
-		By("onboarding the member with apinetlet's namespace and (re)starting the hub")
+		By("refusing the member onboarded without apinetlet's namespace: its provider IDs name another one")
 		Expect(hub.stop()).To(Succeed())
-		Expect(m.onboard(ctx, m.cluster.Kubeconfig())).To(Succeed())
+		Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), profileNamespace, m.name(), fleet.IronCoreLabels(m.peer.Name), nil, m.cluster.Kubeconfig())).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			cp := &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: profileNamespace, Name: m.name()}}
 			Expect(client.IgnoreNotFound(testFleet.Hub().Client().Delete(ctx, cp))).To(Succeed())
 		})
-		start := time.Now()
 		Expect(hub.start()).To(Succeed())
+		Eventually(func() string { return engagedReason(ctx, m.name()) }).Should(Equal(clusterprofiles.ReasonProviderIDNamespaceMismatch))
+		defaultNamespace := clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: profileNamespace, Name: m.name()})
+		Consistently(func() error {
+			return m.peer.Client().Get(ctx, client.ObjectKey{Name: defaultNamespace}, &corev1.Namespace{})
+		}, 2*time.Second).Should(Satisfy(apierrors.IsNotFound), "no second namespace, no second apinet Network")
+		refused, err := takeoverSnapshot(ctx, m)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(refused.apinet).To(Equal(before.apinet))
+		Expect(refused.member).To(Equal(before.member))
+
+		By("onboarding the member with apinetlet's namespace and --take-over")
+		start := time.Now()
+		Expect(m.onboard(ctx, m.cluster.Kubeconfig())).To(Succeed())
 		Eventually(func() string { return engagedReason(ctx, m.name()) }).Should(Equal(clusterprofiles.ReasonEngaged))
 
 		By("seeing every apinet object adopted: labelled for the member")
@@ -74,7 +86,7 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(s.adopted).To(HaveLen(len(before.apinet)))
 		}).Should(Succeed())
-		AddReportEntry("take-over: hub start to all adopted", time.Since(start).Round(time.Millisecond).String())
+		AddReportEntry("take-over: profile fixed to all adopted", time.Since(start).Round(time.Millisecond).String())
 
 		By("finding the same apinet objects (same UIDs) and the IronCore objects unchanged")
 		after, err := takeoverSnapshot(ctx, m)
