@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
@@ -90,6 +91,14 @@ on the hub cluster; the other commands manage those profiles. See README.md.`,
 			_ = cmd.Usage()
 			return exitError(exitUsage)
 		},
+	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Name() != "run" {
+			// The short commands report every failure as their error;
+			// controller-runtime's and client-go's own log lines would only
+			// repeat it (and warn that no logger is set).
+			setupLogging(logr.Discard())
+		}
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s -h')", err, cmd.CommandPath())}

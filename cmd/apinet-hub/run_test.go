@@ -46,10 +46,10 @@ func metricsTokens(ctx context.Context, g *WithT, hub client.Client) (scraper, n
 	return token("scraper"), token("nobody")
 }
 
-// negotiatedProtocol is the ALPN protocol a TLS server picks when offered
-// proto ("" if it picks none).
-func negotiatedProtocol(addr, proto string) (string, error) {
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{proto}}) //nolint:gosec // a loopback test server
+// negotiatedProtocol is the ALPN protocol a TLS server picks of those
+// offered.
+func negotiatedProtocol(addr string, offered ...string) (string, error) {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: offered}) //nolint:gosec // a loopback test server
 	if err != nil {
 		return "", err
 	}
@@ -127,7 +127,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("403 Forbidden")), "a token without get on /metrics")
 	_, err = fleet.HTTPGet(ctx, "http://"+metricsAddr+"/metrics")
 	g.Expect(err).To(HaveOccurred(), "no plain HTTP")
-	g.Expect(negotiatedProtocol(metricsAddr, "h2")).To(Equal(""), "HTTP/2 is off unless --enable-http2")
+	g.Expect(negotiatedProtocol(metricsAddr, "h2", "http/1.1")).To(Equal("http/1.1"), "HTTP/2 is off unless --enable-http2")
 	g.Expect(fleet.HTTPSGet(ctx, metricsURL, scraper)).To(ContainSubstring("controller_runtime_reconcile_total"))
 	workers, err := fleet.HTTPSGet(ctx, metricsURL, scraper)
 	g.Expect(err).NotTo(HaveOccurred())
