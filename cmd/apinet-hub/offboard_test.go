@@ -94,18 +94,7 @@ func TestStatusAndOffboard(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = proc.Kill() }()
 
-	reason := func(name string) func() string {
-		return func() string {
-			cp := &clusterinventoryv1alpha1.ClusterProfile{}
-			if err := hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: name}, cp); err != nil {
-				return err.Error()
-			}
-			if c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged); c != nil {
-				return c.Reason
-			}
-			return ""
-		}
-	}
+	reason := func(name string) func() string { return engagedReason(ctx, hub, "fleet", name) }
 	for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
 		g.Eventually(reason(name), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged), name)
 	}

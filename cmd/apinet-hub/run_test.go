@@ -27,6 +27,21 @@ import (
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
+// engagedReason polls the reason of the hub's Engaged condition on a
+// profile ("no condition" while there is none).
+func engagedReason(ctx context.Context, hub client.Client, namespace, name string) func() string {
+	return func() string {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		if err := hub.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cp); err != nil {
+			return err.Error()
+		}
+		if c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged); c != nil {
+			return c.Reason
+		}
+		return "no condition"
+	}
+}
+
 // metricsTokens returns two ServiceAccount tokens of the hub cluster: one
 // bound to a ClusterRole that may get /metrics (what a Prometheus is given),
 // one bound to nothing.
@@ -95,18 +110,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 		}, io.Discard, &stderr)
 	}()
 
-	condition := func(namespace, name string) func() string {
-		return func() string {
-			cp := &clusterinventoryv1alpha1.ClusterProfile{}
-			if err := hub.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cp); err != nil {
-				return err.Error()
-			}
-			if c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged); c != nil {
-				return c.Reason
-			}
-			return "no condition"
-		}
-	}
+	condition := func(namespace, name string) func() string { return engagedReason(ctx, hub, namespace, name) }
 	g.Eventually(condition("fleet", "apinet-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
 	g.Eventually(condition("fleet", "ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
 	g.Consistently(condition("elsewhere", "ironcore-1"), 2*time.Second).Should(Equal("no condition"),

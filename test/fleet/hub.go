@@ -75,11 +75,24 @@ type HubOptions struct {
 // Controller is a running controller process (`apinet-hub run` or
 // apinetlet). Its metrics and health endpoints listen on free loopback ports.
 type Controller struct {
-	cmd         *exec.Cmd
-	done        chan struct{}
-	exitErr     error
+	*process
 	MetricsAddr string
 	ProbeAddr   string
+}
+
+// process is a started child process of a test: it waits for the process
+// in the background and can stop or kill it.
+type process struct {
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+}
+
+// watch waits for a started cmd in the background.
+func watch(cmd *exec.Cmd) *process {
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() { p.exitErr = cmd.Wait(); close(p.done) }()
+	return p
 }
 
 // StartHub starts `apinet-hub run` as a child process that dies with the
@@ -124,16 +137,14 @@ func startController(binary string, args []string, logPath string, env []string)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
 	}
-	c := &Controller{cmd: cmd, done: make(chan struct{}), MetricsAddr: metrics, ProbeAddr: probe}
-	go func() { c.exitErr = cmd.Wait(); close(c.done) }()
-	return c, nil
+	return &Controller{process: watch(cmd), MetricsAddr: metrics, ProbeAddr: probe}, nil
 }
 
 // PID of the process.
-func (h *Controller) PID() int { return h.cmd.Process.Pid }
+func (h *process) PID() int { return h.cmd.Process.Pid }
 
 // Exited reports whether the process has ended.
-func (h *Controller) Exited() bool {
+func (h *process) Exited() bool {
 	select {
 	case <-h.done:
 		return true
@@ -143,7 +154,7 @@ func (h *Controller) Exited() bool {
 }
 
 // Kill SIGKILLs the process (a crash) and waits for it to be gone.
-func (h *Controller) Kill() error {
+func (h *process) Kill() error {
 	if h.Exited() {
 		return nil
 	}
@@ -155,7 +166,7 @@ func (h *Controller) Kill() error {
 // Stop asks the process to shut down (SIGTERM) and waits up to timeout,
 // then kills it. It returns the exit error of a process that did not exit
 // cleanly.
-func (h *Controller) Stop(timeout time.Duration) error {
+func (h *process) Stop(timeout time.Duration) error {
 	if h.Exited() {
 		return h.exitErr
 	}

@@ -65,13 +65,11 @@ type PrometheusOptions struct {
 
 // Prometheus is a running Prometheus server on a free loopback port.
 type Prometheus struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	exitErr error
-	addr    string
-	dir     string
-	opts    PrometheusOptions
-	client  *http.Client
+	*process
+	addr   string
+	dir    string
+	opts   PrometheusOptions
+	client *http.Client
 }
 
 // Promtool returns the path of promtool in serversDir (default:
@@ -137,8 +135,7 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
 	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	go func() { p.exitErr = cmd.Wait(); close(p.done) }()
+	p.process = watch(cmd)
 	if err := p.waitReady(ctx); err != nil {
 		_ = p.Kill()
 		return nil, fmt.Errorf("prometheus on %s: %w\n%s", addr, err, p.logTail())
@@ -304,44 +301,9 @@ func (p *Prometheus) ConfigPath() string { return filepath.Join(p.dir, "promethe
 // LogPath is the file receiving Prometheus's stdout and stderr.
 func (p *Prometheus) LogPath() string { return filepath.Join(p.dir, "prometheus.log") }
 
-// PID of the process.
-func (p *Prometheus) PID() int { return p.cmd.Process.Pid }
-
-// Exited reports whether the process has ended.
-func (p *Prometheus) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Kill SIGKILLs the process and waits for it to be gone.
-func (p *Prometheus) Kill() error {
-	if p.Exited() {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	return nil
-}
-
 // Stop shuts Prometheus down (SIGTERM), waits up to 30s, then kills it. It
 // returns the exit error of a process that did not exit cleanly.
-func (p *Prometheus) Stop() error {
-	if p.Exited() {
-		return p.exitErr
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.exitErr
-	case <-time.After(30 * time.Second):
-		_ = p.Kill()
-		return errors.New("prometheus did not stop within 30s after SIGTERM")
-	}
-}
+func (p *Prometheus) Stop() error { return p.process.Stop(30 * time.Second) }
 
 // SetTargets rewrites prometheus.yml with these scrape targets (rule files
 // and intervals unchanged) and reloads it.
