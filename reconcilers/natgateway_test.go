@@ -112,12 +112,12 @@ var _ = Describe("NATGateway", func() {
 		})
 
 		By("exporting the peer's NAT usage and the member's public IPs and mapped NAT gateways")
-		member := map[string]string{"cluster": "fleet.ironcore-1", "peer": "fleet.apinet-1"}
-		Eventually(gathered("apinet_hub_nat_ips", map[string]string{"cluster": "fleet.ironcore-1", "state": "requested"})).Should(BeNumerically(">", 0))
-		Eventually(gathered("apinet_hub_nat_ips", map[string]string{"cluster": "fleet.ironcore-1", "state": "used"})).Should(BeNumerically(">", 0))
+		member := map[string]string{"member": "fleet.ironcore-1", "peer": "fleet.apinet-1"}
+		Eventually(gathered("apinet_hub_nat_ips", map[string]string{"member": "fleet.ironcore-1", "state": "requested"})).Should(BeNumerically(">", 0))
+		Eventually(gathered("apinet_hub_nat_ips", map[string]string{"member": "fleet.ironcore-1", "state": "used"})).Should(BeNumerically(">", 0))
 		Expect(gathered("apinet_hub_public_ips", member)()).To(BeNumerically(">=", 2))
-		Expect(gathered("apinet_hub_objects_mapped", map[string]string{"cluster": "fleet.ironcore-1", "kind": "natgateway"})()).To(BeNumerically(">=", 1))
-		Expect(gathered("apinet_hub_mapping_latency_seconds", map[string]string{"cluster": "fleet.ironcore-1", "kind": "natgateway"})()).To(BeNumerically(">=", 1))
+		Expect(gathered("apinet_hub_objects_mapped", map[string]string{"member": "fleet.ironcore-1", "kind": "natgateway"})()).To(BeNumerically(">=", 1))
+		Expect(gathered("apinet_hub_mapping_latency_seconds", map[string]string{"member": "fleet.ironcore-1", "kind": "natgateway"})()).To(BeNumerically(">=", 1))
 
 		By("capping it at one public IP with an annotation on the NATGateway")
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
