@@ -95,6 +95,7 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 		existing.Spec.Selector != nil && len(existing.Spec.Selector.MatchLabels) > 0 {
 		selector = existing.Spec.Selector.MatchLabels
 	}
+	templateAnnotations := loadBalancerTemplateAnnotations(lb, selector)
 	var ports []apinetv1alpha1.LoadBalancerPort
 	for _, p := range lb.Spec.Ports {
 		ports = append(ports, apinetv1alpha1.LoadBalancerPort{Protocol: p.Protocol, Port: p.Port, EndPort: p.EndPort})
@@ -108,7 +109,7 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 			Ports:      ports,
 			Selector:   &metav1.LabelSelector{MatchLabels: selector},
 			Template: apinetv1alpha1.InstanceTemplate{
-				ObjectMeta: metav1.ObjectMeta{Labels: selector, Annotations: OriginLoadBalancer.Annotations(lb)},
+				ObjectMeta: metav1.ObjectMeta{Labels: selector, Annotations: templateAnnotations},
 				Spec:       apinetv1alpha1.InstanceSpec{Affinity: r.affinity(m, selector, destinations)},
 			},
 		},
@@ -133,6 +134,19 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 		}
 	}
 	return reconcile.Result{}, PatchStatus(ctx, c, lb, func(lb *networkingv1alpha1.LoadBalancer) { lb.Status.IPs = status })
+}
+
+// loadBalancerTemplateAnnotations are the annotations of an apinet
+// LoadBalancer's instance template: the origin name, except for a
+// LoadBalancer apinetlet v0.2.4 wrote (its selector carries the name as a
+// label, and its template has no annotations). Adding them there would
+// change the instance template of an adopted LoadBalancer, and with it
+// roll its instances.
+func loadBalancerTemplateAnnotations(lb client.Object, selector map[string]string) map[string]string {
+	if _, legacy := selector[OriginLoadBalancer.NameKey()]; legacy {
+		return nil
+	}
+	return OriginLoadBalancer.Annotations(lb)
 }
 
 // destinations maps the IronCore routing (computed by ironcore's

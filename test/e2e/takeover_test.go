@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -54,6 +56,29 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 		before, err := takeoverSnapshot(ctx, m)
 		Expect(err).NotTo(HaveOccurred())
 
+		By("letting apinetlet map a public LoadBalancer, whose instance template the take-over must not change")
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: "lb-1"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypePublic, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net-2"},
+				Ports:      []networkingv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
+			},
+		}
+		Expect(ic.Create(ctx, lb)).To(Succeed())
+		template := func() (string, error) {
+			an := &apinetv1alpha1.LoadBalancer{}
+			if err := m.peer.Client().Get(ctx, types.NamespacedName{Namespace: m.apinetNamespace, Name: string(lb.UID)}, an); err != nil {
+				return "", err
+			}
+			raw, err := json.Marshal(an.Spec.Template)
+			return string(raw), err
+		}
+		Eventually(template).ShouldNot(BeEmpty())
+		lbTemplate, err := template()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lbTemplate).NotTo(ContainSubstring("annotations"), "apinetlet v0.2.4 writes no template annotations")
+
 		By("stopping apinetlet")
 		Expect(apinetlet.Stop(30 * time.Second)).To(Succeed())
 
@@ -87,6 +112,12 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 			g.Expect(s.adopted).To(HaveLen(len(before.apinet)))
 		}).Should(Succeed())
 		AddReportEntry("take-over: profile fixed to all adopted", time.Since(start).Round(time.Millisecond).String())
+		Eventually(func() (string, error) {
+			an := &apinetv1alpha1.LoadBalancer{}
+			err := m.peer.Client().Get(ctx, types.NamespacedName{Namespace: m.apinetNamespace, Name: string(lb.UID)}, an)
+			return an.Labels[clusterprofiles.LabelCluster], err
+		}).Should(Equal(m.label()), "the LoadBalancer is adopted")
+		Consistently(template, 2*time.Second).Should(Equal(lbTemplate), "its instance template is byte-identical: no instance is rolled")
 
 		By("finding the same apinet objects (same UIDs) and the IronCore objects unchanged")
 		after, err := takeoverSnapshot(ctx, m)
@@ -123,7 +154,7 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 			"--kubeconfig", testFleet.Hub().KubeconfigPath(), "--namespace", profileNamespace).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 		released := time.Since(start)
-		Expect(string(out)).To(And(ContainSubstring("removed 6 finalizers"), ContainSubstring("clusterprofile fleet/ironcore-3 deleted")))
+		Expect(string(out)).To(And(ContainSubstring("removed 7 finalizers"), ContainSubstring("clusterprofile fleet/ironcore-3 deleted")))
 		handedBack, err := takeoverSnapshot(ctx, m)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(handedBack.apinet).To(Equal(final.apinet), "--release leaves every apinet object in place")
