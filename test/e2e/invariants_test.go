@@ -244,6 +244,9 @@ func (c *checker) checkMember(ctx context.Context, m member) []string {
 		}
 	}
 	for _, ip := range anIPs.Items {
+		if len(ip.OwnerReferences) > 0 {
+			continue // an apinet object's own IP (a LoadBalancer's), not a VirtualIP's
+		}
 		uid := types.UID(ip.Labels[reconcilers.OriginVirtualIP.UIDLabel()])
 		if _, live := liveVIPs[uid]; !live || ip.Name != string(uid) {
 			add("apinet IP %s/%s has no live IronCore source (origin uid %q)", ip.Namespace, ip.Name, uid)
