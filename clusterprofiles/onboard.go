@@ -394,6 +394,20 @@ const maxReferencedFile = 1 << 20
 // with clientcmd.LoadFromFile or loading rules to resolve them against the
 // kubeconfig's own directory.
 func CredentialKubeconfig(kc *clientcmdapi.Config, context string) ([]byte, error) {
+	return credentialKubeconfig(kc, context, nil)
+}
+
+// TokenKubeconfig is CredentialKubeconfig with the context's user replaced
+// by a bearer token (a ServiceAccount's, see ServiceAccountAccess): the
+// caller's own credentials are never stored.
+func TokenKubeconfig(kc *clientcmdapi.Config, context, token string) ([]byte, error) {
+	if token == "" {
+		return nil, errors.New("no token")
+	}
+	return credentialKubeconfig(kc, context, &clientcmdapi.AuthInfo{Token: token})
+}
+
+func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientcmdapi.AuthInfo) ([]byte, error) {
 	name, kctx, cluster, err := pickContext(kc, context)
 	if err != nil {
 		return nil, err
@@ -402,7 +416,10 @@ func CredentialKubeconfig(kc *clientcmdapi.Config, context string) ([]byte, erro
 	out.Clusters[kctx.Cluster] = cluster
 	out.Contexts[name] = &clientcmdapi.Context{Cluster: kctx.Cluster, AuthInfo: kctx.AuthInfo, Namespace: kctx.Namespace}
 	out.CurrentContext = name
-	if kctx.AuthInfo != "" {
+	if user != nil {
+		out.Contexts[name].AuthInfo = "apinet-hub"
+		out.AuthInfos["apinet-hub"] = user
+	} else if kctx.AuthInfo != "" {
 		user, ok := kc.AuthInfos[kctx.AuthInfo]
 		if !ok || user == nil {
 			return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", name, kctx.AuthInfo)

@@ -83,9 +83,35 @@ func TestStatusAndOffboard(t *testing.T) {
 	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
 	hub := f.Hub().Client()
 	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
-	g.Expect(fleet.Onboard(ctx, hub, "fleet", "apinet-1", fleet.APINetLabels, nil, f.Cluster("apinet-1").Kubeconfig())).To(Succeed())
-	for _, m := range []string{"ironcore-1", "ironcore-2"} {
-		g.Expect(fleet.Onboard(ctx, hub, "fleet", m, fleet.IronCoreLabels("apinet-1"), nil, f.Cluster(m).Kubeconfig())).To(Succeed())
+	// Onboarded as an operator would, with the hub's own least-privilege
+	// ServiceAccounts: everything below runs on those credentials.
+	for _, c := range []struct{ name, role, peer string }{{"apinet-1", "apinet", ""}, {"ironcore-1", "ironcore", "apinet-1"}, {"ironcore-2", "ironcore", "apinet-1"}} {
+		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster(c.name).KubeconfigPath(),
+			"--namespace", "fleet", "--name", c.name, "--role", c.role, "--create-service-account", "--skip-checks=false"}
+		if c.peer != "" {
+			args = append(args, "--peer", c.peer)
+		}
+		code, out, errOut := cli(ctx, args...)
+		g.Expect(code).To(Equal(0), "onboard %s: %s %s", c.name, out, errOut)
+		g.Expect(out).To(And(ContainSubstring("clusterrole apinet-hub:"+c.role+" applied"), ContainSubstring("token of serviceaccount apinet-hub/apinet-hub made")))
+		secret := &corev1.Secret{}
+		g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: c.name + "-credentials"}, secret)).To(Succeed())
+		stored := string(secret.Data[clusterprofiles.SecretKeyConfig])
+		g.Expect(stored).To(And(ContainSubstring("token: "), Not(ContainSubstring("client-certificate-data"))), "the ServiceAccount's token, not the caller's credentials")
+		// And the token may do no more than the ClusterRole says, in the
+		// kube-apiserver and in the aggregated API server alike.
+		cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig([]byte(stored))
+		g.Expect(err).NotTo(HaveOccurred())
+		restricted, err := client.New(cfg, client.Options{Scheme: clusterprofiles.Scheme})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(restricted.List(ctx, &corev1.SecretList{})).To(Satisfy(apierrors.IsForbidden), "no Secrets")
+		if c.role == "ironcore" {
+			g.Expect(restricted.Create(ctx, &networkingv1alpha1.LoadBalancerRouting{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "forbidden"}})).
+				To(Satisfy(apierrors.IsForbidden), "LoadBalancerRoutings are read only")
+		} else {
+			g.Expect(restricted.Create(ctx, &apinetv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "forbidden"}})).
+				To(Satisfy(apierrors.IsForbidden), "NetworkInterfaces are the machine provider's to create")
+		}
 	}
 	binary, err := fleet.BuildHub(ctx)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -12,11 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -25,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,6 +46,7 @@ var roleGroupVersions = map[clusterprofiles.Role]string{
 // onboardFlags are the flags of `apinet-hub onboard`.
 type onboardFlags struct {
 	hub               hubConnection
+	clusterKC         *clientcmdapi.Config // the loaded --cluster-kubeconfig, for --create-service-account
 	clusterKubeconfig string
 	context           string
 	namespace         string
@@ -51,6 +55,10 @@ type onboardFlags struct {
 	peer              string
 	apinetNamespace   string
 	takeOver          bool
+	createSA          bool
+	saNamespace       string
+	saName            string
+	tokenExpiration   time.Duration
 	consumer          string
 	clusterManager    string
 	accessProvider    string
@@ -75,6 +83,11 @@ func (f *onboardFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.takeOver, "take-over", false,
 		"for a take-over from apinetlet: let the hub adopt the IronCore cluster's existing apinet namespace, which holds objects the hub did not write (apinetlet's); without it the hub refuses such a namespace. Writes annotation "+
 			clusterprofiles.AnnotationTakeOver+"=true on the profile; a later run without --take-over removes it")
+	fs.BoolVar(&f.createSA, "create-service-account", false,
+		"store a token of a ServiceAccount of the hub instead of your own credentials: create, in the cluster being onboarded (with your credentials), the ServiceAccount, the ClusterRole apinet-hub:<role> (the least the hub needs, docs/clusterprofiles.md) and its binding, and store a kubeconfig with a token of that ServiceAccount")
+	fs.StringVar(&f.saNamespace, "service-account-namespace", "apinet-hub", "with --create-service-account: namespace of the ServiceAccount in the cluster being onboarded (created if missing)")
+	fs.StringVar(&f.saName, "service-account-name", "apinet-hub", "with --create-service-account: name of the ServiceAccount")
+	fs.DurationVar(&f.tokenExpiration, "token-expiration", 365*24*time.Hour, "with --create-service-account: lifetime of the stored token (a TokenRequest); run onboard again before it ends to rotate it")
 	fs.StringVar(&f.consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label of the Secret (the hub's --consumer)")
 	fs.StringVar(&f.clusterManager, "cluster-manager", onboardFieldManager, "spec.clusterManager.name of the ClusterProfile")
 	fs.StringVar(&f.accessProvider, "access-provider", "",
@@ -143,6 +156,23 @@ func (f *onboardFlags) validate() error {
 	if f.showSecrets && !f.dryRun {
 		return usagef("--show-secrets applies to --dry-run only")
 	}
+	if f.createSA {
+		switch {
+		case f.accessProvider != "":
+			return usagef("--create-service-account stores a token in a Secret; --access-provider stores none")
+		case f.dryRun:
+			return usagef("--create-service-account writes to the cluster being onboarded; it does not apply to --dry-run")
+		case f.skipChecks:
+			return usagef("--create-service-account needs the cluster: it does not apply to --skip-checks")
+		case f.tokenExpiration < 10*time.Minute:
+			return usagef("--token-expiration must be at least 10m (the API server's minimum)")
+		}
+		for flag, v := range map[string]string{"--service-account-namespace": f.saNamespace, "--service-account-name": f.saName} {
+			if e := validation.IsDNS1123Label(v); len(e) > 0 {
+				return usagef("%s %q is not a DNS label: %s", flag, v, strings.Join(e, "; "))
+			}
+		}
+	}
 	if f.wait < 0 {
 		return usagef("--wait must not be negative")
 	}
@@ -204,6 +234,11 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 	if err != nil {
 		return fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
 	}
+	if f.createSA {
+		if clusterCfg, err = f.createServiceAccount(ctx, clusterCfg, o, stdout); err != nil {
+			return err
+		}
+	}
 	if !f.skipChecks {
 		if err := f.check(ctx, hub, hubCfg.Host, clusterCfg, o); err != nil {
 			return err
@@ -225,6 +260,54 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 		return waitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout)
 	}
 	return nil
+}
+
+// createServiceAccount creates the hub's ServiceAccount, ClusterRole and
+// binding in the cluster being onboarded (with the caller's config), asks
+// for a token of the ServiceAccount and puts a kubeconfig with it into o.
+// It returns the config the checks reach the cluster with: the token's.
+func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest.Config, o *clusterprofiles.Onboarding, stdout io.Writer) (*rest.Config, error) {
+	c, err := client.New(callerCfg, client.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("cluster at %s: %w", callerCfg.Host, err)
+	}
+	access := clusterprofiles.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
+	objs, err := access.Objects()
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
+		u := &unstructured.Unstructured{}
+		if u.Object, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
+			return nil, err
+		}
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(onboardFieldManager), client.ForceOwnership); err != nil {
+			return nil, fmt.Errorf("create the hub's access in the cluster at %s: %s %s: %w", callerCfg.Host, u.GetKind(), u.GetName(), describeClusterError("cluster", callerCfg.Host, err))
+		}
+		name := u.GetName()
+		if u.GetNamespace() != "" {
+			name = u.GetNamespace() + "/" + name
+		}
+		fmt.Fprintf(stdout, "%s %s applied in the cluster\n", strings.ToLower(u.GetKind()), name)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: f.saNamespace, Name: f.saName}}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(f.tokenExpiration / time.Second))}}
+	if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
+		return nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", f.saNamespace, f.saName, err)
+	}
+	data, err := clusterprofiles.TokenKubeconfig(f.clusterKC, f.context, req.Status.Token)
+	if err != nil {
+		return nil, err
+	}
+	o.Kubeconfig = data
+	fmt.Fprintf(stdout, "token of serviceaccount %s/%s made, valid until %s\n", f.saNamespace, f.saName, req.Status.ExpirationTimestamp.UTC().Format(time.RFC3339))
+	cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = f.timeout
+	return cfg, nil
 }
 
 // waitEngaged polls the profile until the hub reports it Engaged, printing
@@ -305,6 +388,14 @@ func (f *onboardFlags) onboarding() (*clusterprofiles.Onboarding, *rest.Config, 
 				return nil, nil, fmt.Errorf("%s: %w", source, err)
 			}
 		}
+	} else if f.createSA {
+		// The kubeconfig is made once the ServiceAccount exists
+		// (createServiceAccount); the caller's credentials reach the
+		// cluster, plugins included, only to create it.
+		if clusterCfg, err = clientcmd.NewNonInteractiveClientConfig(*kc, contextName, &clientcmd.ConfigOverrides{}, nil).ClientConfig(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", source, err)
+		}
+		f.clusterKC = kc
 	} else {
 		data, err := clusterprofiles.CredentialKubeconfig(kc, f.context)
 		if errors.Is(err, clusterprofiles.ErrPluginCredentials) {
