@@ -377,6 +377,12 @@ func (p *Provider) engageWithDeadline(ctx context.Context, name multicluster.Clu
 	case <-timer.C:
 		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonUnreachable,
 			Message: fmt.Sprintf("controllers did not sync the cluster within the engage timeout %s", p.opts.EngageTimeout)}
+	case <-ctx.Done():
+		// Superseded, or the hub shuts down: an Engage that does not
+		// return then (the manager's controllers are stopping) must not
+		// hold an engage worker, and with it the manager's shutdown, until
+		// the engage timeout. The Engage goroutine ends with its context.
+		return errSuperseded
 	}
 }
 
