@@ -1,12 +1,18 @@
 package clusterprofiles
 
 import (
+	"context"
 	"embed"
 	"fmt"
+	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -61,4 +67,37 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a.Namespace, Name: a.Name}},
 	}
 	return []client.Object{ns, sa, role, binding}, nil
+}
+
+// Apply applies Objects to the cluster of c by server-side apply under
+// fieldManager, calling applied after each, and returns a token of the
+// ServiceAccount valid for expiration (a TokenRequest).
+func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldManager string, expiration time.Duration, applied func(kind, name string)) (*authenticationv1.TokenRequest, error) {
+	objs, err := a.Objects()
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
+		u := &unstructured.Unstructured{}
+		if u.Object, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
+			return nil, err
+		}
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+		name := u.GetName()
+		if u.GetNamespace() != "" {
+			name = u.GetNamespace() + "/" + name
+		}
+		if applied != nil {
+			applied(u.GetKind(), name)
+		}
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name}}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(expiration / time.Second))}}
+	if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
+		return nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
+	}
+	return req, nil
 }

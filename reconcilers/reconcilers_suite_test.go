@@ -97,11 +97,14 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 }, NodeTimeout(5*time.Minute))
 
-// onboard creates a ClusterProfile and its credential Secret (the cluster's
-// admin kubeconfig).
+// onboard creates a ClusterProfile and its credential Secret, with a token
+// of the hub's own ServiceAccount bound to exactly the ClusterRole the hub
+// needs (clusterprofiles/access): every reconciler runs on least privilege.
 func onboard(ctx context.Context, name string, labels, annotations map[string]string) {
 	GinkgoHelper()
-	Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), fleetNamespace, name, labels, annotations, testFleet.Cluster(name).Kubeconfig())).To(Succeed())
+	kubeconfig, err := testFleet.Cluster(name).HubKubeconfig(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), fleetNamespace, name, labels, annotations, kubeconfig)).To(Succeed())
 }
 
 func member(name string) multicluster.ClusterName {

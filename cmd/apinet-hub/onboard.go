@@ -12,13 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -27,7 +25,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -272,29 +269,11 @@ func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest
 		return nil, fmt.Errorf("cluster at %s: %w", callerCfg.Host, err)
 	}
 	access := clusterprofiles.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
-	objs, err := access.Objects()
+	req, err := access.Apply(ctx, c, onboardFieldManager, f.tokenExpiration, func(kind, name string) {
+		fmt.Fprintf(stdout, "%s %s applied in the cluster\n", strings.ToLower(kind), name)
+	})
 	if err != nil {
-		return nil, err
-	}
-	for _, obj := range objs {
-		u := &unstructured.Unstructured{}
-		if u.Object, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
-			return nil, err
-		}
-		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(onboardFieldManager), client.ForceOwnership); err != nil {
-			return nil, fmt.Errorf("create the hub's access in the cluster at %s: %s %s: %w", callerCfg.Host, u.GetKind(), u.GetName(), describeClusterError("cluster", callerCfg.Host, err))
-		}
-		name := u.GetName()
-		if u.GetNamespace() != "" {
-			name = u.GetNamespace() + "/" + name
-		}
-		fmt.Fprintf(stdout, "%s %s applied in the cluster\n", strings.ToLower(u.GetKind()), name)
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: f.saNamespace, Name: f.saName}}
-	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(f.tokenExpiration / time.Second))}}
-	if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
-		return nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", f.saNamespace, f.saName, err)
+		return nil, fmt.Errorf("create the hub's access in the cluster at %s: %w", callerCfg.Host, describeClusterError("cluster", callerCfg.Host, err))
 	}
 	data, err := clusterprofiles.TokenKubeconfig(f.clusterKC, f.context, req.Status.Token)
 	if err != nil {

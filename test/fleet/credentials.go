@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // Token is a revocable credential for a cluster: a ServiceAccount token
@@ -82,3 +85,17 @@ func (c *Cluster) KubeconfigWith(user *clientcmdapi.AuthInfo, caData []byte) ([]
 
 // CAData is the CA that signs the cluster's serving certificate.
 func (c *Cluster) CAData() []byte { return c.admin.CAData }
+
+// HubKubeconfig returns a kubeconfig for this cluster with a token of the
+// hub's own ServiceAccount, bound to exactly the ClusterRole the hub needs
+// in a cluster of its role (clusterprofiles.ServiceAccountAccess, what
+// `apinet-hub onboard --create-service-account` sets up).
+func (c *Cluster) HubKubeconfig(ctx context.Context) ([]byte, error) {
+	role := clusterprofiles.Role(c.Role)
+	access := clusterprofiles.ServiceAccountAccess{Namespace: "apinet-hub", Name: "apinet-hub", Role: role}
+	req, err := access.Apply(ctx, c.Client(), FieldManager, 24*time.Hour, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	return c.KubeconfigWith(&clientcmdapi.AuthInfo{Token: req.Status.Token}, nil)
+}
