@@ -114,7 +114,6 @@ func (p *Provider) IndexField(ctx context.Context, obj client.Object, field stri
 	return errors.Join(errs...)
 }
 
-// Start runs the engage workers until ctx ends, then disengages everything.
 // Running tells whether Start has been called (the manager runs the
 // provider: on the leader, or on every replica without leader election).
 func (p *Provider) Running() bool {
@@ -126,6 +125,7 @@ func (p *Provider) Running() bool {
 	}
 }
 
+// Start runs the engage workers until ctx ends, then disengages everything.
 func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
 	p.ctx, p.aware = ctx, aware
 	close(p.started)

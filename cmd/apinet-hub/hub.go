@@ -40,14 +40,14 @@ func (h *hubConnection) restConfig() (*rest.Config, error) {
 }
 
 // client is a client of the hub with the fleet's scheme.
-func (h *hubConnection) client() (client.Client, *rest.Config, error) {
+func (h *hubConnection) client() (client.Client, error) {
 	cfg, err := h.restConfig()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: clusterprofiles.Scheme})
 	if err != nil {
-		return nil, nil, fmt.Errorf("hub at %s: %w", cfg.Host, err)
+		return nil, fmt.Errorf("hub at %s: %w", cfg.Host, err)
 	}
-	return c, cfg, nil
+	return c, nil
 }

@@ -68,11 +68,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitFailed
 }
 
-// isCobraUsageError tells the errors cobra itself returns for a command line
-// it cannot dispatch (they are plain errors).
+// isCobraUsageError tells the error cobra itself returns for a command it
+// cannot dispatch (a plain error; flag errors go through the flag error
+// func, positional arguments through each command's own check).
 func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "unknown command ") || strings.Contains(msg, "accepts ") && strings.Contains(msg, " arg(s), received ")
+	return strings.HasPrefix(err.Error(), "unknown command ")
 }
 
 func newRootCommand() *cobra.Command {

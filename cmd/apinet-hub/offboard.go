@@ -123,7 +123,7 @@ func runOffboard(parent context.Context, f *offboardFlags, name string, out io.W
 	}
 	ctx, cancel := context.WithTimeout(parent, f.wait)
 	defer cancel()
-	hub, _, err := f.hub.client()
+	hub, err := f.hub.client()
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,10 @@ func deleteEmptyNamespace(ctx context.Context, o *reconcilers.Offboarding) (bool
 	}
 	ns := &corev1.Namespace{}
 	ns.Name = o.Namespace
-	if err := o.Peer.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
+	if err := o.Peer.Delete(ctx, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil // never created, or gone already
+		}
 		return false, fmt.Errorf("delete namespace %s of the peer: %w", o.Namespace, err)
 	}
 	return true, nil

@@ -66,7 +66,7 @@ func runStatus(ctx context.Context, f *statusFlags, names []string, out io.Write
 		}
 		printer = p
 	}
-	hub, _, err := f.hub.client()
+	hub, err := f.hub.client()
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func dash(s string) string {
 // namespaces) from the hub.
 func completeProfiles(hub *hubConnection, namespace *string) func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, _ []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		c, _, err := hub.client()
+		c, err := hub.client()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
