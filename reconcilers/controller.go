@@ -68,24 +68,20 @@ type memberEngagement struct {
 	cancel  context.CancelFunc
 }
 
-// newController makes the controller of one IronCore kind, registered with
-// the hub's multicluster manager, watching the selected objects of that kind
-// (watch filter, managed-by: SelectedPredicate) in every member, and
-// reconciling all of them again when a member's settings change.
-// kindRegistrar is a reconciler that records its kind (paths.register).
-type kindRegistrar interface {
-	register(newList func() client.ObjectList)
-}
-
-func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, name string, kind client.Object, newList func() client.ObjectList, opts Options, r reconcile.TypedReconciler[mcreconcile.Request]) (*memberController, error) {
-	if k, ok := r.(kindRegistrar); ok {
-		k.register(newList)
-	}
+// newController makes the controller of one IronCore kind from its
+// skeleton (paths: the controller's name, the kind, its list type),
+// registered with the hub's multicluster manager, watching the selected
+// objects of that kind (watch filter, managed-by: SelectedPredicate) in
+// every member, and reconciling all of them again when a member's settings
+// change.
+func newController[T client.Object](mgr mcmanager.Manager, p paths[T]) (*memberController, error) {
+	p.register()
+	name, topology, opts := p.controller, p.topology, p.opts
 	global := mgr.GetControllerOptions()
 	log := mgr.GetLogger().WithValues("controller", name)
 	inner, err := controller.NewTypedUnmanaged(name, controller.TypedOptions[mcreconcile.Request]{
 		NewQueue:                fairQueue(opts.Fairness, global.MaxConcurrentReconciles),
-		Reconciler:              r,
+		Reconciler:              p,
 		MaxConcurrentReconciles: global.MaxConcurrentReconciles,
 		ReconciliationTimeout:   global.ReconciliationTimeout,
 		CacheSyncTimeout:        global.CacheSyncTimeout,
@@ -108,10 +104,10 @@ func newController(mgr mcmanager.Manager, topology *clusterprofiles.Topology, na
 	if err := mgr.Add(c); err != nil {
 		return nil, err
 	}
-	if err := c.watchMember(kind, itself, SelectedPredicate(opts.WatchFilter)); err != nil {
+	if err := c.watchMember(p.newObject(), itself, SelectedPredicate(opts.WatchFilter)); err != nil {
 		return nil, err
 	}
-	return c, c.MultiClusterWatch(settingsSource(newList))
+	return c, c.MultiClusterWatch(settingsSource(p.newList))
 }
 
 // fairQueue makes each controller's queue fair across members

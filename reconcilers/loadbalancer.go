@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -33,16 +34,19 @@ const FinalizerLoadBalancer = "apinet.ironcore.dev/loadbalancer"
 type loadBalancerReconciler struct{ reconciler }
 
 func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "loadbalancer", &networkingv1alpha1.LoadBalancer{}, func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} }, r.opts,
-		paths[*networkingv1alpha1.LoadBalancer]{
-			reconciler: r.reconciler,
-			controller: "loadbalancer",
-			mapped:     func(lb *networkingv1alpha1.LoadBalancer) bool { return len(lb.Status.IPs) > 0 },
-			newObject:  func() *networkingv1alpha1.LoadBalancer { return &networkingv1alpha1.LoadBalancer{} },
-			normal:     r.reconcileNormal,
-			delete:     r.reconcileDelete,
-			gone:       goneDeletes(OriginLoadBalancer, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerRoutingList{} }, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerList{} }),
-		})
+	c, err := newController(mgr, paths[*networkingv1alpha1.LoadBalancer]{
+		reconciler: r.reconciler,
+		controller: "loadbalancer",
+		finalizer:  FinalizerLoadBalancer,
+		newObject:  func() *networkingv1alpha1.LoadBalancer { return &networkingv1alpha1.LoadBalancer{} },
+		newList:    func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} },
+		mapped:     func(lb *networkingv1alpha1.LoadBalancer) bool { return len(lb.Status.IPs) > 0 },
+		normal:     r.reconcileNormal,
+		delete: deletesAPINetObjects[*networkingv1alpha1.LoadBalancer](
+			func() client.Object { return &apinetv1alpha1.LoadBalancerRouting{} },
+			func() client.Object { return &apinetv1alpha1.LoadBalancer{} }),
+		gone: goneDeletes(OriginLoadBalancer, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerRoutingList{} }, func() client.ObjectList { return &apinetv1alpha1.LoadBalancerList{} }),
+	})
 	if err != nil {
 		return err
 	}
@@ -64,76 +68,90 @@ var loadBalancersOfNetwork = objectsOfNetwork(
 	func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} },
 	func(o client.Object) string { return o.(*networkingv1alpha1.LoadBalancer).Spec.NetworkRef.Name })
 
-func (r *loadBalancerReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer) (reconcile.Result, error) {
-	return deleteAPINetObjects(ctx, m, lb, FinalizerLoadBalancer, &apinetv1alpha1.LoadBalancerRouting{}, &apinetv1alpha1.LoadBalancer{})
-}
-
 func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer) (reconcile.Result, error) {
 	c := m.GetClient()
-	if err := EnsureFinalizer(ctx, c, lb, FinalizerLoadBalancer); err != nil {
-		return reconcile.Result{}, err
-	}
 	network, err := networkOf(ctx, c, lb.Namespace, lb.Spec.NetworkRef.Name)
 	if network == nil {
 		return reconcile.Result{}, err
 	}
-	destinations, err := r.destinations(ctx, m, lb)
-	if err != nil {
+	routing := &networkingv1alpha1.LoadBalancerRouting{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(lb), routing); client.IgnoreNotFound(err) != nil {
 		return reconcile.Result{}, err
 	}
+	destinations := apinetDestinations(routing)
 	ips, err := loadBalancerIPs(ctx, c, lb)
 	if err != nil {
 		recorder(m).Eventf(lb, nil, corev1.EventTypeWarning, "InvalidLoadBalancer", DefaultEventActionApply, "%v", err)
 		return reconcile.Result{}, nil // nothing to retry until the LoadBalancer changes
 	}
-
-	// The selector of an apinet LoadBalancer is immutable: keep the one an
-	// existing object carries (apinetlet v0.2.4 selected by three labels).
-	selector := OriginLoadBalancer.SelectorLabels(lb)
 	existing := &apinetv1alpha1.LoadBalancer{}
-	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(lb.UID)}, existing); err == nil &&
-		existing.Spec.Selector != nil && len(existing.Spec.Selector.MatchLabels) > 0 {
-		selector = existing.Spec.Selector.MatchLabels
+	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(lb.UID)}, existing); client.IgnoreNotFound(err) != nil {
+		return reconcile.Result{}, err
 	}
-	templateAnnotations := loadBalancerTemplateAnnotations(lb, selector)
+	aware := r.opts.NodeAffinityAware
+	if m.Settings().NodeAffinityAware != nil {
+		aware = *m.Settings().NodeAffinityAware
+	}
+	an := apinetLoadBalancer(m, lb, existing, string(network.UID), ips, destinations, aware)
+	if err := r.apply(ctx, m, an, FieldManager); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.apply(ctx, m, apinetLoadBalancerRouting(m, lb, an, destinations), FieldManager); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, PatchStatus(ctx, c, lb, func(lb *networkingv1alpha1.LoadBalancer) { lb.Status.IPs = loadBalancerStatusIPs(an) })
+}
+
+// apinetLoadBalancer is the apinet LoadBalancer of lb on the apinet network
+// networkUID. The selector of an apinet LoadBalancer is immutable: the one
+// existing carries is kept (apinetlet v0.2.4 selected by three labels), and
+// the instance template follows it.
+func apinetLoadBalancer(m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer, existing *apinetv1alpha1.LoadBalancer, networkUID string, ips []apinetv1alpha1.LoadBalancerIP, destinations []apinetv1alpha1.LoadBalancerDestination, nodeAffinityAware bool) *apinetv1alpha1.LoadBalancer {
+	selector := OriginLoadBalancer.SelectorLabels(lb)
+	if existing != nil && existing.Spec.Selector != nil && len(existing.Spec.Selector.MatchLabels) > 0 {
+		selector = maps.Clone(existing.Spec.Selector.MatchLabels)
+	}
 	var ports []apinetv1alpha1.LoadBalancerPort
 	for _, p := range lb.Spec.Ports {
 		ports = append(ports, apinetv1alpha1.LoadBalancerPort{Protocol: p.Protocol, Port: p.Port, EndPort: p.EndPort})
 	}
-	an := &apinetv1alpha1.LoadBalancer{
+	return &apinetv1alpha1.LoadBalancer{
 		ObjectMeta: OriginLoadBalancer.ObjectMeta(m, lb, string(lb.UID)),
 		Spec: apinetv1alpha1.LoadBalancerSpec{
 			Type:       apinetv1alpha1.LoadBalancerType(lb.Spec.Type),
-			NetworkRef: corev1.LocalObjectReference{Name: string(network.UID)},
+			NetworkRef: corev1.LocalObjectReference{Name: networkUID},
 			IPs:        ips,
 			Ports:      ports,
 			Selector:   &metav1.LabelSelector{MatchLabels: selector},
 			Template: apinetv1alpha1.InstanceTemplate{
-				ObjectMeta: metav1.ObjectMeta{Labels: selector, Annotations: templateAnnotations},
-				Spec:       apinetv1alpha1.InstanceSpec{Affinity: r.affinity(m, selector, destinations)},
+				ObjectMeta: metav1.ObjectMeta{Labels: selector, Annotations: loadBalancerTemplateAnnotations(lb, selector)},
+				Spec:       apinetv1alpha1.InstanceSpec{Affinity: loadBalancerAffinity(selector, destinations, nodeAffinityAware)},
 			},
 		},
 	}
-	if err := r.apply(ctx, m, an, FieldManager); err != nil {
-		recorder(m).Eventf(lb, nil, corev1.EventTypeWarning, "APINetLoadBalancerFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
-		return reconcile.Result{}, err
-	}
+}
+
+// apinetLoadBalancerRouting is the routing of the apinet LoadBalancer an
+// (as applied: its UID is the owner reference).
+func apinetLoadBalancerRouting(m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer, an *apinetv1alpha1.LoadBalancer, destinations []apinetv1alpha1.LoadBalancerDestination) *apinetv1alpha1.LoadBalancerRouting {
 	routing := &apinetv1alpha1.LoadBalancerRouting{
 		ObjectMeta:   OriginLoadBalancer.ObjectMeta(m, lb, string(lb.UID)),
 		Destinations: destinations,
 	}
 	routing.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "LoadBalancer")}
-	if err := r.apply(ctx, m, routing, FieldManager); err != nil {
-		return reconcile.Result{}, err
-	}
+	return routing
+}
 
-	var status []commonv1alpha1.IP
+// loadBalancerStatusIPs are the addresses allocated to an apinet
+// LoadBalancer, for IronCore status.ips.
+func loadBalancerStatusIPs(an *apinetv1alpha1.LoadBalancer) []commonv1alpha1.IP {
+	var out []commonv1alpha1.IP
 	for _, ip := range an.Spec.IPs {
 		if ip.IP.IsValid() {
-			status = append(status, commonv1alpha1.IP{Addr: ip.IP.Addr})
+			out = append(out, commonv1alpha1.IP{Addr: ip.IP.Addr})
 		}
 	}
-	return reconcile.Result{}, PatchStatus(ctx, c, lb, func(lb *networkingv1alpha1.LoadBalancer) { lb.Status.IPs = status })
+	return out
 }
 
 // loadBalancerTemplateAnnotations are the annotations of an apinet
@@ -149,14 +167,11 @@ func loadBalancerTemplateAnnotations(lb client.Object, selector map[string]strin
 	return OriginLoadBalancer.Annotations(lb)
 }
 
-// destinations maps the IronCore routing (computed by ironcore's
-// controller-manager) to apinet destinations; a target whose provider ID
-// does not parse is kept as a destination without target.
-func (r *loadBalancerReconciler) destinations(ctx context.Context, m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer) ([]apinetv1alpha1.LoadBalancerDestination, error) {
-	routing := &networkingv1alpha1.LoadBalancerRouting{}
-	if err := m.GetClient().Get(ctx, client.ObjectKeyFromObject(lb), routing); err != nil {
-		return nil, client.IgnoreNotFound(err)
-	}
+// apinetDestinations maps the IronCore routing (computed by ironcore's
+// controller-manager; empty when there is none yet) to apinet
+// destinations; a target whose provider ID does not parse is kept as a
+// destination without target.
+func apinetDestinations(routing *networkingv1alpha1.LoadBalancerRouting) []apinetv1alpha1.LoadBalancerDestination {
 	var out []apinetv1alpha1.LoadBalancerDestination
 	for _, dst := range routing.Destinations {
 		d := apinetv1alpha1.LoadBalancerDestination{IP: apinetnet.IP{Addr: dst.IP.Addr}}
@@ -167,30 +182,26 @@ func (r *loadBalancerReconciler) destinations(ctx context.Context, m *clusterpro
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return out
 }
 
-// affinity spreads instances across zones and, when the hub (or the
-// member's profile) asks for it, pins them to the nodes of the targets,
-// one term per distinct node, sorted.
-func (r *loadBalancerReconciler) affinity(m *clusterprofiles.Member, selector map[string]string, dsts []apinetv1alpha1.LoadBalancerDestination) *apinetv1alpha1.Affinity {
+// loadBalancerAffinity spreads instances across zones and, when asked to
+// (--is-node-affinity-aware, or the member's profile), pins them to the
+// nodes of the targets, one term per distinct node, sorted.
+func loadBalancerAffinity(selector map[string]string, dsts []apinetv1alpha1.LoadBalancerDestination, nodeAffinityAware bool) *apinetv1alpha1.Affinity {
 	a := &apinetv1alpha1.Affinity{InstanceAntiAffinity: &apinetv1alpha1.InstanceAntiAffinity{
 		RequiredDuringSchedulingIgnoredDuringExecution: []apinetv1alpha1.InstanceAffinityTerm{{
 			LabelSelector: &metav1.LabelSelector{MatchLabels: selector},
 			TopologyKey:   apinetv1alpha1.TopologyZoneLabel,
 		}},
 	}}
-	aware := r.opts.NodeAffinityAware
-	if m.Settings().NodeAffinityAware != nil {
-		aware = *m.Settings().NodeAffinityAware
-	}
 	var nodes []string
 	for _, d := range dsts {
 		if d.TargetRef != nil && d.TargetRef.NodeRef.Name != "" && !slices.Contains(nodes, d.TargetRef.NodeRef.Name) {
 			nodes = append(nodes, d.TargetRef.NodeRef.Name)
 		}
 	}
-	if !aware || len(nodes) == 0 {
+	if !nodeAffinityAware || len(nodes) == 0 {
 		return a
 	}
 	slices.Sort(nodes)

@@ -4,8 +4,15 @@ import (
 	"reflect"
 	"testing"
 
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
+	commonv1alpha1 "github.com/ironcore-dev/ironcore/api/common/v1alpha1"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 func TestLoadBalancerTemplateAnnotations(t *testing.T) {
@@ -22,6 +29,185 @@ func TestLoadBalancerTemplateAnnotations(t *testing.T) {
 	} {
 		if got := loadBalancerTemplateAnnotations(lb, tc.selector); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestAPINetDestinations pins how the IronCore routing maps to apinet
+// destinations: a target whose provider ID parses becomes a target ref to
+// the apinet NIC it names (UID, name, node); one that does not, or none, a
+// destination without target; no destinations, nil.
+func TestAPINetDestinations(t *testing.T) {
+	providerID := NetworkInterfaceID{Namespace: "apinet-ns", Name: "an-nic", Node: "node-1", UID: "an-nic-uid"}.String()
+	dst := func(providerID string) networkingv1alpha1.LoadBalancerDestination {
+		return networkingv1alpha1.LoadBalancerDestination{
+			IP:        commonv1alpha1.MustParseIP("10.0.0.5"),
+			TargetRef: &networkingv1alpha1.LoadBalancerTargetRef{UID: "nic-uid", Name: "nic", ProviderID: providerID},
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		in   []networkingv1alpha1.LoadBalancerDestination
+		want []apinetv1alpha1.LoadBalancerDestination
+	}{
+		{name: "no routing destinations"},
+		{
+			name: "valid provider ID",
+			in:   []networkingv1alpha1.LoadBalancerDestination{dst(providerID)},
+			want: []apinetv1alpha1.LoadBalancerDestination{{
+				IP:        apinetnet.MustParseIP("10.0.0.5"),
+				TargetRef: &apinetv1alpha1.LoadBalancerTargetRef{UID: "an-nic-uid", Name: "an-nic", NodeRef: corev1.LocalObjectReference{Name: "node-1"}},
+			}},
+		},
+		{
+			name: "invalid provider ID",
+			in:   []networkingv1alpha1.LoadBalancerDestination{dst("not-a-provider-id")},
+			want: []apinetv1alpha1.LoadBalancerDestination{{IP: apinetnet.MustParseIP("10.0.0.5")}},
+		},
+		{
+			name: "no target",
+			in:   []networkingv1alpha1.LoadBalancerDestination{{IP: commonv1alpha1.MustParseIP("fd00::5")}},
+			want: []apinetv1alpha1.LoadBalancerDestination{{IP: apinetnet.MustParseIP("fd00::5")}},
+		},
+	} {
+		got := apinetDestinations(&networkingv1alpha1.LoadBalancerRouting{Destinations: tc.in})
+		if !sameJSON(got, tc.want) {
+			t.Errorf("%s: apinetDestinations = %s, want %s", tc.name, asJSON(got), asJSON(tc.want))
+		}
+	}
+}
+
+// TestLoadBalancerAffinity pins the instance affinity: zone anti-affinity
+// on the selector always; node affinity only when node-affinity aware and
+// there are target nodes, one term per distinct node, sorted.
+func TestLoadBalancerAffinity(t *testing.T) {
+	selector := map[string]string{"k": "v"}
+	dst := func(node string) apinetv1alpha1.LoadBalancerDestination {
+		return apinetv1alpha1.LoadBalancerDestination{TargetRef: &apinetv1alpha1.LoadBalancerTargetRef{Name: "nic-" + node, NodeRef: corev1.LocalObjectReference{Name: node}}}
+	}
+	spread := []apinetv1alpha1.LoadBalancerDestination{dst("node-2"), dst("node-1"), {}, dst("node-2"), dst("")}
+	for _, tc := range []struct {
+		name      string
+		dsts      []apinetv1alpha1.LoadBalancerDestination
+		aware     bool
+		wantNodes []string // nil: no node affinity
+	}{
+		{"not aware", spread, false, nil},
+		{"aware, no destinations", nil, true, nil},
+		{"aware, no target nodes", []apinetv1alpha1.LoadBalancerDestination{{}, dst("")}, true, nil},
+		{"aware, target nodes", spread, true, []string{"node-1", "node-2"}},
+	} {
+		want := &apinetv1alpha1.Affinity{InstanceAntiAffinity: &apinetv1alpha1.InstanceAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []apinetv1alpha1.InstanceAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: selector},
+				TopologyKey:   apinetv1alpha1.TopologyZoneLabel,
+			}},
+		}}
+		if tc.wantNodes != nil {
+			var terms []apinetv1alpha1.NodeSelectorTerm
+			for _, node := range tc.wantNodes {
+				terms = append(terms, apinetv1alpha1.NodeSelectorTerm{MatchFields: []apinetv1alpha1.NodeSelectorRequirement{
+					{Key: "metadata.name", Operator: apinetv1alpha1.NodeSelectorOpIn, Values: []string{node}},
+				}})
+			}
+			want.NodeAffinity = &apinetv1alpha1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &apinetv1alpha1.NodeSelector{NodeSelectorTerms: terms}}
+		}
+		if got := loadBalancerAffinity(selector, tc.dsts, tc.aware); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: loadBalancerAffinity = %s, want %s", tc.name, asJSON(got), asJSON(want))
+		}
+	}
+}
+
+// TestAPINetLoadBalancer pins the apinet LoadBalancer of an IronCore one: a
+// new one selects its instances by the origin selector labels (uid and
+// namespace), which the template carries with the name annotation; one
+// apinetlet v0.2.4 wrote keeps its three-label selector (the selector is
+// immutable) and gets no template annotations (they would roll its
+// instances). Type, network, IPs and ports are mapped.
+func TestAPINetLoadBalancer(t *testing.T) {
+	o := OriginLoadBalancer
+	lb := &networkingv1alpha1.LoadBalancer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: "lb-uid"},
+		Spec: networkingv1alpha1.LoadBalancerSpec{
+			Type: networkingv1alpha1.LoadBalancerTypePublic,
+			Ports: []networkingv1alpha1.LoadBalancerPort{
+				{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80},
+				{Protocol: ptr.To(corev1.ProtocolUDP), Port: 8000, EndPort: ptr.To[int32](8100)},
+			},
+		},
+	}
+	ips := []apinetv1alpha1.LoadBalancerIP{{Name: "ipv4", IPFamily: corev1.IPv4Protocol}}
+	dsts := []apinetv1alpha1.LoadBalancerDestination{{
+		IP:        apinetnet.MustParseIP("10.0.0.5"),
+		TargetRef: &apinetv1alpha1.LoadBalancerTargetRef{UID: "an-nic-uid", Name: "an-nic", NodeRef: corev1.LocalObjectReference{Name: "node-1"}},
+	}}
+	hub := map[string]string{o.UIDLabel(): "lb-uid", o.NamespaceLabel(): "default"}
+	legacy := map[string]string{o.UIDLabel(): "lb-uid", o.NamespaceLabel(): "default", o.NameKey(): "web"}
+	existing := func(selector map[string]string) *apinetv1alpha1.LoadBalancer {
+		return &apinetv1alpha1.LoadBalancer{Spec: apinetv1alpha1.LoadBalancerSpec{Selector: &metav1.LabelSelector{MatchLabels: selector}}}
+	}
+	for _, tc := range []struct {
+		name            string
+		existing        *apinetv1alpha1.LoadBalancer
+		aware           bool
+		wantSelector    map[string]string
+		wantAnnotations map[string]string
+	}{
+		{"new", nil, false, hub, map[string]string{o.NameKey(): "web"}},
+		{"not found (empty object)", &apinetv1alpha1.LoadBalancer{}, true, hub, map[string]string{o.NameKey(): "web"}},
+		{"the hub's own", existing(hub), false, hub, map[string]string{o.NameKey(): "web"}},
+		{"apinetlet v0.2.4's: selector kept, no template annotations", existing(legacy), true, legacy, nil},
+	} {
+		want := &apinetv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: "apinet-ns", Name: "lb-uid",
+				Labels:      map[string]string{o.UIDLabel(): "lb-uid", o.NamespaceLabel(): "default", clusterprofiles.LabelCluster: "fleet.m1"},
+				Annotations: map[string]string{o.NameKey(): "web"},
+			},
+			Spec: apinetv1alpha1.LoadBalancerSpec{
+				Type:       apinetv1alpha1.LoadBalancerTypePublic,
+				NetworkRef: corev1.LocalObjectReference{Name: "nw-uid"},
+				IPs:        ips,
+				Ports: []apinetv1alpha1.LoadBalancerPort{
+					{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80},
+					{Protocol: ptr.To(corev1.ProtocolUDP), Port: 8000, EndPort: ptr.To[int32](8100)},
+				},
+				Selector: &metav1.LabelSelector{MatchLabels: tc.wantSelector},
+				Template: apinetv1alpha1.InstanceTemplate{
+					ObjectMeta: metav1.ObjectMeta{Labels: tc.wantSelector, Annotations: tc.wantAnnotations},
+					Spec:       apinetv1alpha1.InstanceSpec{Affinity: loadBalancerAffinity(tc.wantSelector, dsts, tc.aware)},
+				},
+			},
+		}
+		if got := apinetLoadBalancer(testMember(), lb, tc.existing, "nw-uid", ips, dsts, tc.aware); !sameJSON(got, want) {
+			t.Errorf("%s: apinetLoadBalancer = %s, want %s", tc.name, asJSON(got), asJSON(want))
+		}
+	}
+}
+
+// TestLoadBalancerStatusIPs pins that status.ips are the allocated (valid)
+// addresses of the apinet LoadBalancer only.
+func TestLoadBalancerStatusIPs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ips  []apinetv1alpha1.LoadBalancerIP
+		want []commonv1alpha1.IP
+	}{
+		{name: "none"},
+		{name: "not allocated yet", ips: []apinetv1alpha1.LoadBalancerIP{{Name: "ipv4", IPFamily: corev1.IPv4Protocol}}},
+		{
+			name: "allocated ones only",
+			ips: []apinetv1alpha1.LoadBalancerIP{
+				{Name: "ipv4", IP: apinetnet.MustParseIP("192.0.2.1")},
+				{Name: "pending", IPFamily: corev1.IPv6Protocol},
+				{Name: "ipv6", IP: apinetnet.MustParseIP("2001:db8::1")},
+			},
+			want: commonv1alpha1.MustParseIPs("192.0.2.1", "2001:db8::1"),
+		},
+	} {
+		an := &apinetv1alpha1.LoadBalancer{Spec: apinetv1alpha1.LoadBalancerSpec{IPs: tc.ips}}
+		if got := loadBalancerStatusIPs(an); !sameJSON(got, tc.want) {
+			t.Errorf("%s: loadBalancerStatusIPs = %s, want %s", tc.name, asJSON(got), asJSON(tc.want))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package reconcilers_test
 
 import (
 	"context"
+	"fmt"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
@@ -43,6 +44,39 @@ func expectOriginTemplate(an *apinetv1alpha1.LoadBalancer, lb *networkingv1alpha
 		[]apinetv1alpha1.InstanceAffinityTerm{{LabelSelector: &metav1.LabelSelector{MatchLabels: origin}, TopologyKey: "topology.core.apinet.ironcore.dev/zone"}}))
 }
 
+// internalLoadBalancer is an internal IronCore LoadBalancer on network with
+// an IPv4 value and an IPv6 address from an ephemeral prefix (allocated by
+// allocateEphemeralPrefix, as ironcore's controller-manager would).
+func internalLoadBalancer(ns, name, network string, labels map[string]string, ipv4, ipv6Prefix string) *networkingv1alpha1.LoadBalancer {
+	return &networkingv1alpha1.LoadBalancer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec: networkingv1alpha1.LoadBalancerSpec{
+			Type: networkingv1alpha1.LoadBalancerTypeInternal, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
+			NetworkRef: corev1.LocalObjectReference{Name: network},
+			IPs: []networkingv1alpha1.IPSource{
+				{Value: commonv1alpha1.MustParseNewIP(ipv4)},
+				{Ephemeral: &networkingv1alpha1.EphemeralPrefixSource{PrefixTemplate: &ipamv1alpha1.PrefixTemplateSpec{
+					Spec: ipamv1alpha1.PrefixSpec{IPFamily: corev1.IPv6Protocol, Prefix: commonv1alpha1.MustParseNewIPPrefix(ipv6Prefix)},
+				}}},
+			},
+		},
+	}
+}
+
+// allocateEphemeralPrefix creates the ephemeral IPv6 Prefix "<lb>-<index>"
+// controlled by lb and reports it Allocated.
+func allocateEphemeralPrefix(ctx context.Context, lb *networkingv1alpha1.LoadBalancer, index int, prefix string) {
+	GinkgoHelper()
+	p := &ipamv1alpha1.Prefix{
+		ObjectMeta: metav1.ObjectMeta{Namespace: lb.Namespace, Name: fmt.Sprintf("%s-%d", lb.Name, index), OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: networkingv1alpha1.SchemeGroupVersion.String(), Kind: "LoadBalancer", Name: lb.Name, UID: lb.UID, Controller: ptr.To(true)}}},
+		Spec: ipamv1alpha1.PrefixSpec{IPFamily: corev1.IPv6Protocol, Prefix: commonv1alpha1.MustParseNewIPPrefix(prefix)},
+	}
+	Expect(ic("ironcore-1").Create(ctx, p)).To(Succeed())
+	p.Status.Phase = ipamv1alpha1.PrefixPhaseAllocated
+	Expect(ic("ironcore-1").Status().Update(ctx, p)).To(Succeed())
+}
+
 var _ = Describe("LoadBalancer", func() {
 	var ns string
 	var nw *networkingv1alpha1.Network
@@ -77,19 +111,7 @@ var _ = Describe("LoadBalancer", func() {
 	})
 
 	It("manages an internal load balancer with discrete and ephemeral IPs", func(ctx SpecContext) {
-		lb := &networkingv1alpha1.LoadBalancer{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "internal"},
-			Spec: networkingv1alpha1.LoadBalancerSpec{
-				Type: networkingv1alpha1.LoadBalancerTypeInternal, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
-				NetworkRef: corev1.LocalObjectReference{Name: "net"},
-				IPs: []networkingv1alpha1.IPSource{
-					{Value: commonv1alpha1.MustParseNewIP("10.0.0.1")},
-					{Ephemeral: &networkingv1alpha1.EphemeralPrefixSource{PrefixTemplate: &ipamv1alpha1.PrefixTemplateSpec{
-						Spec: ipamv1alpha1.PrefixSpec{IPFamily: corev1.IPv6Protocol, Prefix: commonv1alpha1.MustParseNewIPPrefix("fd00::5/128")},
-					}}},
-				},
-			},
-		}
+		lb := internalLoadBalancer(ns, "internal", "net", nil, "10.0.0.1", "fd00::5/128")
 		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
 		an := apinetLoadBalancerOf(ctx, lb)
 		Eventually(func() []apinetv1alpha1.LoadBalancerIP {
@@ -99,14 +121,7 @@ var _ = Describe("LoadBalancer", func() {
 		expectOriginTemplate(an, lb)
 
 		By("allocating the ephemeral prefix ironcore creates for the second IP")
-		prefix := &ipamv1alpha1.Prefix{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "internal-1", OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: networkingv1alpha1.SchemeGroupVersion.String(), Kind: "LoadBalancer", Name: lb.Name, UID: lb.UID, Controller: ptr.To(true)}}},
-			Spec: ipamv1alpha1.PrefixSpec{IPFamily: corev1.IPv6Protocol, Prefix: commonv1alpha1.MustParseNewIPPrefix("fd00::5/128")},
-		}
-		Expect(ic("ironcore-1").Create(ctx, prefix)).To(Succeed())
-		prefix.Status.Phase = ipamv1alpha1.PrefixPhaseAllocated
-		Expect(ic("ironcore-1").Status().Update(ctx, prefix)).To(Succeed())
+		allocateEphemeralPrefix(ctx, lb, 1, "fd00::5/128")
 		Eventually(func() []apinetv1alpha1.LoadBalancerIP {
 			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
 			return an.Spec.IPs

@@ -37,16 +37,19 @@ const (
 type natGatewayReconciler struct{ reconciler }
 
 func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "natgateway", &networkingv1alpha1.NATGateway{}, func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} }, r.opts,
-		paths[*networkingv1alpha1.NATGateway]{
-			reconciler: r.reconciler,
-			controller: "natgateway",
-			mapped:     func(gw *networkingv1alpha1.NATGateway) bool { return len(gw.Status.IPs) > 0 },
-			newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
-			normal:     r.reconcileNormal,
-			delete:     r.reconcileDelete,
-			gone:       goneDeletes(OriginNATGateway, func() client.ObjectList { return &apinetv1alpha1.NATGatewayAutoscalerList{} }, func() client.ObjectList { return &apinetv1alpha1.NATGatewayList{} }),
-		})
+	c, err := newController(mgr, paths[*networkingv1alpha1.NATGateway]{
+		reconciler: r.reconciler,
+		controller: "natgateway",
+		finalizer:  FinalizerNATGateway,
+		newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
+		newList:    func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} },
+		mapped:     func(gw *networkingv1alpha1.NATGateway) bool { return len(gw.Status.IPs) > 0 },
+		normal:     r.reconcileNormal,
+		delete: deletesAPINetObjects[*networkingv1alpha1.NATGateway](
+			func() client.Object { return &apinetv1alpha1.NATGatewayAutoscaler{} },
+			func() client.Object { return &apinetv1alpha1.NATGateway{} }),
+		gone: goneDeletes(OriginNATGateway, func() client.ObjectList { return &apinetv1alpha1.NATGatewayAutoscalerList{} }, func() client.ObjectList { return &apinetv1alpha1.NATGatewayList{} }),
+	})
 	if err != nil {
 		return err
 	}
@@ -62,40 +65,22 @@ var natGatewaysOfNetwork = objectsOfNetwork(
 	func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} },
 	func(o client.Object) string { return o.(*networkingv1alpha1.NATGateway).Spec.NetworkRef.Name })
 
-func (r *natGatewayReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway) (reconcile.Result, error) {
-	return deleteAPINetObjects(ctx, m, gw, FinalizerNATGateway, &apinetv1alpha1.NATGatewayAutoscaler{}, &apinetv1alpha1.NATGateway{})
-}
-
 func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway) (reconcile.Result, error) {
 	c := m.GetClient()
-	if err := EnsureFinalizer(ctx, c, gw, FinalizerNATGateway); err != nil {
-		return reconcile.Result{}, err
-	}
 	network, err := networkOf(ctx, c, gw.Namespace, gw.Spec.NetworkRef.Name)
 	if network == nil {
 		return reconcile.Result{}, err
 	}
-	ports := networkingv1alpha1.DefaultPortsPerNetworkInterface
-	if gw.Spec.PortsPerNetworkInterface != nil {
-		ports = *gw.Spec.PortsPerNetworkInterface
-	}
-	an := &apinetv1alpha1.NATGateway{
-		ObjectMeta: OriginNATGateway.ObjectMeta(m, gw, string(gw.UID)),
-		Spec: apinetv1alpha1.NATGatewaySpec{
-			IPFamily:                 gw.Spec.IPFamily,
-			NetworkRef:               corev1.LocalObjectReference{Name: string(network.UID)},
-			PortsPerNetworkInterface: ports,
-		},
-	}
+	an := apinetNATGateway(m, gw, string(network.UID))
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
-		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, "APINetNATGatewayFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
 		return reconcile.Result{}, err
 	}
-
 	current := &apinetv1alpha1.NATGatewayAutoscaler{}
 	var applied *apinetv1alpha1.NATGatewayAutoscalerSpec
 	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: an.Name}, current); err == nil {
 		applied = &current.Spec
+	} else if client.IgnoreNotFound(err) != nil {
+		return reconcile.Result{}, err
 	}
 	limits, problems := natLimits(*r.opts.NATPublicIPs,
 		natLayer{"ClusterProfile " + string(m.Profile.Name), m.Settings().NATAnnotations},
@@ -107,6 +92,33 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, "InvalidNATAutoscaling", DefaultEventActionApply,
 			"%s; keeping min %d / max %d public IPs", joinProblems(problems), limits.Min, limits.Max)
 	}
+	if err := r.apply(ctx, m, apinetNATGatewayAutoscaler(m, gw, an, limits), FieldManager); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, PatchStatus(ctx, c, gw, func(gw *networkingv1alpha1.NATGateway) { gw.Status.IPs = natGatewayStatusIPs(an) })
+}
+
+// apinetNATGateway is the apinet NATGateway of gw on the apinet network
+// networkUID: apinet's default ports per NIC unless gw sets them; never
+// spec.ips (the autoscaler's).
+func apinetNATGateway(m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway, networkUID string) *apinetv1alpha1.NATGateway {
+	ports := networkingv1alpha1.DefaultPortsPerNetworkInterface
+	if gw.Spec.PortsPerNetworkInterface != nil {
+		ports = *gw.Spec.PortsPerNetworkInterface
+	}
+	return &apinetv1alpha1.NATGateway{
+		ObjectMeta: OriginNATGateway.ObjectMeta(m, gw, string(gw.UID)),
+		Spec: apinetv1alpha1.NATGatewaySpec{
+			IPFamily:                 gw.Spec.IPFamily,
+			NetworkRef:               corev1.LocalObjectReference{Name: networkUID},
+			PortsPerNetworkInterface: ports,
+		},
+	}
+}
+
+// apinetNATGatewayAutoscaler is the autoscaler of the apinet NATGateway an
+// (as applied: its UID is the owner reference) within limits.
+func apinetNATGatewayAutoscaler(m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway, an *apinetv1alpha1.NATGateway, limits NATLimits) *apinetv1alpha1.NATGatewayAutoscaler {
 	autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{
 		ObjectMeta: OriginNATGateway.ObjectMeta(m, gw, string(gw.UID)),
 		Spec: apinetv1alpha1.NATGatewayAutoscalerSpec{
@@ -116,17 +128,19 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 		},
 	}
 	autoscaler.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "NATGateway")}
-	if err := r.apply(ctx, m, autoscaler, FieldManager); err != nil {
-		return reconcile.Result{}, err
-	}
+	return autoscaler
+}
 
-	var ips []commonv1alpha1.IP
+// natGatewayStatusIPs are the addresses the autoscaler gave an apinet
+// NATGateway, for IronCore status.ips.
+func natGatewayStatusIPs(an *apinetv1alpha1.NATGateway) []commonv1alpha1.IP {
+	var out []commonv1alpha1.IP
 	for _, ip := range an.Spec.IPs {
 		if ip.IP.IsValid() {
-			ips = append(ips, commonv1alpha1.IP{Addr: ip.IP.Addr})
+			out = append(out, commonv1alpha1.IP{Addr: ip.IP.Addr})
 		}
 	}
-	return reconcile.Result{}, PatchStatus(ctx, c, gw, func(gw *networkingv1alpha1.NATGateway) { gw.Status.IPs = ips })
+	return out
 }
 
 // NATLimits bounds the public IPs the apinet autoscaler gives a NAT gateway.

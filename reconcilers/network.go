@@ -44,18 +44,20 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, r.topology, "network", &networkingv1alpha1.Network{}, func() client.ObjectList { return &networkingv1alpha1.NetworkList{} }, r.opts,
-		paths[*networkingv1alpha1.Network]{
-			reconciler: r.reconciler,
-			controller: "network",
-			mapped: func(nw *networkingv1alpha1.Network) bool {
-				return nw.Status.State == networkingv1alpha1.NetworkStateAvailable
-			},
-			newObject: func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
-			normal:    r.reconcileNormal,
-			delete:    r.reconcileDelete,
-			gone:      goneDeletes(OriginNetwork, func() client.ObjectList { return &apinetv1alpha1.NetworkList{} }),
-		})
+	c, err := newController(mgr, paths[*networkingv1alpha1.Network]{
+		reconciler: r.reconciler,
+		controller: "network",
+		finalizer:  FinalizerNetwork,
+		newObject:  func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
+		newList:    func() client.ObjectList { return &networkingv1alpha1.NetworkList{} },
+		mapped: func(nw *networkingv1alpha1.Network) bool {
+			return nw.Status.State == networkingv1alpha1.NetworkStateAvailable
+		},
+		leaveAlone: mappedElsewhere,
+		normal:     r.reconcileNormal,
+		delete:     deletesAPINetObjects[*networkingv1alpha1.Network](func() client.Object { return &apinetv1alpha1.Network{} }),
+		gone:       goneDeletes(OriginNetwork, func() client.ObjectList { return &apinetv1alpha1.NetworkList{} }),
+	})
 	if err != nil {
 		return err
 	}
@@ -103,42 +105,29 @@ func networksUsingPrefix(ctx context.Context, cl cluster.Cluster, obj client.Obj
 	return reqs
 }
 
-func (r *networkReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
-	return deleteAPINetObjects(ctx, m, nw, FinalizerNetwork, &apinetv1alpha1.Network{})
+// mappedElsewhere reports a Network whose provider ID names another apinet
+// namespace than the member's (apinetlet with another --api-net-namespace):
+// a second apinet Network would get a new VNI. The member's preflight
+// refuses such members; this catches one that appears later.
+func mappedElsewhere(m *clusterprofiles.Member, nw *networkingv1alpha1.Network) bool {
+	id, err := ParseNetworkID(nw.Spec.ProviderID)
+	if nw.Spec.ProviderID == "" || err != nil || id.Namespace == m.Peer.Namespace {
+		return false
+	}
+	recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
+		"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone; clear the provider ID to map it anew", id.Namespace, m.Peer.Namespace, m.Peer.Name)
+	return true
 }
 
 func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {
 	c := m.GetClient()
-	if id, err := ParseNetworkID(nw.Spec.ProviderID); nw.Spec.ProviderID != "" && err == nil && id.Namespace != m.Peer.Namespace {
-		// Mapped elsewhere (apinetlet with another --api-net-namespace): a
-		// second apinet Network would get a new VNI. The member's preflight
-		// refuses such members; this catches one that appears later.
-		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
-			"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone; clear the provider ID to map it anew", id.Namespace, m.Peer.Namespace, m.Peer.Name)
-		return reconcile.Result{}, nil
-	}
-	if err := EnsureFinalizer(ctx, c, nw, FinalizerNetwork); err != nil {
-		return reconcile.Result{}, err
-	}
 	peerings, err := r.apinetPeerings(ctx, m, nw)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	an := &apinetv1alpha1.Network{
-		ObjectMeta: OriginNetwork.ObjectMeta(m, nw, string(nw.UID)),
-		Spec:       apinetv1alpha1.NetworkSpec{Peerings: peerings},
-	}
+	an := apinetNetwork(m, nw, peerings)
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
-		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, "APINetNetworkFailed", DefaultEventActionApply,
-			"apinet peer %s: %v", m.Peer.Name, err)
-		if perr := PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) {
-			if nw.Status.State != networkingv1alpha1.NetworkStateAvailable {
-				nw.Status.State = networkingv1alpha1.NetworkStatePending
-			}
-		}); perr != nil {
-			return reconcile.Result{}, perr
-		}
-		return reconcile.Result{}, err
+		return reconcile.Result{}, errors.Join(err, PatchStatus(ctx, c, nw, setNetworkPending))
 	}
 	if an.Spec.ID == "" {
 		return reconcile.Result{}, nil // the registry allocates it; the watch brings us back
@@ -150,19 +139,38 @@ func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofi
 		}
 	}
 	disabled := r.peeringDisabled(m)
-	var status []networkingv1alpha1.NetworkPeeringStatus
-	if !disabled {
-		status = peeringStatus(an)
+	return reconcile.Result{}, PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) { setNetworkStatus(nw, an, disabled) })
+}
+
+// apinetNetwork is the apinet Network of nw (the registry allocates its
+// VNI, spec.id, which the hub never sends).
+func apinetNetwork(m *clusterprofiles.Member, nw *networkingv1alpha1.Network, peerings []apinetv1alpha1.NetworkPeering) *apinetv1alpha1.Network {
+	return &apinetv1alpha1.Network{
+		ObjectMeta: OriginNetwork.ObjectMeta(m, nw, string(nw.UID)),
+		Spec:       apinetv1alpha1.NetworkSpec{Peerings: peerings},
 	}
-	return reconcile.Result{}, PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) {
-		// With peering reporting disabled, status.peerings belongs to
-		// whoever else writes it; as apinetlet, the hub clears it only
-		// when it changes the state.
-		if !disabled || nw.Status.State != networkingv1alpha1.NetworkStateAvailable {
-			nw.Status.Peerings = status
-		}
-		nw.Status.State = networkingv1alpha1.NetworkStateAvailable
-	})
+}
+
+// setNetworkStatus reports a mapped Network: Available, and the peering
+// status of its apinet Network. With peering reporting disabled,
+// status.peerings belongs to whoever else writes it; as apinetlet, the hub
+// clears it only when it changes the state.
+func setNetworkStatus(nw *networkingv1alpha1.Network, an *apinetv1alpha1.Network, peeringDisabled bool) {
+	switch {
+	case !peeringDisabled:
+		nw.Status.Peerings = peeringStatus(an)
+	case nw.Status.State != networkingv1alpha1.NetworkStateAvailable:
+		nw.Status.Peerings = nil
+	}
+	nw.Status.State = networkingv1alpha1.NetworkStateAvailable
+}
+
+// setNetworkPending reports a Network whose apinet Network cannot be
+// written: Pending, unless it was mapped before (it still is).
+func setNetworkPending(nw *networkingv1alpha1.Network) {
+	if nw.Status.State != networkingv1alpha1.NetworkStateAvailable {
+		nw.Status.State = networkingv1alpha1.NetworkStatePending
+	}
 }
 
 func (r *networkReconciler) peeringDisabled(m *clusterprofiles.Member) bool {

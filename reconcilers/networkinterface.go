@@ -45,18 +45,19 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 	}); err != nil {
 		return err
 	}
-	c, err := newController(mgr, r.topology, "networkinterface", &networkingv1alpha1.NetworkInterface{}, func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }, r.opts,
-		paths[*networkingv1alpha1.NetworkInterface]{
-			reconciler: r.reconciler,
-			controller: "networkinterface",
-			mapped: func(nic *networkingv1alpha1.NetworkInterface) bool {
-				return nic.Status.State == networkingv1alpha1.NetworkInterfaceStateAvailable
-			},
-			newObject: func() *networkingv1alpha1.NetworkInterface { return &networkingv1alpha1.NetworkInterface{} },
-			normal:    r.reconcileNormal,
-			delete:    r.reconcileDelete,
-			gone:      r.releaseGone,
-		})
+	c, err := newController(mgr, paths[*networkingv1alpha1.NetworkInterface]{
+		reconciler: r.reconciler,
+		controller: "networkinterface",
+		finalizer:  FinalizerNetworkInterface,
+		newObject:  func() *networkingv1alpha1.NetworkInterface { return &networkingv1alpha1.NetworkInterface{} },
+		newList:    func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} },
+		mapped: func(nic *networkingv1alpha1.NetworkInterface) bool {
+			return nic.Status.State == networkingv1alpha1.NetworkInterfaceStateAvailable
+		},
+		normal: r.reconcileNormal,
+		delete: r.reconcileDelete,
+		gone:   r.releaseGone,
+	})
 	if err != nil {
 		return err
 	}
@@ -155,21 +156,17 @@ func releaseNIC(an *apinetv1alpha1.NetworkInterface) {
 	an.Spec.PublicIPs, an.Spec.Prefixes = nil, nil
 }
 
-func (r *networkInterfaceReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface) (reconcile.Result, error) {
+// reconcileDelete releases the apinet NIC and the VirtualIP; it never
+// deletes the NIC (the machine provider's).
+func (r *networkInterfaceReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface) (bool, error) {
 	if err := r.releaseAPINetNICs(ctx, m, nic, ""); err != nil {
-		return reconcile.Result{}, err
+		return false, err
 	}
-	if err := r.claimVirtualIPs(ctx, m, nic, ""); err != nil {
-		return reconcile.Result{}, err
-	}
-	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), nic, FinalizerNetworkInterface)
+	return true, r.claimVirtualIPs(ctx, m, nic, "")
 }
 
 func (r *networkInterfaceReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nic *networkingv1alpha1.NetworkInterface) (reconcile.Result, error) {
 	c := m.GetClient()
-	if err := EnsureFinalizer(ctx, c, nic, FinalizerNetworkInterface); err != nil {
-		return reconcile.Result{}, err
-	}
 	id, err := ParseNetworkInterfaceID(nic.Spec.ProviderID)
 	if err != nil && nic.Spec.ProviderID != "" {
 		recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "InvalidProviderID", DefaultEventActionApply, "%v", err)
@@ -186,12 +183,8 @@ func (r *networkInterfaceReconciler) reconcileNormal(ctx context.Context, m *clu
 		return reconcile.Result{}, err
 	}
 	if an == nil {
-		return reconcile.Result{}, PatchStatus(ctx, c, nic, func(nic *networkingv1alpha1.NetworkInterface) {
-			setNICState(nic, networkingv1alpha1.NetworkInterfaceStatePending)
-			nic.Status.IPs, nic.Status.Prefixes, nic.Status.VirtualIP = nil, nil, nil
-		})
+		return reconcile.Result{}, PatchStatus(ctx, c, nic, setNICPending)
 	}
-
 	publicIPs, err := r.publicIPs(ctx, m, nic, vipName)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -200,34 +193,47 @@ func (r *networkInterfaceReconciler) reconcileNormal(ctx context.Context, m *clu
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if err := Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) {
-		an.Spec.PublicIPs = publicIPs
-		an.Spec.Prefixes = prefixes
-		// apinet forbids NAT for a family that has a public IP.
-		var nats []apinetv1alpha1.NetworkInterfaceNAT
-		for _, nat := range an.Spec.NATs {
-			if !hasFamily(publicIPs, nat.IPFamily) {
-				nats = append(nats, nat)
-			}
-		}
-		an.Spec.NATs = nats
-	}); err != nil {
-		recorder(m).Eventf(nic, nil, corev1.EventTypeWarning, "APINetNetworkInterfaceFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
-		return reconcile.Result{}, err
+	if err := Patch(ctx, m.Peer.GetClient(), an, func(an *apinetv1alpha1.NetworkInterface) { setAPINetNICSpec(an, publicIPs, prefixes) }); err != nil {
+		return reconcile.Result{}, writeFailed(m.Peer.GetClient(), an, err)
 	}
+	return reconcile.Result{}, PatchStatus(ctx, c, nic, func(nic *networkingv1alpha1.NetworkInterface) { setNICStatus(nic, an) })
+}
 
-	return reconcile.Result{}, PatchStatus(ctx, c, nic, func(nic *networkingv1alpha1.NetworkInterface) {
-		setNICState(nic, nicState(an.Status.State))
-		nic.Status.IPs = toICIPs(an.Spec.IPs)
-		nic.Status.Prefixes = toICPrefixes(an.Spec.Prefixes)
-		nic.Status.VirtualIP = nil
-		for _, ip := range an.Status.PublicIPs {
-			if ip.Addr.Is4() {
-				nic.Status.VirtualIP = &commonv1alpha1.IP{Addr: ip.Addr}
-				break
-			}
+// setAPINetNICSpec is what the hub writes into a claimed apinet NIC: the
+// public IPs of its VirtualIP and its prefixes; NAT entries of a family
+// that has a public IP go (apinet forbids both).
+func setAPINetNICSpec(an *apinetv1alpha1.NetworkInterface, publicIPs []apinetv1alpha1.NetworkInterfacePublicIP, prefixes []apinetnet.IPPrefix) {
+	an.Spec.PublicIPs = publicIPs
+	an.Spec.Prefixes = prefixes
+	var nats []apinetv1alpha1.NetworkInterfaceNAT
+	for _, nat := range an.Spec.NATs {
+		if !hasFamily(publicIPs, nat.IPFamily) {
+			nats = append(nats, nat)
 		}
-	})
+	}
+	an.Spec.NATs = nats
+}
+
+// setNICStatus reports a NIC from its claimed apinet NIC: the state, its
+// IPs and prefixes, and the first IPv4 public IP as virtualIP.
+func setNICStatus(nic *networkingv1alpha1.NetworkInterface, an *apinetv1alpha1.NetworkInterface) {
+	setNICState(nic, nicState(an.Status.State))
+	nic.Status.IPs = toICIPs(an.Spec.IPs)
+	nic.Status.Prefixes = toICPrefixes(an.Spec.Prefixes)
+	nic.Status.VirtualIP = nil
+	for _, ip := range an.Status.PublicIPs {
+		if ip.Addr.Is4() {
+			nic.Status.VirtualIP = &commonv1alpha1.IP{Addr: ip.Addr}
+			break
+		}
+	}
+}
+
+// setNICPending reports a NIC without an apinet NIC (none yet, or the one
+// its provider ID names is another's): Pending, nothing else.
+func setNICPending(nic *networkingv1alpha1.NetworkInterface) {
+	setNICState(nic, networkingv1alpha1.NetworkInterfaceStatePending)
+	nic.Status.IPs, nic.Status.Prefixes, nic.Status.VirtualIP = nil, nil, nil
 }
 
 // claimAPINetNIC returns the apinet NIC named by the provider ID (name and
@@ -345,33 +351,6 @@ func nicPrefixes(ctx context.Context, c client.Client, nic *networkingv1alpha1.N
 		}
 	}
 	return out, nil
-}
-
-func setOrigin(obj client.Object, m *clusterprofiles.Member, o Origin, src client.Object) {
-	labels, annotations := obj.GetLabels(), obj.GetAnnotations()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
-	for k, v := range o.Labels(m, src) {
-		labels[k] = v
-	}
-	delete(labels, o.NameKey()) // v0.2.4 layout: the name moves to an annotation
-	for k, v := range o.Annotations(src) {
-		annotations[k] = v
-	}
-	obj.SetLabels(labels)
-	obj.SetAnnotations(annotations)
-}
-
-func dropOrigin(an *apinetv1alpha1.NetworkInterface) {
-	o := OriginNetworkInterface
-	for _, k := range []string{o.UIDLabel(), o.NamespaceLabel(), o.NameKey(), clusterprofiles.LabelCluster} {
-		delete(an.Labels, k)
-	}
-	delete(an.Annotations, o.NameKey())
 }
 
 func hasFamily(ips []apinetv1alpha1.NetworkInterfacePublicIP, family corev1.IPFamily) bool {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
@@ -33,32 +36,42 @@ const ConditionApplied networkingv1alpha1.NetworkPolicyConditionType = "Applied"
 const networkPolicyPriority int32 = 1000
 
 // networkPolicyReconciler maps IronCore NetworkPolicies to apinet
-// NetworkPolicies and computes their NetworkPolicyRules (targets and peer
-// object IPs from Ready apinet NICs), as apinetlet does. Unlike apinetlet,
-// apinet NIC changes map back to the policies through origin metadata, so
-// rules refresh when a NIC becomes Ready, changes labels or IPs, or goes.
+// NetworkPolicies and computes their NetworkPolicyRules, which metalnetlet
+// enforces. Unlike apinetlet, targets and NetworkInterface/LoadBalancer
+// peers are selected by the labels of the IronCore objects (those the
+// policy's author sees and writes selectors against), each mapped to the
+// apinet object the hub made or claimed for it; apinet NICs carry only the
+// machine provider's labels and the hub's origin metadata. Policies are
+// computed again when a selected IronCore NIC or LoadBalancer changes, and
+// when an apinet NIC (state, IPs) or LoadBalancer (IPs) of the member
+// changes.
 type networkPolicyReconciler struct{ reconciler }
 
 func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error {
-	c, err := newController(mgr, r.topology, "networkpolicy", &networkingv1alpha1.NetworkPolicy{}, func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} }, r.opts,
-		paths[*networkingv1alpha1.NetworkPolicy]{
-			reconciler: r.reconciler,
-			controller: "networkpolicy",
-			mapped:     policyApplied,
-			newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
-			normal:     r.reconcileNormal,
-			delete:     r.reconcileDelete,
-			gone:       goneDeletes(OriginNetworkPolicy, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyRuleList{} }, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyList{} }),
-		})
+	c, err := newController(mgr, paths[*networkingv1alpha1.NetworkPolicy]{
+		reconciler: r.reconciler,
+		controller: "networkpolicy",
+		finalizer:  FinalizerNetworkPolicy,
+		newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
+		newList:    func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} },
+		mapped:     policyApplied,
+		normal:     r.reconcileNormal,
+		delete: deletesAPINetObjects[*networkingv1alpha1.NetworkPolicy](
+			func() client.Object { return &apinetv1alpha1.NetworkPolicyRule{} },
+			func() client.Object { return &apinetv1alpha1.NetworkPolicy{} }),
+		gone: goneDeletes(OriginNetworkPolicy, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyRuleList{} }, func() client.ObjectList { return &apinetv1alpha1.NetworkPolicyList{} }),
+	})
 	if err != nil {
 		return err
 	}
 	return errors.Join(
 		c.watchMember(&networkingv1alpha1.Network{}, onNetwork(networkPoliciesOf)),
+		c.watchMember(&networkingv1alpha1.NetworkInterface{}, policiesOfNIC),
+		c.watchMember(&networkingv1alpha1.LoadBalancer{}, policiesOfLoadBalancer),
 		watchPeer(c, &apinetv1alpha1.NetworkPolicy{}, MapToOrigin[*apinetv1alpha1.NetworkPolicy](OriginNetworkPolicy)),
 		watchPeer(c, &apinetv1alpha1.NetworkPolicyRule{}, MapToOrigin[*apinetv1alpha1.NetworkPolicyRule](OriginNetworkPolicy)),
 		watchPeer(c, &apinetv1alpha1.NetworkInterface{}, policiesOfAPINetNIC),
-		watchPeer(c, &apinetv1alpha1.LoadBalancer{}, policiesOfAPINetObject(func(lb *apinetv1alpha1.LoadBalancer) string { return lb.Spec.NetworkRef.Name })),
+		watchPeer(c, &apinetv1alpha1.LoadBalancer{}, policiesOfAPINetLoadBalancer),
 	)
 }
 
@@ -67,43 +80,83 @@ var networkPoliciesOf = objectsOfNetwork(
 	func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} },
 	func(o client.Object) string { return o.(*networkingv1alpha1.NetworkPolicy).Spec.NetworkRef.Name })
 
-var policiesOfAPINetNIC = policiesOfAPINetObject(func(nic *apinetv1alpha1.NetworkInterface) string { return nic.Spec.NetworkRef.Name })
-
-// policiesOfAPINetObject maps an apinet object on a network (NIC, load
-// balancer) to the IronCore NetworkPolicies of that network: the apinet
-// network's origin names the IronCore Network.
-func policiesOfAPINetObject[T client.Object](networkOf func(T) string) func(context.Context, *clusterprofiles.Member, T) []reconcile.Request {
-	return func(ctx context.Context, m *clusterprofiles.Member, obj T) []reconcile.Request {
-		an := &apinetv1alpha1.Network{}
-		if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: networkOf(obj)}, an); err != nil {
-			return nil
-		}
-		network, ok := OriginNetwork.Of(an)
-		if !ok || !BelongsTo(m, an) {
-			return nil
-		}
-		return networkPoliciesOf(ctx, m.GetClient(), network)
-	}
+// policiesOfNIC re-triggers the policies of an IronCore NIC's network: its
+// labels select it as a target or a peer there.
+func policiesOfNIC(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+	nic := obj.(*networkingv1alpha1.NetworkInterface)
+	return networkPoliciesOf(ctx, cl.GetClient(), types.NamespacedName{Namespace: nic.Namespace, Name: nic.Spec.NetworkRef.Name})
 }
 
-func (r *networkPolicyReconciler) reconcileDelete(ctx context.Context, m *clusterprofiles.Member, np *networkingv1alpha1.NetworkPolicy) (reconcile.Result, error) {
-	for _, an := range []client.Object{&apinetv1alpha1.NetworkPolicyRule{}, &apinetv1alpha1.NetworkPolicy{}} {
-		an.SetNamespace(m.Peer.Namespace)
-		an.SetName(string(np.UID))
-		if err := m.Peer.GetClient().Delete(ctx, an); client.IgnoreNotFound(err) != nil {
-			return reconcile.Result{}, err
+// policiesOfLoadBalancer re-triggers the policies of a LoadBalancer's
+// namespace that have LoadBalancer peers, whatever their network.
+func policiesOfLoadBalancer(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+	return policiesWithLoadBalancerPeers(ctx, cl.GetClient(), obj.GetNamespace())
+}
+
+// policiesOfAPINetNIC maps an apinet NIC the member claimed to the
+// policies of its IronCore NIC's network.
+func policiesOfAPINetNIC(ctx context.Context, m *clusterprofiles.Member, an *apinetv1alpha1.NetworkInterface) []reconcile.Request {
+	key, ok := OriginNetworkInterface.Of(an)
+	if !ok || !BelongsTo(m, an) {
+		return nil
+	}
+	nic := &networkingv1alpha1.NetworkInterface{}
+	if err := m.GetClient().Get(ctx, key, nic); err != nil {
+		return nil
+	}
+	return policiesOfNIC(ctx, m, nic)
+}
+
+// policiesOfAPINetLoadBalancer maps an apinet LoadBalancer of the member
+// (its IPs) to the policies with LoadBalancer peers in its origin's
+// namespace.
+func policiesOfAPINetLoadBalancer(ctx context.Context, m *clusterprofiles.Member, an *apinetv1alpha1.LoadBalancer) []reconcile.Request {
+	key, ok := OriginLoadBalancer.Of(an)
+	if !ok || !BelongsTo(m, an) {
+		return nil
+	}
+	return policiesWithLoadBalancerPeers(ctx, m.GetClient(), key.Namespace)
+}
+
+func policiesWithLoadBalancerPeers(ctx context.Context, c client.Reader, namespace string) []reconcile.Request {
+	list := &networkingv1alpha1.NetworkPolicyList{}
+	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if peersOfKind(&list.Items[i], "LoadBalancer") {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
-	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), np, FinalizerNetworkPolicy)
+	return reqs
+}
+
+// peersOfKind reports whether a policy has peers of an object kind.
+func peersOfKind(np *networkingv1alpha1.NetworkPolicy, kind string) bool {
+	var peers []networkingv1alpha1.NetworkPolicyPeer
+	for _, in := range np.Spec.Ingress {
+		peers = append(peers, in.From...)
+	}
+	for _, out := range np.Spec.Egress {
+		peers = append(peers, out.To...)
+	}
+	for _, p := range peers {
+		if p.ObjectSelector != nil && p.ObjectSelector.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, np *networkingv1alpha1.NetworkPolicy) (reconcile.Result, error) {
 	c := m.GetClient()
-	if err := EnsureFinalizer(ctx, c, np, FinalizerNetworkPolicy); err != nil {
-		return reconcile.Result{}, err
-	}
 	report := func(status corev1.ConditionStatus, reason, message string) error {
 		return PatchStatus(ctx, c, np, func(np *networkingv1alpha1.NetworkPolicy) { setPolicyCondition(np, status, reason, message) })
+	}
+	invalid := func(err error) (reconcile.Result, error) {
+		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "InvalidNetworkPolicy", DefaultEventActionApply, "%v", err)
+		return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error())
 	}
 	network, err := networkOf(ctx, c, np.Namespace, np.Spec.NetworkRef.Name)
 	if err != nil {
@@ -119,68 +172,133 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 		}
 		return reconcile.Result{}, err
 	}
-	spec, err := apinetPolicySpec(np, string(network.UID))
+	spec, err := apinetPolicySpec(np, anNetwork.Name)
 	if err != nil {
-		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "InvalidNetworkPolicy", DefaultEventActionApply, "%v", err)
-		return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error())
+		return invalid(err)
 	}
-	an := &apinetv1alpha1.NetworkPolicy{ObjectMeta: OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), Spec: spec}
-	if err := r.apply(ctx, m, an, FieldManager); err != nil {
-		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "APINetNetworkPolicyFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
-		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "ApplyFailed", err.Error()))
-	}
-
-	rule, err := r.rule(ctx, m, np, an, anNetwork)
+	objects, err := r.policyObjects(ctx, m, np)
 	if err != nil {
-		if errors.As(err, new(invalidPolicy)) {
-			recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "InvalidNetworkPolicy", DefaultEventActionApply, "%v", err)
-			return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error())
-		}
 		return reconcile.Result{}, err // transient (a List): retried, the condition stays as it is
 	}
+	an := &apinetv1alpha1.NetworkPolicy{ObjectMeta: OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), Spec: spec}
+	ruleMeta := OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID))
+	if _, err := policyRule(ruleMeta, np, an, anNetwork, objects); err != nil {
+		return invalid(err) // checked before anything is written
+	}
+	if err := r.apply(ctx, m, an, FieldManager); err != nil {
+		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "ApplyFailed", err.Error()))
+	}
+	rule, err := policyRule(ruleMeta, np, an, anNetwork, objects)
+	if err != nil {
+		return invalid(err)
+	}
 	if err := r.apply(ctx, m, rule, NetworkPolicyRuleFieldManager); err != nil {
-		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "APINetNetworkPolicyRuleFailed", DefaultEventActionApply, "apinet peer %s: %v", m.Peer.Name, err)
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "RuleApplyFailed", err.Error()))
 	}
 	return reconcile.Result{}, report(corev1.ConditionTrue, "Applied",
 		fmt.Sprintf("%d targets, %d ingress and %d egress rules", len(rule.Targets), len(rule.IngressRules), len(rule.EgressRules)))
 }
 
-// invalidPolicy is an error of the policy itself (a selector that does not
-// parse, an unsupported peer kind): reported as InvalidNetworkPolicy and not
-// retried until the policy changes, unlike an error reaching the peer.
-type invalidPolicy struct{ error }
+// policyObjects are what a policy selects from: the IronCore NICs and
+// LoadBalancers of its namespace, and the apinet NICs and LoadBalancers the
+// member made or claimed for them.
+type policyObjects struct {
+	nics          []networkingv1alpha1.NetworkInterface
+	loadBalancers []networkingv1alpha1.LoadBalancer
+	// apinetNICs are by the UID of the IronCore NIC that claimed them.
+	apinetNICs map[types.UID]*apinetv1alpha1.NetworkInterface
+	// apinetLoadBalancers are by name (the IronCore LoadBalancer's UID).
+	apinetLoadBalancers map[string]*apinetv1alpha1.LoadBalancer
+}
 
-func (e invalidPolicy) Unwrap() error { return e.error }
+// policyObjects reads the policy's candidates from the member's and the
+// peer's caches.
+func (r *networkPolicyReconciler) policyObjects(ctx context.Context, m *clusterprofiles.Member, np *networkingv1alpha1.NetworkPolicy) (policyObjects, error) {
+	out := policyObjects{apinetNICs: map[types.UID]*apinetv1alpha1.NetworkInterface{}, apinetLoadBalancers: map[string]*apinetv1alpha1.LoadBalancer{}}
+	nics := &networkingv1alpha1.NetworkInterfaceList{}
+	if err := m.GetClient().List(ctx, nics, client.InNamespace(np.Namespace)); err != nil {
+		return out, err
+	}
+	out.nics = nics.Items
+	anNICs := &apinetv1alpha1.NetworkInterfaceList{}
+	if err := m.Peer.GetClient().List(ctx, anNICs, client.InNamespace(m.Peer.Namespace),
+		client.MatchingLabels{OriginNetworkInterface.NamespaceLabel(): np.Namespace}); err != nil {
+		return out, err
+	}
+	for i := range anNICs.Items {
+		an := &anNICs.Items[i]
+		if uid := an.Labels[OriginNetworkInterface.UIDLabel()]; uid != "" && BelongsTo(m, an) {
+			out.apinetNICs[types.UID(uid)] = an
+		}
+	}
+	if !peersOfKind(np, "LoadBalancer") {
+		return out, nil
+	}
+	lbs := &networkingv1alpha1.LoadBalancerList{}
+	if err := m.GetClient().List(ctx, lbs, client.InNamespace(np.Namespace)); err != nil {
+		return out, err
+	}
+	out.loadBalancers = lbs.Items
+	anLBs := &apinetv1alpha1.LoadBalancerList{}
+	if err := m.Peer.GetClient().List(ctx, anLBs, client.InNamespace(m.Peer.Namespace),
+		client.MatchingLabels{OriginLoadBalancer.NamespaceLabel(): np.Namespace}); err != nil {
+		return out, err
+	}
+	for i := range anLBs.Items {
+		if an := &anLBs.Items[i]; BelongsTo(m, an) {
+			out.apinetLoadBalancers[an.Name] = an
+		}
+	}
+	return out, nil
+}
 
-// rule computes the NetworkPolicyRule: targets are the Ready NICs the
-// policy selects on its network, rule object IPs the Ready NICs (same
-// network) or load balancers the peers select.
-func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.Member, np *networkingv1alpha1.NetworkPolicy, an *apinetv1alpha1.NetworkPolicy, anNetwork *apinetv1alpha1.Network) (*apinetv1alpha1.NetworkPolicyRule, error) {
-	nics := &apinetv1alpha1.NetworkInterfaceList{}
-	if err := m.Peer.GetClient().List(ctx, nics, client.InNamespace(m.Peer.Namespace)); err != nil {
-		return nil, err
-	}
-	lbs := &apinetv1alpha1.LoadBalancerList{}
-	if err := m.Peer.GetClient().List(ctx, lbs, client.InNamespace(m.Peer.Namespace)); err != nil {
-		return nil, err
-	}
-	readyNICs := func(selector metav1.LabelSelector) ([]apinetv1alpha1.NetworkInterface, error) {
+// policyRule computes the NetworkPolicyRule (metadata meta) of the apinet
+// policy an (as applied: its UID is the owner reference) on anNetwork. Targets are the
+// IronCore NICs of the policy's network whose labels match its selector,
+// one entry per IP of their Ready apinet NIC; a NetworkInterface peer adds
+// the IPs of the matching NICs of that network (Ready apinet NICs), a
+// LoadBalancer peer the allocated IPs of the matching LoadBalancers of the
+// namespace, any network. NICs and load balancers are in the order of their
+// apinet names, so an unchanged selection writes an unchanged rule. An
+// error is the policy's own (a selector that does not parse, an
+// unsupported peer kind).
+func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an *apinetv1alpha1.NetworkPolicy, anNetwork *apinetv1alpha1.Network, objects policyObjects) (*apinetv1alpha1.NetworkPolicyRule, error) {
+	readyNICs := func(selector metav1.LabelSelector) ([]*apinetv1alpha1.NetworkInterface, error) {
 		sel, err := metav1.LabelSelectorAsSelector(&selector)
 		if err != nil {
-			return nil, invalidPolicy{err}
+			return nil, err
 		}
-		var out []apinetv1alpha1.NetworkInterface
-		for _, nic := range nics.Items {
-			if nic.Spec.NetworkRef.Name == anNetwork.Name && nic.Status.State == apinetv1alpha1.NetworkInterfaceStateReady && sel.Matches(labels.Set(nic.Labels)) {
-				out = append(out, nic)
+		var out []*apinetv1alpha1.NetworkInterface
+		for i := range objects.nics {
+			nic := &objects.nics[i]
+			if nic.Spec.NetworkRef.Name != np.Spec.NetworkRef.Name || !sel.Matches(labels.Set(nic.Labels)) {
+				continue
+			}
+			if a := claimedAPINetNIC(nic, objects.apinetNICs); a != nil && a.Spec.NetworkRef.Name == anNetwork.Name && a.Status.State == apinetv1alpha1.NetworkInterfaceStateReady {
+				out = append(out, a)
 			}
 		}
+		slices.SortFunc(out, func(a, b *apinetv1alpha1.NetworkInterface) int { return strings.Compare(a.Name, b.Name) })
+		return out, nil
+	}
+	loadBalancers := func(selector metav1.LabelSelector) ([]*apinetv1alpha1.LoadBalancer, error) {
+		sel, err := metav1.LabelSelectorAsSelector(&selector)
+		if err != nil {
+			return nil, err
+		}
+		var out []*apinetv1alpha1.LoadBalancer
+		for i := range objects.loadBalancers {
+			lb := &objects.loadBalancers[i]
+			if a := objects.apinetLoadBalancers[string(lb.UID)]; a != nil && sel.Matches(labels.Set(lb.Labels)) && OriginLoadBalancer.StemsFrom(a, lb) {
+				out = append(out, a)
+			}
+		}
+		slices.SortFunc(out, func(a, b *apinetv1alpha1.LoadBalancer) int { return strings.Compare(a.Name, b.Name) })
 		return out, nil
 	}
 	targetNICs, err := readyNICs(an.Spec.NetworkInterfaceSelector)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("networkInterfaceSelector: %w", err)
 	}
 	targets := []apinetv1alpha1.TargetNetworkInterface{}
 	for _, nic := range targetNICs {
@@ -199,24 +317,21 @@ func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.M
 			}
 			switch p.ObjectSelector.Kind {
 			case "NetworkInterface":
-				peerNICs, err := readyNICs(p.ObjectSelector.LabelSelector)
+				nics, err := readyNICs(p.ObjectSelector.LabelSelector)
 				if err != nil {
-					return rule, err
+					return rule, fmt.Errorf("NetworkInterface peer: %w", err)
 				}
-				for _, nic := range peerNICs {
+				for _, nic := range nics {
 					for _, ip := range nic.Spec.IPs {
 						rule.ObjectIPs = append(rule.ObjectIPs, objectIP(ip.Addr))
 					}
 				}
 			case "LoadBalancer":
-				sel, err := metav1.LabelSelectorAsSelector(&p.ObjectSelector.LabelSelector)
+				lbs, err := loadBalancers(p.ObjectSelector.LabelSelector)
 				if err != nil {
-					return rule, invalidPolicy{err}
+					return rule, fmt.Errorf("LoadBalancer peer: %w", err)
 				}
-				for _, lb := range lbs.Items {
-					if !sel.Matches(labels.Set(lb.Labels)) {
-						continue
-					}
+				for _, lb := range lbs {
 					for _, ip := range lb.Spec.IPs {
 						if ip.IP.IsValid() {
 							rule.ObjectIPs = append(rule.ObjectIPs, objectIP(ip.IP.Addr))
@@ -224,13 +339,13 @@ func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.M
 					}
 				}
 			default:
-				return rule, invalidPolicy{fmt.Errorf("peers of kind %q are not supported (NetworkInterface, LoadBalancer)", p.ObjectSelector.Kind)}
+				return rule, fmt.Errorf("peers of kind %q are not supported (NetworkInterface, LoadBalancer)", p.ObjectSelector.Kind)
 			}
 		}
 		return rule, nil
 	}
 	rule := &apinetv1alpha1.NetworkPolicyRule{
-		ObjectMeta: OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)),
+		ObjectMeta: meta,
 		NetworkRef: apinetv1alpha1.LocalUIDReference{Name: anNetwork.Name, UID: anNetwork.UID},
 		Targets:    targets,
 		Priority:   an.Spec.Priority,
@@ -251,6 +366,25 @@ func (r *networkPolicyReconciler) rule(ctx context.Context, m *clusterprofiles.M
 		rule.EgressRules = append(rule.EgressRules, r)
 	}
 	return rule, nil
+}
+
+// claimedAPINetNIC is the apinet NIC an IronCore NIC claimed: the one its
+// origin names, and, when the NIC has a provider ID, the one that ID names
+// (a provider ID that does not parse names none).
+func claimedAPINetNIC(nic *networkingv1alpha1.NetworkInterface, byOrigin map[types.UID]*apinetv1alpha1.NetworkInterface) *apinetv1alpha1.NetworkInterface {
+	an := byOrigin[nic.UID]
+	if an == nil {
+		return nil
+	}
+	if nic.Spec.ProviderID == "" {
+		return an
+	}
+	// A provider ID that names another apinet NIC, or does not parse: the
+	// NIC reconciler releases this one.
+	if id, err := ParseNetworkInterfaceID(nic.Spec.ProviderID); err != nil || id.UID != an.UID || id.Name != an.Name {
+		return nil
+	}
+	return an
 }
 
 func objectIP(addr netip.Addr) apinetv1alpha1.ObjectIP {

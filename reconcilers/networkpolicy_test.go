@@ -20,55 +20,101 @@ import (
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
-// readyNIC creates an apinet NIC with labels and, if ready, the Ready state
-// a metalnetlet reports.
-func readyNIC(ctx context.Context, name string, an *apinetv1alpha1.Network, ip string, labels map[string]string, ready bool) *apinetv1alpha1.NetworkInterface {
+// machineIDLabel is the only label libvirt-provider writes on the apinet
+// NICs it creates.
+const machineIDLabel = "libvirt-provider.ironcore.dev/machine-id"
+
+// policyNIC creates an IronCore NIC with labels and the apinet NIC a machine
+// provider would make for it (only the machine provider's label), waits
+// until the hub has claimed it, and, if ready, reports it Ready as
+// metalnetlet would.
+func policyNIC(ctx context.Context, ns string, nw *networkingv1alpha1.Network, name, ip string, labels map[string]string, ready bool) (*networkingv1alpha1.NetworkInterface, *apinetv1alpha1.NetworkInterface) {
 	GinkgoHelper()
-	nic := &apinetv1alpha1.NetworkInterface{
-		ObjectMeta: metav1.ObjectMeta{Namespace: an.Namespace, Name: name, Labels: labels},
-		Spec: apinetv1alpha1.NetworkInterfaceSpec{
-			NodeRef: corev1.LocalObjectReference{Name: "node-1"}, NetworkRef: corev1.LocalObjectReference{Name: an.Name},
-			IPs: []apinetnet.IP{apinetnet.MustParseIP(ip)},
+	an := machineProviderNIC(ctx, "ironcore-1", ns+"-"+name, nw, ip)
+	Eventually(func() error {
+		Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+		an.Labels = map[string]string{machineIDLabel: "machine-" + name}
+		return peer().Update(ctx, an)
+	}).Should(Succeed())
+	nic := &networkingv1alpha1.NetworkInterface{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec: networkingv1alpha1.NetworkInterfaceSpec{
+			ProviderID: reconcilers.NetworkInterfaceID{Namespace: an.Namespace, Name: an.Name, Node: "node-1", UID: an.UID}.String(),
+			NetworkRef: corev1.LocalObjectReference{Name: nw.Name},
+			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+			IPs:        []networkingv1alpha1.IPSource{{Value: commonv1alpha1.MustParseNewIP(ip)}},
 		},
 	}
-	Expect(peer().Create(ctx, nic)).To(Succeed())
+	Expect(ic("ironcore-1").Create(ctx, nic)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+		g.Expect(an.Labels).To(HaveKeyWithValue(reconcilers.OriginNetworkInterface.UIDLabel(), string(nic.UID)))
+	}).Should(Succeed(), "claimed")
 	if ready {
-		nic.Status.State = apinetv1alpha1.NetworkInterfaceStateReady
-		Expect(peer().Status().Update(ctx, nic)).To(Succeed())
+		setReady(ctx, an)
 	}
-	return nic
+	return nic, an
+}
+
+// setReady reports an apinet NIC Ready, as metalnetlet would.
+func setReady(ctx context.Context, an *apinetv1alpha1.NetworkInterface) {
+	GinkgoHelper()
+	Eventually(func() error {
+		Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+		an.Status.State = apinetv1alpha1.NetworkInterfaceStateReady
+		return peer().Status().Update(ctx, an)
+	}).Should(Succeed())
 }
 
 func prefix32(ip string) apinetv1alpha1.ObjectIP {
 	return apinetv1alpha1.ObjectIP{IPFamily: corev1.IPv4Protocol, Prefix: apinetnet.MustParseIPPrefix(ip + "/32")}
 }
 
+func prefix128(ip string) apinetv1alpha1.ObjectIP {
+	return apinetv1alpha1.ObjectIP{IPFamily: corev1.IPv6Protocol, Prefix: apinetnet.MustParseIPPrefix(ip + "/128")}
+}
+
+func target(an *apinetv1alpha1.NetworkInterface) apinetv1alpha1.TargetNetworkInterface {
+	return apinetv1alpha1.TargetNetworkInterface{IP: an.Spec.IPs[0], TargetRef: &apinetv1alpha1.LocalUIDReference{Name: an.Name, UID: an.UID}}
+}
+
 var _ = Describe("NetworkPolicy", func() {
-	It("maps the policy and computes its rule from Ready apinet NICs, refreshing targets as NICs become Ready", func(ctx SpecContext) {
+	It("selects targets and peers by IronCore labels while apinet NICs carry only the machine provider's, and follows relabels, NIC states and LoadBalancer IPs", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "ironcore-1")
 		nw := createNetwork(ctx, "ironcore-1", ns, "net")
 		expectAvailable(ctx, "ironcore-1", nw)
 		anNetwork := apinetNetworkOf(ctx, "ironcore-1", nw)
-		readyNIC(ctx, "np-ingress", anNetwork, "10.0.0.10", map[string]string{"rule": "ingress"}, true)
-		readyNIC(ctx, "np-egress", anNetwork, "10.0.0.20", map[string]string{"rule": "egress"}, true)
-		readyNIC(ctx, "np-ingress-not-ready", anNetwork, "10.0.0.11", map[string]string{"rule": "ingress"}, false)
+		other := createNetwork(ctx, "ironcore-1", ns, "other")
+		expectAvailable(ctx, "ironcore-1", other)
+
+		web1IC, web1 := policyNIC(ctx, ns, nw, "web-1", "10.0.0.10", map[string]string{"app": "web"}, true)
+		_, web2 := policyNIC(ctx, ns, nw, "web-2", "10.0.0.11", map[string]string{"app": "web"}, false)
+		policyNIC(ctx, ns, nw, "db", "10.0.0.20", map[string]string{"app": "db"}, true)
+		policyNIC(ctx, ns, other, "db-elsewhere", "10.0.0.21", map[string]string{"app": "db"}, true)
+		for _, an := range []*apinetv1alpha1.NetworkInterface{web1, web2} {
+			Expect(an.Labels).NotTo(HaveKey("app"), "the hub does not copy IronCore labels onto apinet NICs")
+		}
+
+		By("a LoadBalancer on another network, one of its IPs from an ephemeral prefix allocated later")
+		lb := internalLoadBalancer(ns, "frontend", "other", map[string]string{"role": "frontend"}, "10.1.0.5", "fd00::7/128")
+		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
 
 		np := &networkingv1alpha1.NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy"},
 			Spec: networkingv1alpha1.NetworkPolicySpec{
 				NetworkRef:               corev1.LocalObjectReference{Name: "net"},
-				NetworkInterfaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "target"}},
+				NetworkInterfaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 				PolicyTypes:              []networkingv1alpha1.PolicyType{networkingv1alpha1.PolicyTypeIngress, networkingv1alpha1.PolicyTypeEgress},
 				Ingress: []networkingv1alpha1.NetworkPolicyIngressRule{{
 					Ports: []networkingv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
 					From: []networkingv1alpha1.NetworkPolicyPeer{
-						{ObjectSelector: &corev1alpha1.ObjectSelector{Kind: "NetworkInterface", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"rule": "ingress"}}}},
+						{ObjectSelector: &corev1alpha1.ObjectSelector{Kind: "NetworkInterface", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}},
 						{IPBlock: &networkingv1alpha1.IPBlock{CIDR: commonv1alpha1.MustParseIPPrefix("192.168.0.0/16"), Except: []commonv1alpha1.IPPrefix{commonv1alpha1.MustParseIPPrefix("192.168.1.0/24")}}},
 					},
 				}},
 				Egress: []networkingv1alpha1.NetworkPolicyEgressRule{{
 					Ports: []networkingv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}},
-					To:    []networkingv1alpha1.NetworkPolicyPeer{{ObjectSelector: &corev1alpha1.ObjectSelector{Kind: "NetworkInterface", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"rule": "egress"}}}}},
+					To:    []networkingv1alpha1.NetworkPolicyPeer{{ObjectSelector: &corev1alpha1.ObjectSelector{Kind: "LoadBalancer", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"role": "frontend"}}}}},
 				}},
 			},
 		}
@@ -76,59 +122,74 @@ var _ = Describe("NetworkPolicy", func() {
 
 		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(np.UID)}
 		anNP, rule := &apinetv1alpha1.NetworkPolicy{}, &apinetv1alpha1.NetworkPolicyRule{}
+		getRule := func() *apinetv1alpha1.NetworkPolicyRule {
+			Expect(peer().Get(ctx, key, rule)).To(Succeed())
+			return rule
+		}
 		Eventually(func() error { return peer().Get(ctx, key, rule) }).Should(Succeed())
 		Expect(peer().Get(ctx, key, anNP)).To(Succeed())
 		Expect(anNP.Spec.Priority).To(Equal(ptr.To[int32](1000)))
 		Expect(anNP.Spec.NetworkRef.Name).To(Equal(anNetwork.Name))
-		Expect(anNP.Spec.NetworkInterfaceSelector.MatchLabels).To(Equal(map[string]string{"app": "target"}))
+		Expect(anNP.Spec.NetworkInterfaceSelector.MatchLabels).To(Equal(map[string]string{"app": "web"}), "wire-compatible: the policy's own selector")
 		Expect(anNP.Spec.PolicyTypes).To(ConsistOf(apinetv1alpha1.PolicyTypeIngress, apinetv1alpha1.PolicyTypeEgress))
 		Expect(anNP.Labels).To(HaveKeyWithValue("apinetlet.ironcore.dev/networkpolicy-uid", string(np.UID)))
-
 		Expect(metav1.IsControlledBy(rule, anNP)).To(BeTrue())
 		Expect(rule.NetworkRef).To(Equal(apinetv1alpha1.LocalUIDReference{Name: anNetwork.Name, UID: anNetwork.UID}))
 		Expect(rule.Priority).To(Equal(ptr.To[int32](1000)))
-		Expect(rule.Targets).To(BeEmpty())
-		Expect(rule.IngressRules).To(Equal([]apinetv1alpha1.Rule{{
-			NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
-			CIDRBlock:          []apinetv1alpha1.IPBlock{{CIDR: apinetnet.MustParseIPPrefix("192.168.0.0/16"), Except: []apinetnet.IPPrefix{apinetnet.MustParseIPPrefix("192.168.1.0/24")}}},
-			ObjectIPs:          []apinetv1alpha1.ObjectIP{prefix32("10.0.0.10")},
-		}}), "only the Ready ingress NIC")
-		Expect(rule.EgressRules).To(Equal([]apinetv1alpha1.Rule{{
-			NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}},
-			ObjectIPs:          []apinetv1alpha1.ObjectIP{prefix32("10.0.0.20")},
-		}}))
+
+		Eventually(getRule).Should(And(
+			HaveField("Targets", Equal([]apinetv1alpha1.TargetNetworkInterface{target(web1)})),
+			HaveField("IngressRules", Equal([]apinetv1alpha1.Rule{{
+				NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
+				CIDRBlock:          []apinetv1alpha1.IPBlock{{CIDR: apinetnet.MustParseIPPrefix("192.168.0.0/16"), Except: []apinetnet.IPPrefix{apinetnet.MustParseIPPrefix("192.168.1.0/24")}}},
+				ObjectIPs:          []apinetv1alpha1.ObjectIP{prefix32("10.0.0.20")},
+			}})),
+			HaveField("EgressRules", Equal([]apinetv1alpha1.Rule{{
+				NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}},
+				ObjectIPs:          []apinetv1alpha1.ObjectIP{prefix32("10.1.0.5")},
+			}})),
+		), "targets: the Ready web NIC; ingress: the db NIC of this network only; egress: the LoadBalancer of the other network")
 		Eventually(func(g Gomega) {
 			g.Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np)).To(Succeed())
 			g.Expect(np.Status.Conditions).To(ContainElement(And(
-				HaveField("Type", reconcilers.ConditionApplied), HaveField("Status", corev1.ConditionTrue))))
-		}).Should(Succeed(), "status conditions, which apinetlet never writes")
+				HaveField("Type", reconcilers.ConditionApplied), HaveField("Status", corev1.ConditionTrue),
+				HaveField("Message", "1 targets, 1 ingress and 1 egress rules"))))
+		}).Should(Succeed())
 
-		By("a target NIC that becomes Ready after the policy exists")
-		target := readyNIC(ctx, "np-target", anNetwork, "10.0.0.30", map[string]string{"app": "target"}, false)
-		Consistently(func() []apinetv1alpha1.TargetNetworkInterface {
-			Expect(peer().Get(ctx, key, rule)).To(Succeed())
-			return rule.Targets
-		}).Should(BeEmpty())
-		target.Status.State = apinetv1alpha1.NetworkInterfaceStateReady
-		Expect(peer().Status().Update(ctx, target)).To(Succeed())
-		Eventually(func() []apinetv1alpha1.TargetNetworkInterface {
-			Expect(peer().Get(ctx, key, rule)).To(Succeed())
-			return rule.Targets
-		}).Should(Equal([]apinetv1alpha1.TargetNetworkInterface{{IP: apinetnet.MustParseIP("10.0.0.30"),
-			TargetRef: &apinetv1alpha1.LocalUIDReference{Name: "np-target", UID: target.UID}}}))
+		By("the second web NIC becoming Ready")
+		setReady(ctx, web2)
+		Eventually(func() []apinetv1alpha1.TargetNetworkInterface { return getRule().Targets }, "5s").
+			Should(Equal([]apinetv1alpha1.TargetNetworkInterface{target(web1), target(web2)}))
 
-		By("the target losing its label")
-		target.Labels = nil
-		Expect(peer().Update(ctx, target)).To(Succeed())
-		Eventually(func() []apinetv1alpha1.TargetNetworkInterface {
-			Expect(peer().Get(ctx, key, rule)).To(Succeed())
-			return rule.Targets
-		}).Should(BeEmpty())
+		By("relabelling an IronCore NIC out of the selector and back in")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(web1IC), web1IC)).To(Succeed())
+		web1IC.Labels = map[string]string{"app": "batch"}
+		Expect(ic("ironcore-1").Update(ctx, web1IC)).To(Succeed())
+		Eventually(func() []apinetv1alpha1.TargetNetworkInterface { return getRule().Targets }, "5s").
+			Should(Equal([]apinetv1alpha1.TargetNetworkInterface{target(web2)}))
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(web1IC), web1IC)).To(Succeed())
+		web1IC.Labels = map[string]string{"app": "web"}
+		Expect(ic("ironcore-1").Update(ctx, web1IC)).To(Succeed())
+		Eventually(func() []apinetv1alpha1.TargetNetworkInterface { return getRule().Targets }, "5s").
+			Should(Equal([]apinetv1alpha1.TargetNetworkInterface{target(web1), target(web2)}))
+
+		By("the LoadBalancer's ephemeral prefix being allocated: its IPs change")
+		allocateEphemeralPrefix(ctx, lb, 1, "fd00::7/128")
+		Eventually(func() []apinetv1alpha1.ObjectIP { return getRule().EgressRules[0].ObjectIPs }, "5s").
+			Should(Equal([]apinetv1alpha1.ObjectIP{prefix32("10.1.0.5"), prefix128("fd00::7")}))
+
+		By("relabelling the LoadBalancer out of the peer selector")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+		lb.Labels = nil
+		Expect(ic("ironcore-1").Update(ctx, lb)).To(Succeed())
+		Eventually(func() []apinetv1alpha1.ObjectIP { return getRule().EgressRules[0].ObjectIPs }, "5s").Should(BeEmpty())
 
 		By("deleting the policy")
 		Expect(ic("ironcore-1").Delete(ctx, np)).To(Succeed())
 		Eventually(func() error { return peer().Get(ctx, key, anNP) }).Should(MatchError(ContainSubstring("not found")))
 		Expect(peer().Get(ctx, key, rule)).To(MatchError(ContainSubstring("not found")))
+		Eventually(func() error { return ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np) }).Should(MatchError(ContainSubstring("not found")),
+			"the finalizer goes once the apinet policy and rule are gone")
 	})
 })
 

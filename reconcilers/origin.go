@@ -3,6 +3,7 @@ package reconcilers
 import (
 	"context"
 
+	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -122,4 +123,36 @@ func MapToOrigin[T client.Object](o Origin) func(context.Context, *clusterprofil
 		}
 		return []reconcile.Request{{NamespacedName: key}}
 	}
+}
+
+// setOrigin writes the origin metadata of src (and the member's cluster
+// label) into an apinet object the hub did not create (a claimed NIC),
+// migrating apinetlet v0.2.4's name label to the annotation.
+func setOrigin(obj client.Object, m *clusterprofiles.Member, o Origin, src client.Object) {
+	labels, annotations := obj.GetLabels(), obj.GetAnnotations()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	for k, v := range o.Labels(m, src) {
+		labels[k] = v
+	}
+	delete(labels, o.NameKey()) // v0.2.4 layout: the name moves to an annotation
+	for k, v := range o.Annotations(src) {
+		annotations[k] = v
+	}
+	obj.SetLabels(labels)
+	obj.SetAnnotations(annotations)
+}
+
+// dropOrigin removes the NIC origin metadata and cluster label from an
+// apinet NIC the hub releases.
+func dropOrigin(an *apinetv1alpha1.NetworkInterface) {
+	o := OriginNetworkInterface
+	for _, k := range []string{o.UIDLabel(), o.NamespaceLabel(), o.NameKey(), clusterprofiles.LabelCluster} {
+		delete(an.Labels, k)
+	}
+	delete(an.Annotations, o.NameKey())
 }

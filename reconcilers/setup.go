@@ -3,15 +3,19 @@ package reconcilers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mchandler "sigs.k8s.io/multicluster-runtime/pkg/handler"
@@ -112,7 +116,7 @@ type reconciler struct {
 // server's object back into obj; unless the peer's cache shows that the last
 // apply of the same content is still in place (appliedMemo).
 func (r reconciler) apply(ctx context.Context, m *clusterprofiles.Member, obj client.Object, fieldManager string) error {
-	return r.applied.apply(ctx, m, obj, fieldManager)
+	return writeFailed(m.Peer.GetClient(), obj, r.applied.apply(ctx, m, obj, fieldManager))
 }
 
 // member returns the engaged member of a request. A member that is not
@@ -149,19 +153,39 @@ func mapInMember(fn func(ctx context.Context, cl cluster.Cluster, obj client.Obj
 // otherOutcome pairs the results of apinet_hub_reconcile_total.
 var otherOutcome = map[string]string{"success": "error", "error": "success"}
 
-// paths is the skeleton every kind's reconciler shares: fetch the IronCore
-// object of an engaged member, then branch to the normal, delete or gone
-// path. Unselected objects (watch filter, managed-by) are left alone.
+// paths is the skeleton every kind's reconciler shares, and the contract
+// each kind fills in: fetch the IronCore object of an engaged member, then
+//
+//   - gone (the object no longer exists): clean up what stems from it;
+//   - being deleted: if it carries the kind's finalizer, run the delete path
+//     until it reports done, then remove the finalizer (an object without it
+//     was never mapped, or was handed back: nothing is touched);
+//   - otherwise: unless the kind leaves it alone, add the finalizer, then run
+//     the normal path (fetch what it needs, build the desired apinet objects
+//     and IronCore status with pure functions, apply and patch).
+//
+// A failed write of an apinet object (applyError, from reconciler.apply or
+// writeFailed) gets one Warning Event on the IronCore object, reason
+// APINet<apinet kind>Failed, whichever path it came from. Unselected objects
+// (watch filter, managed-by) are left alone.
 type paths[T client.Object] struct {
 	reconciler
-	// controller names the controller in metrics.
+	// controller names the controller (controller-runtime, logs, metrics).
 	controller string
-	newObject  func() T
+	// finalizer is apinetlet's finalizer of the kind.
+	finalizer string
+	newObject func() T
+	newList   func() client.ObjectList
 	// mapped tells from an object's status (after the normal path) whether
 	// it is mapped: the moment its mapping latency is observed.
 	mapped func(T) bool
-	normal func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
-	delete func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	// leaveAlone, if set, reports whether the hub must not map an object
+	// at all (no finalizer, no write); it says why itself (an Event).
+	leaveAlone func(*clusterprofiles.Member, T) bool
+	normal     func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
+	// delete cleans up after an object being deleted and reports done once
+	// nothing of it is left in the peer; until then it is called again.
+	delete func(context.Context, *clusterprofiles.Member, T) (done bool, err error)
 	// gone cleans up after an IronCore object that no longer exists.
 	gone func(context.Context, *clusterprofiles.Member, types.NamespacedName) error
 }
@@ -199,19 +223,69 @@ func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req 
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
 		m.ForgetMapping(obj.GetUID())
-		return p.delete(ctx, m, obj)
+		if !controllerutil.ContainsFinalizer(obj, p.finalizer) {
+			return reconcile.Result{}, nil
+		}
+		done, err := p.delete(ctx, m, obj)
+		if err != nil {
+			return reconcile.Result{}, p.reportWriteFailure(m, obj, err)
+		}
+		if !done {
+			return reconcile.Result{RequeueAfter: requeueDeleting}, nil
+		}
+		return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), obj, p.finalizer)
+	}
+	if p.leaveAlone != nil && p.leaveAlone(m, obj) {
+		return reconcile.Result{}, nil
+	}
+	if err := EnsureFinalizer(ctx, m.GetClient(), obj, p.finalizer); err != nil {
+		return reconcile.Result{}, err
 	}
 	result, err := p.normal(ctx, m, obj)
-	if err == nil {
-		p.observeMapping(m, obj)
+	if err != nil {
+		return result, p.reportWriteFailure(m, obj, err)
 	}
-	return result, err
+	p.observeMapping(m, obj)
+	return result, nil
+}
+
+// reportWriteFailure records the Event of a failed apinet write in err (if
+// it holds one) on the IronCore object, and returns err.
+func (p paths[T]) reportWriteFailure(m *clusterprofiles.Member, obj T, err error) error {
+	var failed applyError
+	if errors.As(err, &failed) {
+		recorder(m).Eventf(obj, nil, corev1.EventTypeWarning, "APINet"+failed.kind+"Failed", DefaultEventActionApply,
+			"apinet peer %s: %v", m.Peer.Name, failed.err)
+	}
+	return err
+}
+
+// applyError is a failed write of an apinet object of a kind.
+type applyError struct {
+	kind string
+	err  error
+}
+
+func (e applyError) Error() string { return e.err.Error() }
+func (e applyError) Unwrap() error { return e.err }
+
+// writeFailed marks err, from writing the apinet object obj, as an
+// applyError (nil stays nil).
+func writeFailed(c client.Client, obj client.Object, err error) error {
+	if err == nil {
+		return nil
+	}
+	kind := fmt.Sprintf("%T", obj)
+	if gvk, gerr := apiutil.GVKForObject(obj, c.Scheme()); gerr == nil {
+		kind = gvk.Kind
+	}
+	return applyError{kind: kind, err: err}
 }
 
 // register records the kind in the reconcilers' mappedKinds (newController
-// calls it with the kind's list type).
-func (p paths[T]) register(newList func() client.ObjectList) {
-	p.kinds.add(mappedKind{name: p.controller, newList: newList, mapped: func(o client.Object) bool {
+// calls it).
+func (p paths[T]) register() {
+	p.kinds.add(mappedKind{name: p.controller, newList: p.newList, mapped: func(o client.Object) bool {
 		t, ok := o.(T)
 		return ok && p.mapped(t)
 	}})
@@ -231,20 +305,22 @@ func (p paths[T]) observeMapping(m *clusterprofiles.Member, obj T) {
 	metrics.MappingLatency.WithLabelValues(p.controller, m.Label).Observe(time.Since(created).Seconds())
 }
 
-// deleteAPINetObjects is the delete path of kinds that own apinet objects
+// deletesAPINetObjects is the delete path of kinds that own apinet objects
 // named by their UID: delete each of them (children first: no garbage
-// collector is assumed in apinet clusters), and remove the IronCore object's
-// finalizer once all are gone.
-func deleteAPINetObjects(ctx context.Context, m *clusterprofiles.Member, obj client.Object, finalizer string, ans ...client.Object) (reconcile.Result, error) {
-	for _, an := range ans {
-		an.SetNamespace(m.Peer.Namespace)
-		an.SetName(string(obj.GetUID()))
-		gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
-		if err != nil || !gone {
-			return reconcile.Result{RequeueAfter: requeueDeleting}, err
+// collector is assumed in apinet clusters); done once all are gone.
+func deletesAPINetObjects[T client.Object](newObjects ...func() client.Object) func(context.Context, *clusterprofiles.Member, T) (bool, error) {
+	return func(ctx context.Context, m *clusterprofiles.Member, obj T) (bool, error) {
+		for _, newObject := range newObjects {
+			an := newObject()
+			an.SetNamespace(m.Peer.Namespace)
+			an.SetName(string(obj.GetUID()))
+			gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
+			if err != nil || !gone {
+				return false, writeFailed(m.Peer.GetClient(), an, err)
+			}
 		}
+		return true, nil
 	}
-	return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), obj, finalizer)
 }
 
 // objectsOfNetwork maps a Network (by its key) to the objects of a kind in
