@@ -26,7 +26,7 @@ var _ = Describe("The invariant checker", func() {
 			apinetNamespace: clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: profileNamespace, Name: "ironcore-4"})}
 		ic, an := m.cluster.Client(), peer.Client()
 		Expect(hub.start()).To(Succeed())
-		Expect(m.onboard(ctx, m.cluster.Kubeconfig())).To(Succeed())
+		Expect(m.onboard(ctx, hubKubeconfig(ctx, m.cluster))).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			cp := &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: profileNamespace, Name: m.name()}}
 			Expect(client.IgnoreNotFound(testFleet.Hub().Client().Delete(ctx, cp))).To(Succeed())

@@ -98,7 +98,7 @@ var _ = Describe("The hub under faults", func() {
 		runFault(ctx, "wrong-cluster-credentials", func(ctx context.Context) int {
 			sleep(ctx, 3*time.Second)
 			switched := time.Now()
-			Expect(victim.onboard(ctx, other.cluster.Kubeconfig())).To(Succeed(), "the victim's Secret now reaches the other member's cluster")
+			Expect(victim.onboard(ctx, hubKubeconfig(ctx, other.cluster))).To(Succeed(), "the victim's Secret now reaches the other member's cluster")
 			Eventually(func() string { return engagedReason(ctx, victim.name()) }).Should(Equal(clusterprofiles.ReasonIdentityMismatch))
 			AddReportEntry("wrong-cluster credentials -> IdentityMismatch", time.Since(switched).Round(time.Millisecond).String())
 			refused, err := apinetState(ctx, victim)
@@ -106,7 +106,7 @@ var _ = Describe("The hub under faults", func() {
 			Consistently(func() (map[string]string, error) { return apinetState(ctx, victim) }, 5*time.Second, 250*time.Millisecond).
 				Should(Equal(refused), "nothing of the victim's namespace is added, changed or deleted while the hub refuses its credentials")
 			Expect(engagedReason(ctx, other.name())).To(Equal(clusterprofiles.ReasonEngaged))
-			Expect(victim.onboard(ctx, victim.cluster.Kubeconfig())).To(Succeed())
+			Expect(victim.onboard(ctx, hubKubeconfig(ctx, victim.cluster))).To(Succeed())
 			Eventually(func() string { return engagedReason(ctx, victim.name()) }).Should(Equal(clusterprofiles.ReasonEngaged))
 			sleep(ctx, 4*time.Second)
 			return 1
@@ -125,7 +125,7 @@ var _ = Describe("The hub under faults", func() {
 				return apierrors.IsNotFound(err)
 			}).Should(BeTrue(), "the profile is gone")
 			sleep(ctx, 6*time.Second)
-			Expect(victim.onboard(ctx, victim.cluster.Kubeconfig())).To(Succeed())
+			Expect(victim.onboard(ctx, hubKubeconfig(ctx, victim.cluster))).To(Succeed())
 			sleep(ctx, 4*time.Second)
 			return 1
 		})

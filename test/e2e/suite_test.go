@@ -124,14 +124,25 @@ var _ = ReportAfterEach(func(r SpecReport) {
 })
 
 // onboardAll (re)creates the profiles and credential Secrets of the peer and
-// the fault members, with the clusters' admin kubeconfigs.
+// the fault members, with least-privilege credentials (hubKubeconfig).
 func onboardAll(ctx context.Context) {
 	GinkgoHelper()
 	hubClient := testFleet.Hub().Client()
-	Expect(fleet.Onboard(ctx, hubClient, profileNamespace, peer.Name, fleet.APINetLabels, nil, peer.Kubeconfig())).To(Succeed())
+	Expect(fleet.Onboard(ctx, hubClient, profileNamespace, peer.Name, fleet.APINetLabels, nil, hubKubeconfig(ctx, peer))).To(Succeed())
 	for _, m := range faultMembers {
-		Expect(m.onboard(ctx, m.cluster.Kubeconfig())).To(Succeed())
+		Expect(m.onboard(ctx, hubKubeconfig(ctx, m.cluster))).To(Succeed())
 	}
+}
+
+// hubKubeconfig is what the suite hands the hub for a cluster: a token of a
+// ServiceAccount bound to exactly the hub's ClusterRole for the cluster's
+// role, as `apinet-hub onboard --create-service-account` sets up; never the
+// cluster's admin credentials.
+func hubKubeconfig(ctx context.Context, c *fleet.Cluster) []byte {
+	GinkgoHelper()
+	kc, err := c.HubKubeconfig(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	return kc
 }
 
 // member is an onboarded IronCore member as the tests see it.

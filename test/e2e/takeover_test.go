@@ -84,7 +84,7 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 
 		By("refusing the member onboarded without apinetlet's namespace: its provider IDs name another one")
 		Expect(hub.stop()).To(Succeed())
-		Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), profileNamespace, m.name(), fleet.IronCoreLabels(m.peer.Name), nil, m.cluster.Kubeconfig())).To(Succeed())
+		Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), profileNamespace, m.name(), fleet.IronCoreLabels(m.peer.Name), nil, hubKubeconfig(ctx, m.cluster))).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			cp := &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: profileNamespace, Name: m.name()}}
 			Expect(client.IgnoreNotFound(testFleet.Hub().Client().Delete(ctx, cp))).To(Succeed())
@@ -102,7 +102,7 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 
 		By("onboarding the member with apinetlet's namespace and --take-over")
 		start := time.Now()
-		Expect(m.onboard(ctx, m.cluster.Kubeconfig())).To(Succeed())
+		Expect(m.onboard(ctx, hubKubeconfig(ctx, m.cluster))).To(Succeed())
 		Eventually(func() string { return engagedReason(ctx, m.name()) }).Should(Equal(clusterprofiles.ReasonEngaged))
 
 		By("seeing every apinet object adopted: labelled for the member")

@@ -30,17 +30,27 @@ type Token struct {
 	Kubeconfig []byte
 }
 
-// ServiceAccountToken returns a new token of ServiceAccount kube-system/<sa>
-// (made cluster-admin on first use). Each call makes a distinct token.
+// ServiceAccountToken returns a new token of ServiceAccount kube-system/<sa>,
+// bound (on first use) to exactly the ClusterRole the hub needs in a
+// cluster of this cluster's role (clusterprofiles.AccessClusterRole), never
+// to cluster-admin: every suite that hands the hub such a token proves that
+// the shipped roles suffice. Each call makes a distinct token.
 func (c *Cluster) ServiceAccountToken(ctx context.Context, sa string) (*Token, error) {
 	cl := c.Client()
+	role, err := clusterprofiles.AccessClusterRole(clusterprofiles.Role(c.Role))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	if err := cl.Create(ctx, role); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
 	account := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: sa}}
 	if err := cl.Create(ctx, account); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "fleet-" + sa},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "kube-system", Name: sa}},
 	}
 	if err := cl.Create(ctx, binding); err != nil && !apierrors.IsAlreadyExists(err) {
