@@ -2,6 +2,7 @@ package reconcilers_test
 
 import (
 	"context"
+	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
@@ -11,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -165,18 +167,24 @@ var _ = Describe("NetworkPolicy", func() {
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(web1IC), web1IC)).To(Succeed())
 		web1IC.Labels = map[string]string{"app": "batch"}
 		Expect(ic("ironcore-1").Update(ctx, web1IC)).To(Succeed())
+		changed := time.Now()
 		Eventually(func() []apinetv1alpha1.TargetNetworkInterface { return getRule().Targets }, "5s").
 			Should(Equal([]apinetv1alpha1.TargetNetworkInterface{target(web2)}))
+		AddReportEntry("relabelled out of the selector -> rule updated", time.Since(changed).Round(time.Millisecond).String())
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(web1IC), web1IC)).To(Succeed())
 		web1IC.Labels = map[string]string{"app": "web"}
 		Expect(ic("ironcore-1").Update(ctx, web1IC)).To(Succeed())
+		changed = time.Now()
 		Eventually(func() []apinetv1alpha1.TargetNetworkInterface { return getRule().Targets }, "5s").
 			Should(Equal([]apinetv1alpha1.TargetNetworkInterface{target(web1), target(web2)}))
+		AddReportEntry("relabelled into the selector -> rule updated", time.Since(changed).Round(time.Millisecond).String())
 
 		By("the LoadBalancer's ephemeral prefix being allocated: its IPs change")
 		allocateEphemeralPrefix(ctx, lb, 1, "fd00::7/128")
+		changed = time.Now()
 		Eventually(func() []apinetv1alpha1.ObjectIP { return getRule().EgressRules[0].ObjectIPs }, "5s").
 			Should(Equal([]apinetv1alpha1.ObjectIP{prefix32("10.1.0.5"), prefix128("fd00::7")}))
+		AddReportEntry("LoadBalancer of another network got an IP -> rule updated", time.Since(changed).Round(time.Millisecond).String())
 
 		By("relabelling the LoadBalancer out of the peer selector")
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
@@ -266,5 +274,16 @@ var _ = Describe("NetworkPolicy status", func() {
 		Expect(peer().Delete(ctx, rule)).To(Succeed())
 		Eventually(applied).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", "RuleApplyFailed")))
 		Expect(applied().Message).To(ContainSubstring("terminat"))
+		Eventually(func() []string {
+			list := &eventsv1.EventList{}
+			Expect(ic("ironcore-policy").List(ctx, list, client.InNamespace("default"))).To(Succeed())
+			var notes []string
+			for _, e := range list.Items {
+				if e.Regarding.Name == np.Name && e.Reason == "APINetNetworkPolicyRuleFailed" && e.Type == corev1.EventTypeWarning {
+					notes = append(notes, e.Note)
+				}
+			}
+			return notes
+		}).Should(ContainElement(HavePrefix("apinet peer ")), "the skeleton's write-failure Event, named by the apinet kind")
 	})
 })

@@ -193,6 +193,15 @@ func TestStatusAndOffboard(t *testing.T) {
 	// A profile whose credentials reach another cluster than the recorded one.
 	g.Expect(fleet.Onboard(ctx, hub, "fleet", "stranger", fleet.IronCoreLabels("apinet-1"), nil, f.Cluster("ironcore-2").Kubeconfig())).To(Succeed())
 	stranger := &clusterinventoryv1alpha1.ClusterProfile{}
+	// Let the hub settle first (its identity recorded; refused, since
+	// ironcore-2's provider IDs name ironcore-2's apinet namespace), so
+	// that no status write of its own is in flight when the recorded
+	// identity is replaced below.
+	g.Eventually(reason("stranger"), time.Minute).Should(Equal(clusterprofiles.ReasonProviderIDNamespaceMismatch))
+	g.Eventually(func() clusterprofiles.Identity {
+		g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "stranger"}, stranger)).To(Succeed())
+		return clusterprofiles.PinnedIdentity(stranger)
+	}, time.Minute).ShouldNot(BeEmpty())
 	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "stranger"}, stranger); err != nil {
 			return err
