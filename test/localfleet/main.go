@@ -1,8 +1,8 @@
 // Command localfleet is `make run`: it starts a local fleet on real servers
 // (a hub, two IronCore members and one apinet peer with the apinet
 // controller-manager), runs the apinet-hub binary against the hub, onboards
-// the peer and the members with `apinet-hub onboard --wait` (the command an
-// operator runs), creates a sample Network, VirtualIP and NATGateway in each
+// the peer and the members with `apinet-hub onboard --create-service-account
+// --wait` (the command an operator runs), creates a sample Network, VirtualIP and NATGateway in each
 // member and keeps showing `apinet-hub status` and where the samples are
 // mapped. Ctrl-C stops the hub and every server.
 package main
@@ -114,7 +114,9 @@ func printClusters(f *fleet.Fleet) {
 }
 
 // onboard registers the peer and the IronCore members on the hub with
-// `apinet-hub onboard --wait`, printing each command and its output.
+// `apinet-hub onboard --create-service-account --wait`, printing each
+// command and its output: the hub gets least-privilege tokens, never the
+// clusters' admin credentials.
 func onboard(ctx context.Context, f *fleet.Fleet, hubBinary string) ([]*fleet.Cluster, error) {
 	if err := f.Hub().Client().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}}); err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func onboard(ctx context.Context, f *fleet.Fleet, hubBinary string) ([]*fleet.Cl
 	fmt.Println()
 	for _, c := range append([]*fleet.Cluster{peer}, members...) {
 		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", c.KubeconfigPath(),
-			"--namespace", fleetNamespace, "--name", c.Name, "--role", string(c.Role), "--wait", "2m"}
+			"--namespace", fleetNamespace, "--name", c.Name, "--role", string(c.Role), "--create-service-account", "--wait", "2m"}
 		if c.Role == fleet.RoleIronCore {
 			args = append(args, "--peer", peer.Name)
 		}
