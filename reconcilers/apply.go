@@ -273,18 +273,6 @@ func RemoveFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 	return client.IgnoreNotFound(Patch(ctx, c, obj, func(o client.Object) { controllerutil.RemoveFinalizer(o, finalizer) }))
 }
 
-// DeleteAndCheckGone deletes an apinet object and reports whether it is
-// gone: the caller holds the IronCore object's finalizer until it is.
-func DeleteAndCheckGone(ctx context.Context, c client.Client, obj client.Object) (bool, error) {
-	if err := c.Delete(ctx, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
-		return false, err
-	}
-	return false, nil
-}
-
 // DeleteDangling deletes the apinet objects in the member's namespace that
 // stem from the IronCore object key, which no longer exists, for each
 // apinet kind given as an empty list (children first). Objects labelled for

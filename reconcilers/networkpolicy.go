@@ -181,17 +181,14 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 		return reconcile.Result{}, err // transient (a List): retried, the condition stays as it is
 	}
 	an := &apinetv1alpha1.NetworkPolicy{ObjectMeta: OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), Spec: spec}
-	ruleMeta := OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID))
-	if _, err := policyRule(ruleMeta, np, an, anNetwork, objects); err != nil {
-		return invalid(err) // checked before anything is written
+	rule, err := policyRule(OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), np, an, anNetwork, objects)
+	if err != nil {
+		return invalid(err) // the policy's own: found before anything is written
 	}
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "ApplyFailed", err.Error()))
 	}
-	rule, err := policyRule(ruleMeta, np, an, anNetwork, objects)
-	if err != nil {
-		return invalid(err)
-	}
+	rule.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "NetworkPolicy")} // an as applied: its UID
 	if err := r.apply(ctx, m, rule, NetworkPolicyRuleFieldManager); err != nil {
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "RuleApplyFailed", err.Error()))
 	}
@@ -252,8 +249,9 @@ func (r *networkPolicyReconciler) policyObjects(ctx context.Context, m *clusterp
 	return out, nil
 }
 
-// policyRule computes the NetworkPolicyRule (metadata meta) of the apinet
-// policy an (as applied: its UID is the owner reference) on anNetwork. Targets are the
+// policyRule computes the NetworkPolicyRule (metadata meta, without the
+// owner reference: the caller adds it once the policy an is applied) of the
+// apinet policy an on anNetwork. Targets are the
 // IronCore NICs of the policy's network whose labels match its selector,
 // one entry per IP of their Ready apinet NIC; a NetworkInterface peer adds
 // the IPs of the matching NICs of that network (Ready apinet NICs), a
@@ -350,7 +348,6 @@ func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an
 		Targets:    targets,
 		Priority:   an.Spec.Priority,
 	}
-	rule.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "NetworkPolicy")}
 	for _, in := range an.Spec.Ingress {
 		r, err := toRule(in.Ports, in.From)
 		if err != nil {

@@ -337,10 +337,6 @@ func TestPolicyRule(t *testing.T) {
 			IngressRules: tc.wantIngress,
 			EgressRules:  tc.wantEgress,
 		}
-		want.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: apinetv1alpha1.SchemeGroupVersion.String(), Kind: "NetworkPolicy", Name: "np-uid", UID: "an-np-uid",
-			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-		}}
 		if !sameJSON(got, want) {
 			t.Errorf("%s: policyRule =\n%s\nwant\n%s", tc.name, asJSON(got), asJSON(want))
 		}

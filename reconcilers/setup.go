@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -307,17 +308,28 @@ func (p paths[T]) observeMapping(m *clusterprofiles.Member, obj T) {
 
 // deletesAPINetObjects is the delete path of kinds that own apinet objects
 // named by their UID: delete each of them (children first: no garbage
-// collector is assumed in apinet clusters); done once all are gone.
+// collector is assumed in apinet clusters); done once all are gone. Only an
+// object the member provably owns (BelongsTo) is deleted, with its UID as
+// precondition; one that is not the member's (another member's label, or
+// apinetlet's without a take-over) is left alone and counts as gone.
 func deletesAPINetObjects[T client.Object](newObjects ...func() client.Object) func(context.Context, *clusterprofiles.Member, T) (bool, error) {
 	return func(ctx context.Context, m *clusterprofiles.Member, obj T) (bool, error) {
+		peer := m.Peer.GetClient()
 		for _, newObject := range newObjects {
 			an := newObject()
-			an.SetNamespace(m.Peer.Namespace)
-			an.SetName(string(obj.GetUID()))
-			gone, err := DeleteAndCheckGone(ctx, m.Peer.GetClient(), an)
-			if err != nil || !gone {
-				return false, writeFailed(m.Peer.GetClient(), an, err)
+			if err := peer.Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(obj.GetUID())}, an); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return false, err
 			}
+			if !BelongsTo(m, an) {
+				continue
+			}
+			if err := peer.Delete(ctx, an, client.Preconditions{UID: ptr.To(an.GetUID())}); client.IgnoreNotFound(err) != nil {
+				return false, writeFailed(peer, an, err)
+			}
+			return false, nil // until the peer's cache no longer has it
 		}
 		return true, nil
 	}

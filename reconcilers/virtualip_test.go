@@ -63,3 +63,47 @@ var _ = Describe("VirtualIP", func() {
 		Expect(apierrors.IsNotFound(peer().Get(ctx, key, ip))).To(BeTrue())
 	})
 })
+
+var _ = Describe("The delete path", func() {
+	It("deletes only apinet objects the member owns: one labelled for another member is left alone", func(ctx SpecContext) {
+		c := ic("ironcore-1")
+		vip := &networkingv1alpha1.VirtualIP{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "vip-not-ours"},
+			Spec:       networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol},
+		}
+		Expect(c.Create(ctx, vip)).To(Succeed())
+		ip := &apinetv1alpha1.IP{}
+		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(vip.UID)}
+		Eventually(func() error { return peer().Get(ctx, key, ip) }).Should(Succeed())
+		Eventually(func() []string {
+			Expect(c.Get(ctx, client.ObjectKeyFromObject(vip), vip)).To(Succeed())
+			return vip.Finalizers
+		}).Should(ContainElement(reconcilers.FinalizerVirtualIP))
+
+		By("taking the VirtualIP out of the hub's hands while the apinet IP is relabelled for another member")
+		vip.Annotations = map[string]string{reconcilers.AnnotationManagedBy: "someone-else"}
+		Expect(c.Update(ctx, vip)).To(Succeed())
+		Eventually(func() error {
+			Expect(peer().Get(ctx, key, ip)).To(Succeed())
+			ip.Labels[clusterprofiles.LabelCluster] = "fleet.ironcore-2"
+			return peer().Update(ctx, ip)
+		}).Should(Succeed())
+
+		By("deleting the VirtualIP and handing it back to the hub")
+		Expect(c.Delete(ctx, vip)).To(Succeed())
+		Eventually(func() error {
+			Expect(c.Get(ctx, client.ObjectKeyFromObject(vip), vip)).To(Succeed())
+			vip.Annotations = nil
+			return c.Update(ctx, vip)
+		}).Should(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(vip), vip))
+		}).Should(BeTrue(), "the finalizer goes: nothing of this member is left")
+		Consistently(func(g Gomega) {
+			g.Expect(peer().Get(ctx, key, ip)).To(Succeed())
+			g.Expect(ip.DeletionTimestamp).To(BeNil())
+			g.Expect(ip.Labels).To(HaveKeyWithValue(clusterprofiles.LabelCluster, "fleet.ironcore-2"))
+		}).Should(Succeed(), "another member's object is neither deleted on the delete path nor on the gone path")
+		Expect(peer().Delete(ctx, ip)).To(Succeed())
+	})
+})
