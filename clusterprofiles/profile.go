@@ -45,7 +45,13 @@ const (
 	// and report ReasonOffboarding, so that offboard alone changes the
 	// member's objects from then on. Any value stops the hub.
 	AnnotationOffboarding = "apinet-hub.ironcore.dev/offboarding"
-	natAnnotationPrefix   = "apinet-hub.ironcore.dev/nat-"
+	// AnnotationLiftDeletionHold, on an IronCore profile, lifts the hold on
+	// the member's gone-path deletions (DeletionBudget) whenever its value
+	// changes (any new value, e.g. a timestamp): the deletions held then go
+	// through once, and a new budget window opens. Its first value seen by
+	// an engagement lifts nothing.
+	AnnotationLiftDeletionHold = "apinet-hub.ironcore.dev/lift-deletion-hold"
+	natAnnotationPrefix        = "apinet-hub.ironcore.dev/nat-"
 )
 
 // Offboarding tells whether `apinet-hub offboard` has marked the profile,
@@ -100,6 +106,9 @@ type Settings struct {
 	// TakeOver is AnnotationTakeOver == "true": the member may adopt an
 	// apinet namespace that holds objects the hub did not write.
 	TakeOver bool
+	// LiftDeletionHold is the value of AnnotationLiftDeletionHold ("" if
+	// unset); a change lifts the member's deletion hold (Deletions.Take).
+	LiftDeletionHold string
 }
 
 // ClusterName is the hub's name for the cluster of a profile.
@@ -289,6 +298,7 @@ func ParseSettings(cp *clusterinventoryv1alpha1.ClusterProfile, last Settings) (
 		bad[AnnotationTakeOver] = problemf(ReasonAnnotationInvalid, "annotation %s=%q is not \"true\" or \"false\"; take-over stays %s, as before. Set it to \"true\" to let the hub adopt an apinet namespace that another writer (such as apinetlet) filled, or remove it",
 			AnnotationTakeOver, v, onOff(last.TakeOver))
 	}
+	s.LiftDeletionHold = cp.Annotations[AnnotationLiftDeletionHold]
 	for k, v := range cp.Annotations {
 		if strings.HasPrefix(k, natAnnotationPrefix) {
 			if s.NATAnnotations == nil {

@@ -60,6 +60,8 @@ type Member struct {
 	// mapped holds the UIDs of objects already reported mapped by this
 	// instance (one latency observation per object and engagement).
 	mapped sync.Map
+	// deletions is the account of gone-path deletions (GoneDeletions).
+	deletions Deletions
 
 	settings  atomic.Pointer[Settings]
 	listenMu  sync.Mutex
