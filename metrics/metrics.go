@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -105,9 +107,47 @@ var (
 	}, []string{LabelController, LabelMember})
 )
 
+// The gone path's deletion budget (reconcilers, clusterprofiles.Deletions):
+// how many deletions of apinet objects whose IronCore source is missing a
+// member holds, read from the engaged members when Prometheus scrapes.
+var goneDeletionsHeldDesc = prometheus.NewDesc("apinet_hub_gone_deletions_held",
+	"IronCore objects of a member whose apinet objects the gone path would delete but holds: the member's deletion budget is spent (lift with the profile annotation apinet-hub.ironcore.dev/lift-deletion-hold).",
+	[]string{LabelMember, LabelPeer}, nil)
+
+// HeldDeletions is what one engaged member's gone path holds.
+type HeldDeletions struct {
+	// Member is the member's and Peer its peer's label-safe name.
+	Member, Peer string
+	Held         int
+}
+
+var heldDeletionsSource atomic.Pointer[func() []HeldDeletions]
+
+// SetHeldDeletionsSource sets where scrapes read the held deletions of
+// every engaged member from (the reconcilers). Members that are not engaged
+// have no series.
+func SetHeldDeletionsSource(fn func() []HeldDeletions) { heldDeletionsSource.Store(&fn) }
+
+// heldDeletionsCollector exports apinet_hub_gone_deletions_held at scrape
+// time, so that a hold that ends because its sources came back reads 0
+// without another reconcile.
+type heldDeletionsCollector struct{}
+
+func (heldDeletionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- goneDeletionsHeldDesc }
+
+func (heldDeletionsCollector) Collect(ch chan<- prometheus.Metric) {
+	src := heldDeletionsSource.Load()
+	if src == nil {
+		return
+	}
+	for _, h := range (*src)() {
+		ch <- prometheus.MustNewConstMetric(goneDeletionsHeldDesc, prometheus.GaugeValue, float64(h.Held), h.Member, h.Peer)
+	}
+}
+
 // collectors are every metric of the hub, registered once.
 var collectors = []prometheus.Collector{ClusterEngaged, ClusterEngagedReason, BuildInfo, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
-	ReconcileTotal, ReconcileDuration, MappingLatency, QueueDepth, ReconcilesInFlight, usageCollector{}}
+	ReconcileTotal, ReconcileDuration, MappingLatency, QueueDepth, ReconcilesInFlight, usageCollector{}, heldDeletionsCollector{}}
 
 // clusterVecs are every vector with a member label.
 var clusterVecs = []interface {

@@ -244,14 +244,26 @@ func Patch[T client.Object](ctx context.Context, c client.Client, obj T, mutate 
 	return c.Patch(ctx, obj, client.MergeFrom(base))
 }
 
-// goneDeletes is the gone path of kinds whose apinet objects go with them.
-func goneDeletes(o Origin, newLists ...func() client.ObjectList) func(context.Context, *clusterprofiles.Member, client.ObjectKey) error {
-	return func(ctx context.Context, m *clusterprofiles.Member, key client.ObjectKey) error {
-		lists := make([]client.ObjectList, 0, len(newLists))
+// goneDeletes is the gone path of kinds whose apinet objects go with them:
+// it deletes the dangling objects (DeleteDangling), but only once the gate
+// lets it (goneGate), and asks the gate only if there are any.
+func goneDeletes(o Origin, newLists ...func() client.ObjectList) func(context.Context, *clusterprofiles.Member, client.ObjectKey, goneGate) error {
+	return func(ctx context.Context, m *clusterprofiles.Member, key client.ObjectKey, gate goneGate) error {
+		var dangling []client.Object
 		for _, newList := range newLists {
-			lists = append(lists, newList())
+			objs, err := danglingOf(ctx, m, newList(), o, key)
+			if err != nil {
+				return err
+			}
+			dangling = append(dangling, objs...)
 		}
-		return DeleteDangling(ctx, m, o, key, lists...)
+		if len(dangling) == 0 {
+			return nil
+		}
+		if err := gate(ctx); err != nil {
+			return err
+		}
+		return deleteObjects(ctx, m.Peer.GetClient(), dangling)
 	}
 }
 
@@ -273,36 +285,34 @@ func RemoveFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 	return client.IgnoreNotFound(Patch(ctx, c, obj, func(o client.Object) { controllerutil.RemoveFinalizer(o, finalizer) }))
 }
 
-// DeleteDangling deletes the apinet objects in the member's namespace that
-// stem from the IronCore object key, which no longer exists, for each
-// apinet kind given as an empty list (children first). Objects labelled for
-// another member are never touched.
-func DeleteDangling(ctx context.Context, m *clusterprofiles.Member, o Origin, key client.ObjectKey, lists ...client.ObjectList) error {
-	for _, list := range lists {
-		if err := deleteDangling(ctx, m, list, o, key); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func deleteDangling(ctx context.Context, m *clusterprofiles.Member, list client.ObjectList, o Origin, key client.ObjectKey) error {
-	peer := m.Peer.GetClient()
-	if err := peer.List(ctx, list, client.InNamespace(m.Peer.Namespace), client.MatchingLabels{o.NamespaceLabel(): key.Namespace}); err != nil {
-		return err
+// danglingOf lists, into list, the apinet objects in the member's namespace
+// that the member owns and that stem from the IronCore object key, except
+// those already being deleted.
+func danglingOf(ctx context.Context, m *clusterprofiles.Member, list client.ObjectList, o Origin, key client.ObjectKey) ([]client.Object, error) {
+	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace), client.MatchingLabels{o.NamespaceLabel(): key.Namespace}); err != nil {
+		return nil, err
 	}
 	items, err := meta.ExtractList(list)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []client.Object
 	for _, item := range items {
 		obj, ok := item.(client.Object)
-		if !ok || !BelongsTo(m, obj) {
+		if !ok || !BelongsTo(m, obj) || !obj.GetDeletionTimestamp().IsZero() {
 			continue
 		}
 		if origin, ok := o.Of(obj); !ok || origin != key {
 			continue
 		}
+		out = append(out, obj)
+	}
+	return out, nil
+}
+
+// deleteObjects deletes objs from the peer, in order.
+func deleteObjects(ctx context.Context, peer client.Client, objs []client.Object) error {
+	for _, obj := range objs {
 		if err := peer.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete dangling %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 		}

@@ -128,21 +128,32 @@ func virtualIPName(nic *networkingv1alpha1.NetworkInterface) string {
 
 // releaseGone releases every apinet NIC whose IronCore NIC is gone (they
 // are the machine provider's to delete, never ours): origin metadata, public
-// IPs and prefixes go. One that is gone meanwhile, or fails, does not stop
-// the others; the errors are returned together.
-func (r *networkInterfaceReconciler) releaseGone(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) error {
+// IPs and prefixes go, once the gate lets it (goneGate; asked only if there
+// is any). One that is gone meanwhile, or fails, does not stop the others;
+// the errors are returned together.
+func (r *networkInterfaceReconciler) releaseGone(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName, gate goneGate) error {
 	list := &apinetv1alpha1.NetworkInterfaceList{}
 	if err := m.Peer.GetClient().List(ctx, list, client.InNamespace(m.Peer.Namespace),
 		client.MatchingLabels{OriginNetworkInterface.NamespaceLabel(): key.Namespace}); err != nil {
 		return err
 	}
-	var errs []error
+	var release []*apinetv1alpha1.NetworkInterface
 	for i := range list.Items {
 		an := &list.Items[i]
 		if origin, ok := OriginNetworkInterface.Of(an); ok && origin == key && BelongsTo(m, an) {
-			if err := Patch(ctx, m.Peer.GetClient(), an, releaseNIC); client.IgnoreNotFound(err) != nil {
-				errs = append(errs, fmt.Errorf("release apinet NIC %s/%s: %w", an.Namespace, an.Name, err))
-			}
+			release = append(release, an)
+		}
+	}
+	if len(release) == 0 {
+		return nil
+	}
+	if err := gate(ctx); err != nil {
+		return err
+	}
+	var errs []error
+	for _, an := range release {
+		if err := Patch(ctx, m.Peer.GetClient(), an, releaseNIC); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("release apinet NIC %s/%s: %w", an.Namespace, an.Name, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -53,6 +53,11 @@ type Options struct {
 	// counts it as not mapped (apinet_hub_objects_unmapped). Default
 	// DefaultUnmappedGrace.
 	UnmappedGrace time.Duration
+	// GoneDeletions bounds, per member, how many IronCore objects missing
+	// from the member the gone path removes the apinet objects of before
+	// it holds further removals (reconcilers/gone.go); zero fields take
+	// DefaultGoneDeletionBudgetPercent, -Min and -Window.
+	GoneDeletions clusterprofiles.DeletionBudget
 }
 
 // DefaultUnmappedGrace is Options.UnmappedGrace by default.
@@ -84,8 +89,12 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 	if opts.UnmappedGrace == 0 {
 		opts.UnmappedGrace = DefaultUnmappedGrace
 	}
-	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(topology.Member, maxApplied), kinds: &mappedKinds{}}
+	opts.GoneDeletions = withDeletionBudgetDefaults(opts.GoneDeletions)
+	hub := mgr.GetLocalManager()
+	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(topology.Member, maxApplied), kinds: &mappedKinds{},
+		hub: hubEvents{reader: hub.GetClient(), recorder: hub.GetEventRecorder("apinet-hub")}}
 	metrics.SetUsageSource(base.usage)
+	metrics.SetHeldDeletionsSource(base.heldDeletions)
 	return errors.Join(
 		(&networkReconciler{base}).setupWithManager(ctx, mgr),
 		(&virtualIPReconciler{base}).setupWithManager(mgr),
@@ -110,6 +119,9 @@ type reconciler struct {
 	// kinds are the IronCore kinds the controllers reconcile, for the
 	// unmapped-objects gauge (usage).
 	kinds *mappedKinds
+	// hub records Events on members' ClusterProfiles (the gone path's
+	// deletion hold).
+	hub hubEvents
 }
 
 // apply server-side-applies the desired state of an apinet object to the
@@ -157,7 +169,9 @@ var otherOutcome = map[string]string{"success": "error", "error": "success"}
 // paths is the skeleton every kind's reconciler shares, and the contract
 // each kind fills in: fetch the IronCore object of an engaged member, then
 //
-//   - gone (the object no longer exists): clean up what stems from it;
+//   - gone (the object is missing from the member's cache): clean up what
+//     stems from it, behind a gate (reconcilers/gone.go: the member's
+//     deletion budget, the absence and the member's identity read live);
 //   - being deleted: if it carries the kind's finalizer, run the delete path
 //     until it reports done, then remove the finalizer (an object without it
 //     was never mapped, or was handed back: nothing is touched);
@@ -187,8 +201,10 @@ type paths[T client.Object] struct {
 	// delete cleans up after an object being deleted and reports done once
 	// nothing of it is left in the peer; until then it is called again.
 	delete func(context.Context, *clusterprofiles.Member, T) (done bool, err error)
-	// gone cleans up after an IronCore object that no longer exists.
-	gone func(context.Context, *clusterprofiles.Member, types.NamespacedName) error
+	// gone cleans up after an IronCore object missing from the member's
+	// cache. Once it has found something to remove, and before it removes
+	// anything, it calls the gate (goneGate) and stops on its error.
+	gone func(context.Context, *clusterprofiles.Member, types.NamespacedName, goneGate) error
 }
 
 func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (reconcile.Result, error) {
@@ -215,7 +231,7 @@ func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req 
 	obj := p.newObject()
 	if err := m.GetClient().Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, p.gone(ctx, m, req.NamespacedName)
+			return p.reconcileGone(ctx, m, req.NamespacedName)
 		}
 		return reconcile.Result{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
@@ -122,10 +123,36 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 		"requests of one member that may wait in a controller's shared queue at once: a member's fresh event waits behind at most this many of every other member's (0 turns fair queueing off)")
 	fs.IntVar(&f.reconcilers.Fairness.MaxInFlight, "member-max-in-flight", 0,
 		"requests of one member a controller reconciles at once, so a slow member cannot hold every worker (0: half of --max-concurrent-reconciles)")
+	budget := &f.reconcilers.GoneDeletions
+	budget.Percent, budget.Min, budget.Window = reconcilers.DefaultGoneDeletionBudgetPercent, reconcilers.DefaultGoneDeletionBudgetMin, reconcilers.DefaultGoneDeletionBudgetWindow
+	fs.Func("gone-deletion-budget-percent", fmt.Sprintf("per member and --gone-deletion-budget-window, the gone path removes the apinet objects of at most this percentage of the member's mapped objects whose IronCore source is missing (or --gone-deletion-budget-min, if larger); further removals are held until annotation %s on the profile changes or the sources come back (1-100, default %d)",
+		clusterprofiles.AnnotationLiftDeletionHold, reconcilers.DefaultGoneDeletionBudgetPercent), boundedIntFlag(&budget.Percent, 1, 100))
+	fs.Func("gone-deletion-budget-min", fmt.Sprintf("gone-path removals every member may do per --gone-deletion-budget-window, however few objects it has (>= 1, default %d)", reconcilers.DefaultGoneDeletionBudgetMin),
+		boundedIntFlag(&budget.Min, 1, math.MaxInt32))
+	fs.Func("gone-deletion-budget-window", fmt.Sprintf("period of the gone-path deletion budget (> 0, default %s)", reconcilers.DefaultGoneDeletionBudgetWindow), func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a duration > 0", v)
+		}
+		budget.Window = d
+		return nil
+	})
 	// controller-runtime's zap options bind to the standard library's flags.
 	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	f.zap.BindFlags(zapFlags)
 	fs.AddGoFlagSet(zapFlags)
+}
+
+// boundedIntFlag parses an int flag value in [lo, hi] into dst.
+func boundedIntFlag(dst *int, lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%q is not a number from %d to %d", v, lo, hi)
+		}
+		*dst = n
+		return nil
+	}
 }
 
 // int32Flag parses a non-negative int32 flag value into dst.
@@ -196,6 +223,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	f.provider.Namespaces = f.namespaces
 	f.provider.MappedObjects = reconcilers.MappedObjects
 	f.provider.Preflight = reconcilers.CheckProviderIDNamespaces
+	f.provider.ProveAdoption = reconcilers.ProveAdoption
 	if f.providerFile != "" {
 		ac, err := access.NewFromFile(f.providerFile)
 		if err != nil {
