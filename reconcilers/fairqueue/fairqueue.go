@@ -21,7 +21,18 @@
 //     de-duplication, the rule that a key is never processed twice at once,
 //     and the workqueue_* metrics (of the shared part; Observer sees the
 //     whole of each member);
-//   - delayed and rate-limited adds wait in this queue until they are due.
+//   - delayed and rate-limited adds wait in this queue until they are due,
+//     and take no place in the shared queue meanwhile: a key re-added with a
+//     delay while it is processed (a failed reconcile's backoff, a
+//     RequeueAfter) leaves the shared queue at Done and waits in its
+//     member's pending queue. An object that keeps failing costs only
+//     itself: its backoff holds none of its member's Share or MaxInFlight,
+//     and the member's other objects go on at once. An undelayed re-add
+//     while in flight stays in the shared queue and comes out again after
+//     Done (controller-runtime's rule);
+//   - a key is in exactly one place: pending in its member's queue, or in
+//     the shared queue (ready there, or in flight). Adding it again keeps
+//     one copy with the higher priority and the earlier time of both.
 //
 // The queue implements priorityqueue.PriorityQueue, so a controller built
 // with it (controller.Options.NewQueue) keeps every priority behaviour.
@@ -100,11 +111,19 @@ type entry[T comparable] struct {
 }
 
 type sharedItem struct {
-	member   string
+	member string
+	// priority: in the shared queue, the priority it has there; in flight,
+	// the highest of its re-adds (requeued or delayed).
+	priority int
 	inFlight bool
-	// requeued: added again while in flight; the shared queue hands it out
-	// again after Done, so it stays shared.
+	// requeued: added again, undelayed, while in flight; the shared queue
+	// hands it out again after Done, so it stays shared.
 	requeued bool
+	// delayed: added again only with a delay while in flight; at Done it
+	// leaves the shared queue and waits until readyAt in its member's
+	// pending queue, holding none of the member's share.
+	delayed bool
+	readyAt time.Time
 }
 
 // New makes a Queue.
@@ -164,12 +183,7 @@ func (q *Queue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 			readyAt = now.Add(after)
 		}
 		if s, ok := q.shared[key]; ok {
-			// The shared queue de-duplicates, and holds a key that is
-			// in flight until Done.
-			if s.inFlight {
-				s.requeued = true
-			}
-			q.inner.AddWithOpts(priorityqueue.AddOpts{After: after, Priority: &prio}, key)
+			q.addSharedLocked(key, s, prio, readyAt)
 			continue
 		}
 		name := q.opts.Member(key)
@@ -193,6 +207,38 @@ func (q *Queue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 		q.admitLocked(name)
 	}
 	q.armLocked()
+}
+
+// addSharedLocked adds a key that is in the shared queue again. The shared
+// queue is never given a delay: a key there is always ready or in flight.
+func (q *Queue[T]) addSharedLocked(key T, s *sharedItem, prio int, readyAt time.Time) {
+	switch {
+	case !s.inFlight:
+		// Ready in the shared queue (or being handed out, in which case it
+		// is processed after this add all the same): it keeps the earlier
+		// time, now; only a higher priority is passed on.
+		if prio > s.priority {
+			s.priority = prio
+			q.inner.AddWithOpts(priorityqueue.AddOpts{Priority: &prio}, key)
+		}
+		return
+	case s.requeued || s.delayed:
+		s.priority = max(s.priority, prio)
+	default:
+		s.priority = prio
+	}
+	if readyAt.IsZero() || s.requeued {
+		// Due at once (now or already): the shared queue holds it and
+		// hands it out again after Done.
+		s.requeued, s.delayed = true, false
+		s.readyAt = time.Time{}
+		q.inner.AddWithOpts(priorityqueue.AddOpts{Priority: &s.priority}, key)
+		return
+	}
+	if !s.delayed || readyAt.Before(s.readyAt) {
+		s.readyAt = readyAt
+	}
+	s.delayed = true
 }
 
 // updateLocked merges a new add into a pending entry: the higher priority
@@ -230,7 +276,7 @@ func (q *Queue[T]) admitLocked(name string) {
 		e := heap.Pop(&m.ready).(*entry[T])
 		delete(q.pending, e.key)
 		m.queued++
-		q.shared[e.key] = &sharedItem{member: name}
+		q.shared[e.key] = &sharedItem{member: name, priority: e.priority}
 		q.inner.AddWithOpts(priorityqueue.AddOpts{Priority: &e.priority}, e.key)
 	}
 	q.observeLocked(name, m)
@@ -246,7 +292,7 @@ func (q *Queue[T]) GetWithPriority() (T, int, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if s, ok := q.shared[key]; ok && !s.inFlight {
-		s.inFlight = true
+		s.inFlight, s.requeued, s.delayed = true, false, false
 		if m := q.members[s.member]; m != nil {
 			m.queued--
 			m.inFlight++
@@ -262,8 +308,11 @@ func (q *Queue[T]) Get() (T, bool) {
 	return key, shutdown
 }
 
-// Done marks an item processed: its member may have one more in flight.
-// The books are updated before the shared queue may hand the key out again.
+// Done marks an item processed: its member may have one more in flight. A
+// key re-added with only a delay meanwhile goes back to its member's
+// pending queue to wait there. The books are updated before the shared
+// queue may hand the key out again (it may admit the key again before
+// then: the shared queue holds a key in flight until its Done).
 func (q *Queue[T]) Done(key T) {
 	q.done(key)
 	q.inner.Done(key)
@@ -281,11 +330,26 @@ func (q *Queue[T]) done(key T) {
 		return
 	}
 	m.inFlight--
-	if s.requeued {
+	switch {
+	case s.requeued:
 		// The shared queue hands it out again: queued once more.
 		s.inFlight, s.requeued = false, false
 		m.queued++
-	} else {
+	case s.delayed:
+		// It waits out its delay here, not in the shared queue.
+		delete(q.shared, key)
+		q.seq++
+		e := &entry[T]{key: key, member: s.member, priority: s.priority, seq: q.seq, readyAt: s.readyAt}
+		q.pending[key] = e
+		if e.readyAt.After(q.now()) {
+			m.waiting++
+			heap.Push(&q.waiting, e)
+			q.armLocked()
+		} else {
+			e.readyAt = time.Time{}
+			heap.Push(&m.ready, e)
+		}
+	default:
 		delete(q.shared, key)
 	}
 	q.admitLocked(s.member)

@@ -3,6 +3,7 @@ package fairqueue
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -305,7 +306,232 @@ func TestNoKeyLostDuplicatedOrProcessedTwiceAtOnce(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Nothing leaks: once every key is processed, the books are empty.
+	for b := books(q); b != "Len 0, shared 0, pending 0, members 0"; b = books(q) {
+		if time.Now().After(deadline) {
+			t.Fatalf("books not empty after every key was processed: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	close(stop)
 	q.ShutDown()
 	workers.Wait()
+}
+
+// fixedLimiter delays every rate-limited add by the same time.
+type fixedLimiter struct {
+	d  time.Duration
+	mu sync.Mutex
+	n  map[item]int
+}
+
+func (l *fixedLimiter) When(it item) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n[it]++
+	return l.d
+}
+
+func (l *fixedLimiter) Forget(it item) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.n, it)
+}
+
+func (l *fixedLimiter) NumRequeues(it item) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[it]
+}
+
+func newLimitedQueue(t *testing.T, share, maxInFlight int, backoff time.Duration, obs Observer) *Queue[item] {
+	t.Helper()
+	q := New(Options[item]{
+		Name: t.Name(), Member: func(i item) string { return i.member }, Share: share, MaxInFlight: maxInFlight,
+		RateLimiter: &fixedLimiter{d: backoff, n: map[item]int{}}, Observer: obs,
+	})
+	t.Cleanup(q.ShutDown)
+	return q
+}
+
+func (o *observer) of(m string) [2]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.last[m]
+}
+
+// TestAFailingKeyCostsOnlyItself: with a share of 1, a key that failed and
+// waits out a long backoff holds neither its member's share nor its
+// in-flight cap: the member's fresh key comes out at once.
+func TestAFailingKeyCostsOnlyItself(t *testing.T) {
+	for _, maxInFlight := range []int{1, 2} {
+		t.Run(fmt.Sprint("MaxInFlight=", maxInFlight), func(t *testing.T) {
+			obs := &observer{last: map[string][2]int{}, forgot: map[string]int{}}
+			q := newLimitedQueue(t, 1, maxInFlight, 10*time.Second, obs)
+			a, b := item{"m", "broken"}, item{"m", "fresh"}
+			q.Add(a)
+			if got := mustGet(t, q); got != a {
+				t.Fatalf("got %v", got)
+			}
+			q.AddRateLimited(a) // the reconcile failed: controller-runtime re-adds before Done
+			q.Done(a)
+			if n := q.Len(); n != 0 {
+				t.Errorf("Len = %d while the only key waits out its backoff, want 0", n)
+			}
+			if got := obs.of("m"); got != [2]int{1, 0} {
+				t.Errorf("backing off: depth, in flight = %v, want [1 0]", got)
+			}
+			q.Add(b)
+			start := time.Now()
+			got, ok := get(t, q, 100*time.Millisecond)
+			if !ok || got != b {
+				t.Fatalf("the fresh key did not come out within 100 ms of the failing key's backoff (got %v, %v)", got, ok)
+			}
+			t.Logf("fresh key out after %v", time.Since(start))
+			if got := obs.of("m"); got != [2]int{1, 1} {
+				t.Errorf("fresh key in flight: depth, in flight = %v, want [1 1]", got)
+			}
+			q.Done(b)
+			if _, ok := get(t, q, 200*time.Millisecond); ok {
+				t.Fatal("the failing key came out before its backoff")
+			}
+			if got := obs.of("m"); got != [2]int{1, 0} {
+				t.Errorf("only the failing key left: depth, in flight = %v, want [1 0]", got)
+			}
+		})
+	}
+}
+
+// TestADelayedReAddWhileInFlightComesOutOnceAfterItsDelay: the failing key
+// (rate-limited) and a RequeueAfter (AddAfter) come out again once their
+// delay has passed, once, and the books end empty.
+func TestADelayedReAddWhileInFlightComesOutOnceAfterItsDelay(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		add  func(q *Queue[item], it item)
+	}{
+		{"rate limited", func(q *Queue[item], it item) { q.AddRateLimited(it) }},
+		{"after", func(q *Queue[item], it item) { q.AddAfter(it, 300*time.Millisecond) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			obs := &observer{last: map[string][2]int{}, forgot: map[string]int{}}
+			q := newLimitedQueue(t, 1, 1, 300*time.Millisecond, obs)
+			a, b := item{"m", "a"}, item{"m", "b"}
+			q.Add(a)
+			q.Add(b)
+			mustGet(t, q)
+			start := time.Now()
+			c.add(q, a)
+			q.Done(a)
+			if got, ok := get(t, q, 100*time.Millisecond); !ok || got != b {
+				t.Fatalf("got %v, %v: want the member's other key at once", got, ok)
+			}
+			if n := q.Len(); n != 0 {
+				t.Errorf("Len = %d, want 0 (one in flight, one waiting)", n)
+			}
+			q.Done(b)
+			got := mustGet(t, q)
+			if waited := time.Since(start); got != a || waited < 250*time.Millisecond {
+				t.Fatalf("got %v after %v, want %v after its 300 ms delay", got, waited, a)
+			}
+			if got := obs.of("m"); got != [2]int{0, 1} {
+				t.Errorf("depth, in flight = %v, want [0 1]", got)
+			}
+			q.Done(a)
+			if _, ok := get(t, q, 500*time.Millisecond); ok {
+				t.Fatal("a key came out twice")
+			}
+			obs.mu.Lock()
+			forgot := obs.forgot["m"]
+			obs.mu.Unlock()
+			if b := books(q); forgot == 0 || b != "Len 0, shared 0, pending 0, members 0" {
+				t.Fatalf("books not empty: forgotten %d, %s", forgot, b)
+			}
+		})
+	}
+}
+
+// TestReAddsWhileInFlightKeepTheEarlierTimeAndHigherPriority: an undelayed
+// re-add beats a delayed one whichever comes first, and a delayed re-add
+// keeps its priority while it waits.
+func TestReAddsWhileInFlightKeepTheEarlierTimeAndHigherPriority(t *testing.T) {
+	q := newLimitedQueue(t, 1, 0, time.Hour, nil)
+	a := item{"m", "a"}
+	for _, order := range []string{"delayed first", "undelayed first"} {
+		q.Add(a)
+		mustGet(t, q)
+		if order == "delayed first" {
+			q.AddRateLimited(a)
+			q.Add(a)
+		} else {
+			q.Add(a)
+			q.AddRateLimited(a)
+		}
+		q.Done(a)
+		if got, ok := get(t, q, time.Second); !ok || got != a {
+			t.Fatalf("%s: got %v, %v; want the key again at once", order, got, ok)
+		}
+		q.Done(a)
+		if _, ok := get(t, q, 100*time.Millisecond); ok {
+			t.Fatalf("%s: the key came out a third time", order)
+		}
+	}
+
+	// Priority: a delayed re-add at priority 10 overtakes the member's
+	// backlog at priority 0 once it is due.
+	q = newLimitedQueue(t, 1, 0, 200*time.Millisecond, nil)
+	q.Add(a)
+	mustGet(t, q)
+	q.AddWithOpts(priorityqueue.AddOpts{RateLimited: true, Priority: ptr.To(10)}, a)
+	q.Done(a)
+	for i := range 5 {
+		q.Add(item{"m", fmt.Sprint("backlog-", i)})
+	}
+	var got []item
+	start := time.Now()
+	for len(got) < 6 {
+		it := mustGet(t, q)
+		got = append(got, it)
+		if it != a {
+			time.Sleep(100 * time.Millisecond) // slow backlog: a becomes due meanwhile
+		}
+		q.Done(it)
+	}
+	pos := slices.Index(got, a)
+	if pos < 0 || pos > 4 {
+		t.Fatalf("order %v (after %v): the priority-10 key comes out once due, ahead of the remaining backlog", got, time.Since(start))
+	}
+}
+
+// TestADelayedKeyDueBeforeDoneIsNotHandedOutTwice: a re-add whose delay has
+// passed by Done, or passes between Done's books and the shared queue's,
+// comes out once, after Done.
+func TestADelayedKeyDueBeforeDoneIsNotHandedOutTwice(t *testing.T) {
+	q := newLimitedQueue(t, 2, 0, time.Millisecond, nil)
+	a := item{"m", "a"}
+	for range 200 {
+		q.Add(a)
+		mustGet(t, q)
+		q.AddRateLimited(a)
+		if rand.IntN(2) == 0 {
+			time.Sleep(2 * time.Millisecond) // due before Done
+		}
+		q.Done(a)
+		mustGet(t, q)
+		q.Done(a)
+		if _, ok := get(t, q, 5*time.Millisecond); ok {
+			t.Fatal("a key came out twice")
+		}
+	}
+	if b := books(q); b != "Len 0, shared 0, pending 0, members 0" {
+		t.Fatalf("books not empty: %s", b)
+	}
+}
+
+// books sums up a queue's bookkeeping.
+func books(q *Queue[item]) string {
+	n := q.Len()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return fmt.Sprintf("Len %d, shared %d, pending %d, members %d", n, len(q.shared), len(q.pending), len(q.members))
 }
