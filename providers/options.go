@@ -43,9 +43,16 @@ type Options struct {
 	// probes and the hub's one-off requests (default 30s).
 	DialTimeout, RequestTimeout time.Duration
 	// EngageTimeout bounds building, syncing and engaging one cluster
-	// (default 2m). EngageWorkers clusters are engaged at once (default 4).
-	EngageTimeout time.Duration
-	EngageWorkers int
+	// (default 2m). EngageWorkers clusters are engaged at once (default 4),
+	// at most EngagePeerShare of them members of one peer (default half the
+	// workers, at least 1), so that a slow peer cannot hold every worker.
+	EngageTimeout   time.Duration
+	EngageWorkers   int
+	EngagePeerShare int
+	// DrainTimeout bounds how long disengaging a member for offboarding
+	// waits for its running reconciles, which it cancels, to end before
+	// ReasonOffboarding is reported (default 30s).
+	DrainTimeout time.Duration
 	// ProbeInterval between health probes of each cluster (default 10s);
 	// ProbeFailureThreshold consecutive failures pause it (default 3);
 	// ProbeSuccessThreshold consecutive successes resume it (default 2).
@@ -67,6 +74,11 @@ type Options struct {
 	// is engaged, against the apinet namespace it is to map into; a Problem
 	// refuses the engagement (and is retried with its backoff).
 	Preflight func(ctx context.Context, member client.Reader, apinetNamespace string) *clusterprofiles.Problem
+	// ProveAdoption, if set, checks the apinet objects without a cluster
+	// label in a member's namespace before the member adopts them (a
+	// take-over): a Problem refuses the engagement before anything is
+	// written. member is the member's synced IronCore cache.
+	ProveAdoption func(ctx context.Context, member client.Reader, unlabelled []client.Object) *clusterprofiles.Problem
 }
 
 func (o Options) defaulted() Options {
@@ -90,6 +102,12 @@ func (o Options) defaulted() Options {
 	}
 	if o.EngageWorkers == 0 {
 		o.EngageWorkers = 4
+	}
+	if o.EngagePeerShare <= 0 {
+		o.EngagePeerShare = max(o.EngageWorkers/2, 1)
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 30 * time.Second
 	}
 	if o.ProbeInterval == 0 {
 		o.ProbeInterval = 10 * time.Second

@@ -45,7 +45,8 @@ import (
 //     credentials changes; a peer's rotation rebuilds the peer views only.
 //   - Building, syncing (every informer the reconcilers use, before Engage)
 //     and engaging run in a bounded worker pool under a deadline; one slow
-//     member never holds up others.
+//     member never holds up others, and the members of one slow peer hold at
+//     most EngagePeerShare workers (jobPool): peers take turns.
 //   - Profile settings (overrides) apply live; an invalid one keeps the last
 //     valid value in force and is reported.
 //   - Deleting a profile disengages the member and leaves its apinet objects
@@ -61,11 +62,12 @@ type Provider struct {
 	started chan struct{}
 	ctx     context.Context
 	aware   multicluster.Aware
-	jobs    chan *job
+	jobs    *jobPool
 	wake    chan event.GenericEvent // re-reconcile a profile
 
 	mu         sync.Mutex
 	records    map[types.NamespacedName]*record
+	writers    map[clusterprofiles.Identity]map[*record]struct{} // writer.go
 	indexers   []memberIndex
 	conditions sync.Map // profile key -> last condition written (dedup)
 }
@@ -88,9 +90,10 @@ func New(hub cluster.Cluster, topology *clusterprofiles.Topology, opts Options) 
 		recorder: hub.GetEventRecorder("apinet-hub"),
 		log:      log.Log.WithName("clusterprofile-provider"),
 		started:  make(chan struct{}),
-		jobs:     make(chan *job),
+		jobs:     newJobPool(opts.EngagePeerShare),
 		wake:     make(chan event.GenericEvent, 1024),
 		records:  map[types.NamespacedName]*record{},
+		writers:  map[clusterprofiles.Identity]map[*record]struct{}{},
 	}
 }
 
@@ -132,17 +135,14 @@ func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
 	var wg sync.WaitGroup
 	for range p.opts.EngageWorkers {
 		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-p.jobs:
-					p.run(j)
-				}
+			for j := p.jobs.next(); j != nil; j = p.jobs.next() {
+				p.run(j)
+				p.jobs.done(j)
 			}
 		})
 	}
 	<-ctx.Done()
+	p.jobs.close()
 	wg.Wait()
 	p.mu.Lock()
 	for _, rec := range p.records {
