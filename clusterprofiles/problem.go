@@ -76,6 +76,11 @@ const (
 	// (AnnotationOffboarding); the hub has stopped reconciling the cluster
 	// and writes nothing for it until the profile is gone or unmarked.
 	ReasonOffboarding = "Offboarding"
+	// ReasonDuplicateCluster: the credentials reach an IronCore cluster
+	// that an older profile (in any hub namespace) already maps. One
+	// cluster has one writer: the younger profile writes nothing while the
+	// older one claims the cluster.
+	ReasonDuplicateCluster = "DuplicateCluster"
 )
 
 // Problem is why a cluster cannot be engaged: a condition reason and a

@@ -52,8 +52,11 @@ func (p *Provider) disengageLocked(rec *record) {
 		return
 	}
 	p.log.Info("disengaging", "cluster", rec.eng.member.Profile.Name)
-	rec.eng.cancel()
+	// Out of the Topology first, so that no new reconcile finds it; then
+	// the running ones are cancelled (see drainedLocked).
 	p.topology.Remove(rec.eng.member)
+	rec.eng.drained = rec.eng.member.StopWork()
+	rec.eng.cancel()
 	rec.eng.member, rec.eng.cancel, rec.eng.key = nil, nil, engageKey{}
 }
 

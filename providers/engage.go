@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,13 +33,12 @@ func (p *Provider) startJobLocked(rec *record, key engageKey, peer *connection) 
 	ctx, cancel := context.WithCancel(p.ctx)
 	j := &job{rec: rec, conn: rec.conn, key: key, profile: *rec.profile, settings: rec.settings, peer: peer, ctx: ctx, cancel: cancel}
 	rec.eng.job = j
-	go func() {
-		select {
-		case p.jobs <- j:
-		case <-ctx.Done():
+	p.jobs.submit(j)
+	context.AfterFunc(ctx, func() {
+		if p.jobs.withdraw(j) {
 			p.run(j) // cancelled before a worker took it: just finish it
 		}
-	}()
+	})
 }
 
 // run builds and engages one member, then records the outcome and wakes the
@@ -71,6 +71,7 @@ func (p *Provider) run(j *job) {
 		// Superseded after it reached the Topology: undo, before the
 		// next job may start (it starts only once this one is cleared).
 		p.topology.Remove(member)
+		member.StopWork()
 		j.cancel()
 	default:
 		rec.eng.member, rec.eng.cancel, rec.eng.key = member, j.cancel, j.key
@@ -133,7 +134,7 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 			return nil, problem
 		}
 	}
-	peerCl, owner, err := p.claimAndWatchPeer(deadline, j)
+	peerCl, owner, err := p.claimAndWatchPeer(deadline, j, memberCl.GetCache())
 	if err != nil {
 		return nil, fail(fmt.Sprintf("namespace %s in peer %s", j.profile.APINetNamespace, clusterprofiles.ClusterName(j.profile.Peer)), err)
 	}
@@ -219,8 +220,9 @@ func (p *Provider) startAndSync(ctx, run context.Context, cl cluster.Cluster, ki
 
 // claimAndWatchPeer proves the member may use its apinet namespace and
 // records the claim on it (the only write before engagement), and returns the
-// synced peer view of that namespace.
-func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job) (cluster.Cluster, clusterprofiles.Owner, error) {
+// synced peer view of that namespace, which watches the namespace's owner
+// record from then on (watchOwner). member is the member's synced cache.
+func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job, member client.Reader) (cluster.Cluster, clusterprofiles.Owner, error) {
 	ns := j.profile.APINetNamespace
 	me := clusterprofiles.Owner{Cluster: j.key.identity, Profile: j.rec.key.String()}
 	label := clusterprofiles.LabelValue(j.profile.Name)
@@ -259,6 +261,8 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job) (cluster.Clust
 		o.Scheme = p.opts.Scheme
 		o.HTTPClient = j.peer.httpClient
 		o.Cache.DefaultNamespaces = map[string]cache.Config{ns: {}}
+		// The namespace itself, for its owner record (watchOwner).
+		o.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Namespace{}: {Field: fields.OneTermEqualSelector("metadata.name", ns)}}
 		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	})
 	if err != nil {
@@ -272,10 +276,10 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job) (cluster.Clust
 		return nil, me, err
 	}
 	if !exists {
-		return peerCl, me, nil
+		return peerCl, me, p.watchOwner(ctx, j, peerCl, peerClient, me)
 	}
 
-	contents, err := p.contents(ctx, peerCl, ns, kinds, label)
+	contents, unlabelled, err := p.contents(ctx, peerCl, ns, kinds, label)
 	if err != nil {
 		return nil, me, err
 	}
@@ -283,9 +287,20 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job) (cluster.Clust
 	if problem != nil {
 		return nil, me, where(problem)
 	}
+	owner, _, err := clusterprofiles.OwnerOf(existing.Annotations)
+	if err != nil {
+		return nil, me, err
+	}
+	adopts := j.settings.TakeOver || (record == nil && owner.TakenOver) || (record != nil && record.TakenOver)
+	if adopts && len(unlabelled) > 0 && p.opts.ProveAdoption != nil {
+		// Before the claim is written: objects of another cluster are
+		// never adopted, so the gone path never deletes them.
+		if problem := p.opts.ProveAdoption(ctx, member, unlabelled); problem != nil {
+			return nil, me, where(problem)
+		}
+	}
 	if record == nil {
-		owner, _, err := clusterprofiles.OwnerOf(existing.Annotations)
-		return peerCl, owner, err
+		return peerCl, owner, p.watchOwner(ctx, j, peerCl, peerClient, owner)
 	}
 	base := existing.DeepCopy()
 	if existing.Labels == nil {
@@ -303,7 +318,7 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job) (cluster.Clust
 	}
 	p.log.Info("claimed apinet namespace", "cluster", j.profile.Name, "namespace", ns, "identity", record.Cluster, "takenOver", record.TakenOver,
 		"objects", contents.Mine+contents.Unlabelled)
-	return peerCl, *record, nil
+	return peerCl, *record, p.watchOwner(ctx, j, peerCl, peerClient, *record)
 }
 
 // claimKinds are the apinet kinds whose objects decide a namespace claim:
@@ -324,36 +339,41 @@ func claimKinds(watched []client.Object) []client.Object {
 }
 
 // contents counts the apinet objects of the namespace by cluster label, from
-// the synced peer view (every kind the reconcilers watch).
-func (p *Provider) contents(ctx context.Context, peer cluster.Cluster, ns string, kinds []client.Object, label string) (clusterprofiles.Contents, error) {
+// the synced peer view (every kind the reconcilers watch), and returns the
+// unlabelled ones.
+func (p *Provider) contents(ctx context.Context, peer cluster.Cluster, ns string, kinds []client.Object, label string) (clusterprofiles.Contents, []client.Object, error) {
 	var labels []map[string]string
+	var unlabelled []client.Object
 	for _, kind := range kinds {
 		gvk, err := apiutil.GVKForObject(kind, p.opts.Scheme)
 		if err != nil {
-			return clusterprofiles.Contents{}, err
+			return clusterprofiles.Contents{}, nil, err
 		}
 		obj, err := p.opts.Scheme.New(schema.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind + "List"})
 		if err != nil {
-			return clusterprofiles.Contents{}, err
+			return clusterprofiles.Contents{}, nil, err
 		}
 		list, ok := obj.(client.ObjectList)
 		if !ok {
 			continue
 		}
 		if err := peer.GetCache().List(ctx, list, client.InNamespace(ns)); err != nil {
-			return clusterprofiles.Contents{}, err
+			return clusterprofiles.Contents{}, nil, err
 		}
 		items, err := meta.ExtractList(list)
 		if err != nil {
-			return clusterprofiles.Contents{}, err
+			return clusterprofiles.Contents{}, nil, err
 		}
 		for _, item := range items {
 			if o, ok := item.(client.Object); ok {
 				labels = append(labels, o.GetLabels())
+				if _, labelled := o.GetLabels()[clusterprofiles.LabelCluster]; !labelled {
+					unlabelled = append(unlabelled, o)
+				}
 			}
 		}
 	}
-	return clusterprofiles.CountContents(labels, label), nil
+	return clusterprofiles.CountContents(labels, label), unlabelled, nil
 }
 
 // engageWithDeadline engages the member with every controller. The

@@ -30,6 +30,7 @@ import (
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/providers"
+	"github.com/apinet-hub/apinet-hub/reconcilers"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -63,6 +64,7 @@ var (
 		ProbeSuccessThreshold: 2,
 		RetryInterval:         2 * time.Second,
 		MaxRetryInterval:      8 * time.Second,
+		ProveAdoption:         reconcilers.ProveAdoption,
 	}
 )
 

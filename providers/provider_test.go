@@ -333,11 +333,29 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		tokens["ironcore-1"] = fresh
 	})
 
-	It("adopts a namespace holding objects the hub did not write only on an explicit take-over", func(ctx SpecContext) {
+	It("adopts a namespace holding objects the hub did not write only on an explicit take-over, only of origins it has, and disengages when the owner record changes", func(ctx SpecContext) {
 		peer := testFleet.Cluster("apinet-1").Client()
+		// A cluster of its own: one cluster has one writer, so the adopter
+		// cannot borrow an engaged member's credentials.
+		adopter, err := testFleet.Add(ctx, fleet.Spec{Name: "adopter", Role: fleet.RoleIronCore})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(testFleet.Remove("adopter")).To(Succeed()) })
 		Expect(peer.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apinetlet-ns"}})).To(Succeed())
+		// No origin: neither proof nor disproof (like the machine provider's NICs).
 		Expect(peer.Create(ctx, &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "apinetlet-ns", Name: "written-by-apinetlet"}})).To(Succeed())
-		token, err := testFleet.Cluster("ironcore-2").ServiceAccountToken(ctx, "apinet-hub")
+		originOf := func(uid types.UID, name string) map[string]string {
+			return map[string]string{
+				"apinetlet.ironcore.dev/network-uid": string(uid), "apinetlet.ironcore.dev/network-namespace": "default",
+				"apinetlet.ironcore.dev/network-name": name, // apinetlet v0.2.4's layout
+			}
+		}
+		createNetwork(ctx, adopter, "mine")
+		mine := &networkingv1alpha1.Network{}
+		Expect(adopter.Client().Get(ctx, client.ObjectKey{Namespace: "default", Name: "mine"}, mine)).To(Succeed())
+		Expect(peer.Create(ctx, &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "apinetlet-ns", Name: "of-mine", Labels: originOf(mine.UID, "mine")}})).To(Succeed())
+		foreign := &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "apinetlet-ns", Name: "of-another-cluster", Labels: originOf("0b1e7c6a-another-cluster", "theirs")}}
+		Expect(peer.Create(ctx, foreign)).To(Succeed())
+		token, err := adopter.ServiceAccountToken(ctx, "apinet-hub")
 		Expect(err).NotTo(HaveOccurred())
 		annotations := map[string]string{clusterprofiles.AnnotationAPINetNamespace: "apinetlet-ns"}
 		onboard(ctx, "adopter", ironcoreLabels("apinet-1"), annotations, token.Kubeconfig)
@@ -347,16 +365,56 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		Expect(peer.Get(ctx, client.ObjectKey{Name: "apinetlet-ns"}, ns)).To(Succeed())
 		Expect(ns.Annotations).NotTo(HaveKey(clusterprofiles.AnnotationOwnerClusterUID), "nothing written")
 
+		By("a take-over into a namespace holding another cluster's objects is refused, naming them, with nothing written")
 		annotations[clusterprofiles.AnnotationTakeOver] = "true"
 		onboard(ctx, "adopter", ironcoreLabels("apinet-1"), annotations, token.Kubeconfig)
+		Eventually(func() string {
+			if c := engagedCondition(ctx, "adopter"); c != nil {
+				return c.Message
+			}
+			return ""
+		}).Should(And(ContainSubstring("take-over refused"), ContainSubstring("of-another-cluster (from network default/theirs, not in this cluster)")))
+		Consistently(func() map[string]string {
+			Expect(peer.Get(ctx, client.ObjectKey{Name: "apinetlet-ns"}, ns)).To(Succeed())
+			return ns.Annotations
+		}, "2s").ShouldNot(HaveKey(clusterprofiles.AnnotationOwnerClusterUID), "nothing written")
+		Expect(peer.Get(ctx, client.ObjectKeyFromObject(foreign), &apinetv1alpha1.Network{})).To(Succeed(), "nothing deleted")
+
+		By("once only objects of its own origins are left, the take-over proceeds")
+		Expect(peer.Delete(ctx, foreign)).To(Succeed())
 		expectReason(ctx, "adopter", clusterprofiles.ReasonEngaged)
 		Expect(peer.Get(ctx, client.ObjectKey{Name: "apinetlet-ns"}, ns)).To(Succeed())
-		Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOwnerClusterUID, kubeSystemUID(ctx, "ironcore-2")))
+		Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOwnerClusterUID, kubeSystemUID(ctx, "adopter")))
 		Expect(ns.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationTakenOver, "true"))
 		m, err := topology.Member(clusterName("adopter"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(m.AdoptsUnlabelled()).To(BeTrue())
+
+		By("the owner record is watched: another cluster's claim disengages the member at once, and it stays out")
+		base := ns.DeepCopy()
+		ns.Annotations[clusterprofiles.AnnotationOwnerClusterUID] = kubeSystemUID(ctx, "ironcore-2")
+		ns.Annotations[clusterprofiles.AnnotationOwnerProfile] = fleetNamespace + "/someone-else"
+		start := time.Now()
+		Expect(peer.Patch(ctx, ns, client.MergeFrom(base))).To(Succeed())
+		Eventually(func() error { _, err := topology.Member(clusterName("adopter")); return err }).Should(MatchError(multicluster.ErrClusterNotFound))
+		AddReportEntry("owner record changed -> member disengaged", time.Since(start).Round(time.Millisecond).String())
+		Eventually(func() string { return engagedCondition(ctx, "adopter").Reason }).Should(BeElementOf(clusterprofiles.ReasonNamespaceNotOwned, clusterprofiles.ReasonIdentityMismatch))
+		expectEvent(ctx, "adopter", clusterprofiles.ReasonNamespaceNotOwned)
+		Consistently(func() error { _, err := topology.Member(clusterName("adopter")); return err }, "3s").Should(MatchError(multicluster.ErrClusterNotFound))
 		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "adopter"}})).To(Succeed())
+	})
+
+	It("engages one cluster once: a second profile with the same credentials is refused, naming the older one", func(ctx SpecContext) {
+		onboard(ctx, "duplicate", ironcoreLabels("apinet-1"), nil, tokens["ironcore-1"].Kubeconfig)
+		expectReason(ctx, "duplicate", clusterprofiles.ReasonDuplicateCluster)
+		expectEvent(ctx, "duplicate", clusterprofiles.ReasonDuplicateCluster)
+		Expect(engagedCondition(ctx, "duplicate").Message).To(ContainSubstring("older ClusterProfile " + fleetNamespace + "/ironcore-1"))
+		_, err := provider.Get(ctx, clusterName("duplicate"))
+		Expect(err).To(MatchError(multicluster.ErrClusterNotFound))
+		err = testFleet.Cluster("apinet-1").Client().Get(ctx, client.ObjectKey{Name: apinetNamespace("duplicate")}, &corev1.Namespace{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing written in the peer: %v", err)
+		Consistently(func() string { return engagedCondition(ctx, "ironcore-1").Reason }, "2s").Should(Equal(clusterprofiles.ReasonEngaged), "the older keeps it")
+		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "duplicate"}})).To(Succeed())
 	})
 
 	It("applies a settings edit live, and keeps the last valid value of an invalid one", func(ctx SpecContext) {
@@ -748,9 +806,9 @@ current-context: c
 		bad[clusterprofiles.AnnotationAPINetNamespace] = "Not_A_Namespace"
 		onboard(ctx, "ironcore-2", labels, bad, nil)
 		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonNamespaceInvalid)
-		By("a younger sibling may now take the freed namespace by name, but the namespace's owner record refuses another cluster")
+		By("a younger sibling may now take the freed namespace by name, but its credentials reach a cluster an older profile maps")
 		onboard(ctx, "sibling", ironcoreLabels("apinet-1"), map[string]string{clusterprofiles.AnnotationAPINetNamespace: apinetNamespace("ironcore-2")}, tokens["ironcore-1"].Kubeconfig)
-		expectReason(ctx, "sibling", clusterprofiles.ReasonIdentityMismatch)
+		expectReason(ctx, "sibling", clusterprofiles.ReasonDuplicateCluster)
 		By("the profile turning valid again wakes the sibling, which now meets NamespaceConflict")
 		delete(bad, clusterprofiles.AnnotationAPINetNamespace)
 		onboard(ctx, "ironcore-2", labels, bad, nil)

@@ -70,6 +70,11 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	}
 
 	d, requeue := p.decide(ctx, cp)
+	if d.reason == clusterprofiles.ReasonOffboarding {
+		// `offboard` starts its sweep once it reads Offboarding: by then
+		// nothing of the hub may write for the member any more.
+		p.waitDrained(ctx, req.NamespacedName)
+	}
 	objects, counted := p.mappedObjects(ctx, req.NamespacedName)
 	if counted && (requeue == 0 || requeue > p.opts.StatusInterval) {
 		requeue = p.opts.StatusInterval // refresh the count
@@ -81,6 +86,28 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// waitDrained waits, at most DrainTimeout, until no reconcile of the
+// profile's last disengaged member runs any more.
+func (p *Provider) waitDrained(ctx context.Context, key types.NamespacedName) {
+	p.mu.Lock()
+	var drained <-chan struct{}
+	if rec := p.records[key]; rec != nil {
+		drained = rec.eng.drained
+	}
+	p.mu.Unlock()
+	if drained == nil {
+		return
+	}
+	timer := time.NewTimer(p.opts.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+	case <-timer.C:
+		p.log.Info("reconciles of a disengaged member still run after the drain timeout; reporting it disengaged anyway", "profile", key, "timeout", p.opts.DrainTimeout)
+	}
 }
 
 // mappedObjects counts, for an engaged member, the apinet objects the hub
@@ -172,7 +199,9 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 			d.message += "; ignoring invalid settings (the last valid values stay in force): " + rec.settingsProblems
 		}
 	}()
+	rec.created = cp.CreationTimestamp
 	if in.problem != nil {
+		p.releaseWriterLocked(rec)
 		p.stopLocked(rec)
 		return notEngaged(in.problem), 0
 	}
@@ -199,6 +228,13 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	defer func(identity clusterprofiles.Identity) { d.pin = identity }(rec.conn.health.identity)
 	if in.profile.Role == clusterprofiles.RoleAPINet {
 		return engaged("apinet peer reachable, %s answers (credentials: %s)", in.profile.Role.APIGroupVersion(), rec.conn.source), 0
+	}
+	if pr := p.claimWriterLocked(rec, rec.conn.health.identity); pr != nil {
+		p.disengageLocked(rec)
+		if rec.eng.job != nil {
+			rec.eng.job.cancel()
+		}
+		return notEngaged(pr), 0
 	}
 	if in.claimUnverified != nil && rec.eng.member == nil {
 		// Fail closed: without the claimants, a new claim is not made;
@@ -332,6 +368,7 @@ func (p *Provider) forget(key types.NamespacedName) {
 	if rec == nil {
 		return
 	}
+	p.releaseWriterLocked(rec)
 	p.stopLocked(rec)
 	delete(p.records, key)
 	p.wakeMembersOfLocked(key)

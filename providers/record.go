@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -42,6 +43,10 @@ type record struct {
 	// pinned is the identity recorded (or being recorded) on the profile:
 	// its cluster's, which a peer's members check before they engage.
 	pinned clusterprofiles.Identity
+	// created is the profile's creation time; writerOf the IronCore
+	// cluster this profile claims to write (writer.go).
+	created  metav1.Time
+	writerOf clusterprofiles.Identity
 }
 
 // connection is how the hub reaches one cluster with one set of
@@ -186,6 +191,9 @@ type engagement struct {
 	member *clusterprofiles.Member
 	key    engageKey
 	cancel context.CancelFunc
+	// drained is closed once no reconcile of the last disengaged member
+	// runs any more (Member.StopWork); nil if none was disengaged.
+	drained <-chan struct{}
 
 	// job is the one engagement job in flight. A new one starts only after
 	// it has finished (a superseded job is cancelled first).

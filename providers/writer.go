@@ -1,0 +1,80 @@
+package providers
+
+import (
+	"fmt"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+)
+
+// One IronCore cluster has one writer. Two profiles whose credentials reach
+// the same cluster (a copy of a profile in another hub namespace, a GitOps
+// duplicate, a second name for the same kubeconfig) would both add
+// finalizers and provider IDs to the same IronCore objects and map them into
+// two apinet namespaces. The hub lets the older profile (by creation time,
+// then namespace/name) engage and refuses the others with
+// ReasonDuplicateCluster, naming the profile that holds the cluster.
+//
+// Every IronCore profile whose last decision got as far as a proven
+// identity is a claimant of that identity, until it is deleted, turns
+// invalid or is offboarded (releaseWriterLocked). The claimants are indexed
+// by identity, so the check costs the same at any fleet size.
+
+// claimWriterLocked makes rec a claimant of the cluster it reaches and
+// returns the problem if an older claimant holds it. A change of the
+// claimants wakes the others, so that a younger engaged profile gives way at
+// once and a waiting one takes over when the holder goes. Caller holds p.mu.
+func (p *Provider) claimWriterLocked(rec *record, id clusterprofiles.Identity) *clusterprofiles.Problem {
+	if rec.writerOf != id {
+		p.releaseWriterLocked(rec)
+		rec.writerOf = id
+		if p.writers[id] == nil {
+			p.writers[id] = map[*record]struct{}{}
+		}
+		p.writers[id][rec] = struct{}{}
+		p.wakeWritersLocked(id, rec)
+	}
+	holder := rec
+	for other := range p.writers[id] {
+		if olderProfile(other, holder) {
+			holder = other
+		}
+	}
+	if holder == rec {
+		return nil
+	}
+	return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonDuplicateCluster, Message: fmt.Sprintf(
+		"the credentials of this profile reach IronCore cluster %s, which the older ClusterProfile %s already maps; one cluster has one writer, so nothing is written for this profile. Delete the duplicate profile (or give it the credentials of the cluster it was meant for)",
+		id, holder.key)}
+}
+
+// releaseWriterLocked drops rec's claim, waking the claimants left. Caller
+// holds p.mu.
+func (p *Provider) releaseWriterLocked(rec *record) {
+	id := rec.writerOf
+	if id == "" {
+		return
+	}
+	rec.writerOf = ""
+	delete(p.writers[id], rec)
+	if len(p.writers[id]) == 0 {
+		delete(p.writers, id)
+		return
+	}
+	p.wakeWritersLocked(id, rec)
+}
+
+func (p *Provider) wakeWritersLocked(id clusterprofiles.Identity, except *record) {
+	for other := range p.writers[id] {
+		if other != except {
+			p.wakeUp(other.key)
+		}
+	}
+}
+
+// olderProfile orders claimants: by creation time, then namespace/name.
+func olderProfile(a, b *record) bool {
+	if !a.created.Equal(&b.created) {
+		return a.created.Before(&b.created)
+	}
+	return a.key.String() < b.key.String()
+}
