@@ -63,6 +63,9 @@ type Member struct {
 	// deletions is the account of gone-path deletions (GoneDeletions).
 	deletions Deletions
 
+	// work tracks the reconciles running for this engagement (inflight.go).
+	work inflight
+
 	settings  atomic.Pointer[Settings]
 	listenMu  sync.Mutex
 	listeners map[*func()]struct{}

@@ -212,6 +212,13 @@ func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (recon
 	if m == nil {
 		return reconcile.Result{}, nil
 	}
+	// Disengaging the member cancels this reconcile and waits for it to end
+	// (Member.StopWork): nothing is written for a member once it is gone.
+	ctx, done, ok := m.BeginWork(ctx)
+	if !ok {
+		return reconcile.Result{}, nil
+	}
+	defer done()
 	start := time.Now()
 	result, err := p.reconcile(ctx, m, req)
 	outcome := "success"
