@@ -232,7 +232,8 @@ func (q *Queue[T]) addSharedLocked(key T, s *sharedItem, prio int, readyAt time.
 		// hands it out again after Done.
 		s.requeued, s.delayed = true, false
 		s.readyAt = time.Time{}
-		q.inner.AddWithOpts(priorityqueue.AddOpts{Priority: &s.priority}, key)
+		// A copy: the shared queue reads it later, and s.priority may change.
+		q.inner.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(s.priority)}, key)
 		return
 	}
 	if !s.delayed || readyAt.Before(s.readyAt) {
