@@ -1,0 +1,48 @@
+package clusterprofiles
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestAccessClusterRoles checks the shipped least-privilege roles for what
+// they must never grant: wildcards, Secrets, update (the hub only patches
+// and server-side applies), deleting or creating the member's IronCore
+// objects, and namespace delete in either role (offboard --purge deletes a
+// member's namespace with the operator's own credentials).
+func TestAccessClusterRoles(t *testing.T) {
+	for _, role := range []Role{RoleIronCore, RoleAPINet} {
+		cr, err := AccessClusterRole(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cr.Name != "apinet-hub:"+string(role) {
+			t.Errorf("%s: named %q", role, cr.Name)
+		}
+		for i, r := range cr.Rules {
+			for _, list := range [][]string{r.APIGroups, r.Resources, r.Verbs, r.ResourceNames} {
+				if slices.Contains(list, "*") {
+					t.Errorf("%s rule %d: a wildcard: %+v", role, i, r)
+				}
+			}
+			if slices.Contains(r.Resources, "secrets") {
+				t.Errorf("%s rule %d: Secrets: %+v", role, i, r)
+			}
+			if slices.Contains(r.Verbs, "update") {
+				t.Errorf("%s rule %d: update (the hub patches): %+v", role, i, r)
+			}
+			if slices.Contains(r.Verbs, "deletecollection") || slices.Contains(r.Verbs, "escalate") || slices.Contains(r.Verbs, "bind") || slices.Contains(r.Verbs, "impersonate") {
+				t.Errorf("%s rule %d: %v", role, i, r.Verbs)
+			}
+			if slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "namespaces") && slices.Contains(r.Verbs, "delete") {
+				t.Errorf("%s rule %d: namespace delete: %+v", role, i, r)
+			}
+			if role == RoleIronCore && slices.Contains(r.APIGroups, "networking.ironcore.dev") && (slices.Contains(r.Verbs, "create") || slices.Contains(r.Verbs, "delete")) {
+				t.Errorf("%s rule %d: the hub creates or deletes no IronCore object: %+v", role, i, r)
+			}
+			if role == RoleIronCore && slices.Contains(r.Resources, "namespaces") && !slices.Equal(r.ResourceNames, []string{"kube-system"}) {
+				t.Errorf("%s rule %d: namespaces beyond kube-system: %+v", role, i, r)
+			}
+		}
+	}
+}
