@@ -19,6 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,6 +41,10 @@ type offboardFlags struct {
 	withoutHub   bool
 	consumer     string
 	providerFile string
+	// peerKubeconfig, peerContext: the operator's own credentials for the
+	// peer, used for one request only: deleting the member's namespace.
+	peerKubeconfig string
+	peerContext    string
 }
 
 func (f *offboardFlags) bind(fs *pflag.FlagSet) {
@@ -53,6 +60,9 @@ func (f *offboardFlags) bind(fs *pflag.FlagSet) {
 		"do not wait for the hub to acknowledge (Engaged reason "+clusterprofiles.ReasonOffboarding+"): only when no hub is running for the fleet")
 	fs.StringVar(&f.consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label of the credential Secrets (the hub's --consumer)")
 	fs.StringVar(&f.providerFile, "clusterprofile-provider-file", "", "the hub's access-provider file, for profiles reached through an access provider")
+	fs.StringVar(&f.peerKubeconfig, "peer-kubeconfig", "",
+		"with --purge: your own kubeconfig of the apinet peer, used only to delete the member's emptied namespace there (the hub's role in the peer may not delete namespaces); without it the namespace is kept and the command to delete it printed")
+	fs.StringVar(&f.peerContext, "peer-context", "", "context of --peer-kubeconfig (default: its current context)")
 }
 
 func newOffboardCommand() *cobra.Command {
@@ -73,12 +83,15 @@ member (Engaged reason Offboarding), and
   --purge    deletes the apinet objects the hub wrote for the member, releases
              the apinet NetworkInterfaces it claimed, waits until the objects
              are gone, removes the finalizers, and deletes the member's apinet
-             namespace if nothing is left in it.
+             namespace if nothing is left in it, with your own credentials of
+             the peer (--peer-kubeconfig; the hub's may not delete namespaces).
 
-Last, it deletes the ClusterProfile and its credential Secret. An apinet peer
-is offboarded only once no member names it. Objects of other members are never
-read for writing: every change is limited to the member's own namespace and
-label.`,
+Last, it records on the profile that the cluster's objects are done, and
+deletes the credential Secret, then the ClusterProfile. An interrupted run is
+finished by running offboard again with the same mode: the mark makes it a
+resumption, and every step is safe to repeat. An apinet peer is offboarded only
+once no member names it. Objects of other members are never read for writing:
+every change is limited to the member's own namespace and label.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("give the ClusterProfile's name as the one argument (got %d)", len(args))
@@ -107,6 +120,12 @@ func (f *offboardFlags) validate(name string) error {
 	if f.wait <= 0 {
 		return usagef("--wait must be positive")
 	}
+	if !f.purge && (f.peerKubeconfig != "" || f.peerContext != "") {
+		return usagef("--peer-kubeconfig and --peer-context are for --purge only (a release deletes nothing in the peer)")
+	}
+	if f.peerContext != "" && f.peerKubeconfig == "" {
+		return usagef("--peer-context needs --peer-kubeconfig")
+	}
 	return nil
 }
 
@@ -115,6 +134,43 @@ func (f *offboardFlags) mode() string {
 		return "purge"
 	}
 	return "release"
+}
+
+// An offboarding is resumable: its steps, in this order, are each safe to
+// repeat, and a run ended anywhere (an error, --wait, an interrupt) is
+// finished by running offboard again with the same mode.
+//
+//  1. marked: the profile carries clusterprofiles.AnnotationOffboarding
+//     (the mode); from then on the hub writes nothing for the cluster, and a
+//     profile carrying the mark is resumed, not offboarded afresh;
+//  2. acknowledged: the hub reports Engaged reason Offboarding;
+//  3. member: the member's objects are released or purged, with the
+//     profile's credentials;
+//  4. namespace: with --purge, the member's emptied namespace in the peer is
+//     deleted, with the caller's own credentials (--peer-kubeconfig);
+//  5. recorded: the profile records that 3 and 4 are done
+//     (annotationOffboarded), after checking that the mark is still there;
+//  6. secrets: the credential Secrets are deleted;
+//  7. the profile is deleted.
+//
+// The profile stays until the last step, the credentials until nothing
+// needs them: a resumption that finds the record of step 5 and no
+// credential Secret left deletes the profile and is done.
+const annotationOffboarded = "apinet-hub.ironcore.dev/offboarded"
+
+// offboardStep, when set (by tests), is called after each step of an
+// offboarding with the step's name; an error ends the run there, as an
+// interruption would.
+var offboardStep func(step string) error
+
+func stepDone(name string) error {
+	if offboardStep == nil {
+		return nil
+	}
+	if err := offboardStep(name); err != nil {
+		return fmt.Errorf("interrupted after step %s: %w", name, err)
+	}
+	return nil
 }
 
 func runOffboard(parent context.Context, f *offboardFlags, name string, out io.Writer) error {
@@ -136,15 +192,48 @@ func runOffboard(parent context.Context, f *offboardFlags, name string, out io.W
 	if problem != nil {
 		return fmt.Errorf("ClusterProfile %s: %s: %s; the hub never engaged it as it is, so offboard cannot tell what belongs to it", key, problem.Reason, problem.Message)
 	}
+	marked, isMarked := cp.Annotations[clusterprofiles.AnnotationOffboarding]
+	switch {
+	case profile.Role == clusterprofiles.RoleIronCore && isMarked && marked == "purge" && !f.purge:
+		return fmt.Errorf("ClusterProfile %s is marked for an offboarding --purge that has not finished: some of the member's apinet objects may be deleted already, so it cannot become a release; re-run with --purge to finish it", key)
+	case isMarked && marked == f.mode():
+		fmt.Fprintf(out, "clusterprofile %s is marked for offboarding (%s) already: resuming\n", key, marked)
+	}
+	resuming := isMarked && marked == f.mode()
+	recorded := resuming && cp.Annotations[annotationOffboarded] == f.mode()
+	if recorded {
+		left, err := credentialSecrets(ctx, hub, cp, f.consumer)
+		if err != nil {
+			return err
+		}
+		if len(left) == 0 {
+			// Steps 1-5 are done, the Secrets gone: only the profile is left.
+			fmt.Fprintf(out, "an earlier run finished with the cluster's objects (annotation %s) and deleted its credentials: the profile is left\n", annotationOffboarded)
+			if f.dryRun {
+				fmt.Fprintf(out, "dry run: nothing was changed (clusterprofile %s would be deleted)\n", key)
+				return nil
+			}
+			return deleteProfile(ctx, hub, cp, f.consumer, out)
+		}
+	}
 	var o *reconcilers.Offboarding
+	var ownPeer client.Client
+	var me clusterprofiles.Owner
 	switch profile.Role {
 	case clusterprofiles.RoleAPINet:
 		if err := checkNoMembers(ctx, hub, key); err != nil {
 			return err
 		}
 	case clusterprofiles.RoleIronCore:
-		if o, err = f.provenOffboarding(ctx, hub, cp, profile); err != nil {
-			return err
+		if o, ownPeer, me, err = f.provenOffboarding(ctx, hub, cp, profile); err != nil {
+			if !isMarked {
+				return err
+			}
+			if left, lerr := credentialSecrets(ctx, hub, cp, f.consumer); lerr == nil && len(left) == 0 && len(cp.Status.AccessProviders) == 0 {
+				return fmt.Errorf("%w; the profile's credential Secrets are gone, but no earlier run recorded the cluster's objects as done (annotation %s): the hub's finalizers and, for a purge, apinet objects may be left. Restore the credential Secret (apinet-hub onboard again with the same name) and run offboard again; the profile stays marked for offboarding (%s), so the hub leaves the cluster alone meanwhile",
+					err, annotationOffboarded, marked)
+			}
+			return fmt.Errorf("%w; the profile stays marked for offboarding (%s), so the hub leaves the cluster alone: run offboard again once this is fixed (docs/operations.md, Offboard)", err, marked)
 		}
 		inv, err := o.Inventory(ctx)
 		if err != nil {
@@ -157,16 +246,24 @@ func runOffboard(parent context.Context, f *offboardFlags, name string, out io.W
 		return nil
 	}
 
-	if err := markOffboarding(ctx, hub, cp, f.mode()); err != nil {
+	if !resuming {
+		if err := markOffboarding(ctx, hub, cp, f.mode()); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "clusterprofile %s marked for offboarding (%s)\n", key, f.mode())
+	}
+	if err := stepDone("marked"); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "clusterprofile %s marked for offboarding (%s)\n", key, f.mode())
 	if !f.withoutHub {
 		msg, err := waitOffboarding(ctx, hub, key)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "the hub has stopped reconciling %s: %s\n", key, msg)
+	}
+	if err := stepDone("acknowledged"); err != nil {
+		return err
 	}
 	if o != nil {
 		var removed int
@@ -176,42 +273,73 @@ func runOffboard(parent context.Context, f *offboardFlags, name string, out io.W
 				return err
 			}
 			fmt.Fprintf(out, "deleted the member's apinet objects in namespace %s of peer %s (%s)\n", o.Namespace, profile.Peer, time.Since(start).Round(time.Millisecond))
-			if deleted, err := deleteEmptyNamespace(ctx, o); err != nil {
-				return err
-			} else if deleted {
-				fmt.Fprintf(out, "deleted namespace %s of peer %s, empty now\n", o.Namespace, profile.Peer)
-			}
 		} else if removed, err = o.Release(ctx); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "removed %d finalizers of the hub from the member's IronCore objects\n", removed)
+		if err := stepDone("member"); err != nil {
+			return err
+		}
+		if f.purge {
+			if err := deleteMemberNamespace(ctx, o, ownPeer, me, profile.Peer, out); err != nil {
+				return err
+			}
+		}
+		if err := stepDone("namespace"); err != nil {
+			return err
+		}
+		if err := recordOffboarded(ctx, hub, key, f.mode()); err != nil {
+			return err
+		}
+		if err := stepDone("recorded"); err != nil {
+			return err
+		}
 	}
 	return deleteProfile(ctx, hub, cp, f.consumer, out)
 }
 
 // provenOffboarding proves what belongs to the member (its identity, its
-// peer's, its namespace's owner record) and returns what offboards it.
-func (f *offboardFlags) provenOffboarding(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, profile *clusterprofiles.Profile) (*reconcilers.Offboarding, error) {
+// peer's, its namespace's owner record) and returns what offboards it; with
+// --peer-kubeconfig also the caller's own client of the peer, proved to
+// reach the recorded peer; and the member's owner record.
+func (f *offboardFlags) provenOffboarding(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, profile *clusterprofiles.Profile) (*reconcilers.Offboarding, client.Client, clusterprofiles.Owner, error) {
 	key := profile.Key
+	me := clusterprofiles.Owner{Profile: string(clusterprofiles.ClusterName(key))}
 	peerCP := &clusterinventoryv1alpha1.ClusterProfile{}
 	if err := hub.Get(ctx, profile.Peer, peerCP); err != nil {
-		return nil, fmt.Errorf("get the peer's ClusterProfile %s: %w", profile.Peer, err)
+		return nil, nil, me, fmt.Errorf("get the peer's ClusterProfile %s: %w", profile.Peer, err)
 	}
 	resolver := &clusterprofiles.CredentialResolver{Consumer: f.consumer, Secrets: hub}
 	if f.providerFile != "" {
 		ac, err := access.NewFromFile(f.providerFile)
 		if err != nil {
-			return nil, fmt.Errorf("--clusterprofile-provider-file: %w", err)
+			return nil, nil, me, fmt.Errorf("--clusterprofile-provider-file: %w", err)
 		}
 		resolver.Access = ac
 	}
 	member, memberID, err := provenClient(ctx, resolver, cp, clusterprofiles.RoleIronCore)
 	if err != nil {
-		return nil, err
+		return nil, nil, me, err
 	}
+	me.Cluster = memberID
 	peer, _, err := provenClient(ctx, resolver, peerCP, clusterprofiles.RoleAPINet)
 	if err != nil {
-		return nil, err
+		return nil, nil, me, err
+	}
+	var own client.Client
+	if f.peerKubeconfig != "" {
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.peerKubeconfig},
+			&clientcmd.ConfigOverrides{CurrentContext: f.peerContext}).ClientConfig()
+		if err != nil {
+			return nil, nil, me, fmt.Errorf("--peer-kubeconfig: %w", err)
+		}
+		pinned := clusterprofiles.PinnedIdentity(peerCP)
+		if pinned == "" {
+			return nil, nil, me, fmt.Errorf("ClusterProfile %s records no cluster identity: offboard cannot prove that --peer-kubeconfig reaches the peer", profile.Peer)
+		}
+		if own, _, err = provenConfigClient(ctx, cfg, pinned, clusterprofiles.RoleAPINet, "--peer-kubeconfig (the peer "+profile.Peer.String()+")"); err != nil {
+			return nil, nil, me, err
+		}
 	}
 	o := &reconcilers.Offboarding{
 		Member: member, Peer: peer, Namespace: profile.APINetNamespace,
@@ -220,23 +348,22 @@ func (f *offboardFlags) provenOffboarding(ctx context.Context, hub client.Client
 	ns := &corev1.Namespace{}
 	if err := peer.Get(ctx, client.ObjectKey{Name: profile.APINetNamespace}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
-			return o, nil // nothing of the member in the peer
+			return o, own, me, nil // nothing of the member in the peer
 		}
-		return nil, fmt.Errorf("peer %s: get namespace %s: %w", profile.Peer, profile.APINetNamespace, err)
+		return nil, nil, me, fmt.Errorf("peer %s: get namespace %s: %w", profile.Peer, profile.APINetNamespace, err)
 	}
 	owner, claimed, err := clusterprofiles.OwnerOf(ns.Annotations)
-	me := string(clusterprofiles.ClusterName(key))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("namespace %s of peer %s has a malformed owner record (%v): offboard cannot prove it is %s's and changes nothing", profile.APINetNamespace, profile.Peer, err, key)
+		return nil, nil, me, fmt.Errorf("namespace %s of peer %s has a malformed owner record (%v): offboard cannot prove it is %s's and changes nothing", profile.APINetNamespace, profile.Peer, err, key)
 	case !claimed:
-		return nil, fmt.Errorf("namespace %s of peer %s has no owner record: the hub never claimed it for %s, so offboard changes nothing", profile.APINetNamespace, profile.Peer, key)
-	case owner.Cluster != memberID || owner.Profile != me:
-		return nil, fmt.Errorf("namespace %s of peer %s is recorded as owned by profile %s of cluster %s, not by %s of cluster %s: offboard changes nothing",
-			profile.APINetNamespace, profile.Peer, owner.Profile, owner.Cluster, me, memberID)
+		return nil, nil, me, fmt.Errorf("namespace %s of peer %s has no owner record: the hub never claimed it for %s, so offboard changes nothing", profile.APINetNamespace, profile.Peer, key)
+	case owner.Cluster != me.Cluster || owner.Profile != me.Profile:
+		return nil, nil, me, fmt.Errorf("namespace %s of peer %s is recorded as owned by profile %s of cluster %s, not by %s of cluster %s: offboard changes nothing",
+			profile.APINetNamespace, profile.Peer, owner.Profile, owner.Cluster, me.Profile, me.Cluster)
 	}
 	o.TakenOver = owner.TakenOver
-	return o, nil
+	return o, own, me, nil
 }
 
 // provenClient connects to a profile's cluster with the hub's credentials
@@ -252,9 +379,15 @@ func provenClient(ctx context.Context, resolver *clusterprofiles.CredentialResol
 	if problem != nil {
 		return nil, "", fmt.Errorf("ClusterProfile %s: %s: %s", key, problem.Reason, problem.Message)
 	}
-	prober, err := clusterprofiles.NewProber(creds.Config, role)
+	return provenConfigClient(ctx, creds.Config, pinned, role, "ClusterProfile "+key.String())
+}
+
+// provenConfigClient connects with cfg and proves it reaches the cluster
+// pinned (what names the credentials in errors).
+func provenConfigClient(ctx context.Context, cfg *rest.Config, pinned clusterprofiles.Identity, role clusterprofiles.Role, what string) (client.Client, clusterprofiles.Identity, error) {
+	prober, err := clusterprofiles.NewProber(cfg, role)
 	if err != nil {
-		return nil, "", fmt.Errorf("ClusterProfile %s: %w", key, err)
+		return nil, "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer prober.Close()
 	reached, problem := prober.Probe(ctx)
@@ -262,13 +395,13 @@ func provenClient(ctx context.Context, resolver *clusterprofiles.CredentialResol
 		problem = clusterprofiles.CheckPinned(pinned, reached)
 	}
 	if problem != nil {
-		return nil, "", fmt.Errorf("ClusterProfile %s: %s: %s", key, problem.Reason, problem.Message)
+		return nil, "", fmt.Errorf("%s: %s: %s", what, problem.Reason, problem.Message)
 	}
-	cfg := rest.CopyConfig(creds.Config)
+	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200 // the hub's --member-qps/--member-burst: client-go's 5 QPS makes a purge of 200 objects take a minute
 	c, err := client.New(cfg, client.Options{Scheme: clusterprofiles.Scheme})
 	if err != nil {
-		return nil, "", fmt.Errorf("ClusterProfile %s: %w", key, err)
+		return nil, "", fmt.Errorf("%s: %w", what, err)
 	}
 	return c, reached, nil
 }
@@ -309,15 +442,47 @@ func printInventory(out io.Writer, key types.NamespacedName, f *offboardFlags, i
 	fmt.Fprintf(out, "member %s: apinet objects %s: %s; claimed apinet NetworkInterfaces: %d\n", key, verb, count(inv.Written), inv.Claimed)
 }
 
-// markOffboarding sets clusterprofiles.AnnotationOffboarding.
+// markOffboarding sets clusterprofiles.AnnotationOffboarding to mode and
+// removes a record of an earlier offboarding (annotationOffboarded): a
+// profile whose mark was removed since has been engaged again.
 func markOffboarding(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, mode string) error {
 	patch := client.MergeFrom(cp.DeepCopy())
 	if cp.Annotations == nil {
 		cp.Annotations = map[string]string{}
 	}
 	cp.Annotations[clusterprofiles.AnnotationOffboarding] = mode
+	delete(cp.Annotations, annotationOffboarded)
 	if err := hub.Patch(ctx, cp, patch); err != nil {
 		return fmt.Errorf("mark ClusterProfile %s/%s for offboarding: %w", cp.Namespace, cp.Name, err)
+	}
+	return nil
+}
+
+// recordOffboarded records on the profile that the cluster's objects are
+// done (annotationOffboarded = mode), so that the credentials may go. It
+// refuses if the mark is no longer mode: someone removed it during the run,
+// and the hub may be reconciling the cluster again.
+func recordOffboarded(ctx context.Context, hub client.Client, key types.NamespacedName, mode string) error {
+	// The optimistic lock ties the record to the mark read; the hub's own
+	// status writes also move the resourceVersion, hence the retries.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		if err := hub.Get(ctx, key, cp); err != nil {
+			return fmt.Errorf("get ClusterProfile %s: %w", key, err)
+		}
+		if got, ok := cp.Annotations[clusterprofiles.AnnotationOffboarding]; !ok || got != mode {
+			return fmt.Errorf("the offboarding mark of ClusterProfile %s was removed or changed during the run (annotation %s now %q, was %q): the hub may be reconciling the cluster again, so offboard stops here and deletes neither credentials nor profile; run offboard again to finish (docs/operations.md, Offboard)",
+				key, clusterprofiles.AnnotationOffboarding, got, mode)
+		}
+		if cp.Annotations[annotationOffboarded] == mode {
+			return nil
+		}
+		patch := client.MergeFromWithOptions(cp.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		cp.Annotations[annotationOffboarded] = mode
+		return hub.Patch(ctx, cp, patch)
+	})
+	if err != nil {
+		return fmt.Errorf("record on ClusterProfile %s that its cluster's objects are done: %w", key, err)
 	}
 	return nil
 }
@@ -345,35 +510,84 @@ func waitOffboarding(ctx context.Context, hub client.Client, key types.Namespace
 	return msg, nil
 }
 
-// deleteEmptyNamespace deletes the member's namespace in the peer once it
-// holds no apinet object of a kind the hub writes or claims (its owner
-// record was checked before).
-func deleteEmptyNamespace(ctx context.Context, o *reconcilers.Offboarding) (bool, error) {
-	if empty, err := o.NamespaceEmpty(ctx); err != nil || !empty {
-		return false, err
+// systemNamespaces are never deleted by offboard, even if a profile named
+// one as its apinet namespace and the hub claimed it.
+var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
+// deleteMemberNamespace deletes the member's namespace in the peer once it
+// holds no apinet object of a kind the hub writes or claims, with the
+// caller's own client of the peer (own): the hub's role in the peer may not
+// delete namespaces. Without own it keeps the namespace and says how to
+// delete it. The namespace must still carry the member's owner record (me),
+// and is deleted only as it was read (UID and resourceVersion
+// preconditions): a namespace re-claimed or replaced meanwhile stays.
+func deleteMemberNamespace(ctx context.Context, o *reconcilers.Offboarding, own client.Client, me clusterprofiles.Owner, peer types.NamespacedName, out io.Writer) error {
+	reader := o.Peer
+	if own != nil {
+		reader = own
 	}
 	ns := &corev1.Namespace{}
-	ns.Name = o.Namespace
-	if err := o.Peer.Delete(ctx, ns); err != nil {
+	if err := reader.Get(ctx, client.ObjectKey{Name: o.Namespace}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
-			return false, nil // never created, or gone already
+			return nil // never created, or gone already
 		}
-		return false, fmt.Errorf("delete namespace %s of the peer: %w", o.Namespace, err)
+		return fmt.Errorf("peer %s: get namespace %s: %w", peer, o.Namespace, err)
 	}
-	return true, nil
+	if ns.DeletionTimestamp != nil {
+		fmt.Fprintf(out, "namespace %s of peer %s is being deleted already\n", o.Namespace, peer)
+		return nil
+	}
+	if owner, claimed, err := clusterprofiles.OwnerOf(ns.Annotations); err != nil || !claimed || owner.Cluster != me.Cluster || owner.Profile != me.Profile {
+		return fmt.Errorf("namespace %s of peer %s no longer carries the owner record of %s (cluster %s): it is not deleted", o.Namespace, peer, me.Profile, me.Cluster)
+	}
+	if empty, err := o.NamespaceEmpty(ctx); err != nil {
+		return err
+	} else if !empty {
+		fmt.Fprintf(out, "namespace %s of peer %s still holds apinet objects the hub did not write for the member: kept\n", o.Namespace, peer)
+		return nil
+	}
+	if slices.Contains(systemNamespaces, o.Namespace) {
+		fmt.Fprintf(out, "namespace %s of peer %s is empty and kept: it is one of Kubernetes' own namespaces, whatever its owner record says\n", o.Namespace, peer)
+		return nil
+	}
+	if own == nil {
+		fmt.Fprintf(out, "namespace %s of peer %s is empty and kept: the hub's role in the peer may not delete namespaces. Delete it with your own credentials of the peer (kubectl delete namespace %s; its owner record names %s), or run offboard again with --peer-kubeconfig before it finishes\n",
+			o.Namespace, peer, o.Namespace, me.Profile)
+		return nil
+	}
+	if err := own.Delete(ctx, ns, client.Preconditions{UID: ptr.To(ns.UID), ResourceVersion: ptr.To(ns.ResourceVersion)}); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case apierrors.IsConflict(err):
+			return fmt.Errorf("namespace %s of peer %s changed after its owner record was checked: it is not deleted; run offboard again: %w", o.Namespace, peer, err)
+		}
+		return fmt.Errorf("delete namespace %s of peer %s with --peer-kubeconfig: %w", o.Namespace, peer, err)
+	}
+	fmt.Fprintf(out, "deleted namespace %s of peer %s, empty now (with --peer-kubeconfig)\n", o.Namespace, peer)
+	return nil
+}
+
+// credentialSecrets lists the profile's credential Secrets.
+func credentialSecrets(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, consumer string) ([]corev1.Secret, error) {
+	secrets := &corev1.SecretList{}
+	if err := hub.List(ctx, secrets, client.InNamespace(cp.Namespace), client.MatchingLabels{
+		clusterprofiles.LabelSecretProfile: cp.Name, clusterprofiles.LabelSecretConsumer: consumer}); err != nil {
+		return nil, fmt.Errorf("list the credential Secrets of %s/%s: %w", cp.Namespace, cp.Name, err)
+	}
+	return secrets.Items, nil
 }
 
 // deleteProfile deletes the profile's credential Secrets, then the profile.
 func deleteProfile(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, consumer string, out io.Writer) error {
-	secrets := &corev1.SecretList{}
-	if err := hub.List(ctx, secrets, client.InNamespace(cp.Namespace), client.MatchingLabels{
-		clusterprofiles.LabelSecretProfile: cp.Name, clusterprofiles.LabelSecretConsumer: consumer}); err != nil {
-		return fmt.Errorf("list the credential Secrets of %s/%s: %w", cp.Namespace, cp.Name, err)
+	secrets, err := credentialSecrets(ctx, hub, cp, consumer)
+	if err != nil {
+		return err
 	}
 	var errs []error
-	for i := range secrets.Items {
-		s := &secrets.Items[i]
-		if err := hub.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
+	for i := range secrets {
+		s := &secrets[i]
+		if err := hub.Delete(ctx, s, client.Preconditions{UID: ptr.To(s.UID)}); client.IgnoreNotFound(err) != nil {
 			errs = append(errs, fmt.Errorf("delete Secret %s/%s: %w", s.Namespace, s.Name, err))
 			continue
 		}
@@ -382,7 +596,10 @@ func deleteProfile(ctx context.Context, hub client.Client, cp *clusterinventoryv
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := hub.Delete(ctx, cp); client.IgnoreNotFound(err) != nil {
+	if err := stepDone("secrets"); err != nil {
+		return err
+	}
+	if err := hub.Delete(ctx, cp, client.Preconditions{UID: ptr.To(cp.UID)}); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete ClusterProfile %s/%s: %w", cp.Namespace, cp.Name, err)
 	}
 	fmt.Fprintf(out, "clusterprofile %s/%s deleted\n", cp.Namespace, cp.Name)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,8 @@ func TestStatusAndOffboard(t *testing.T) {
 		restricted, err := client.New(cfg, client.Options{Scheme: clusterprofiles.Scheme})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(restricted.List(ctx, &corev1.SecretList{})).To(Satisfy(apierrors.IsForbidden), "no Secrets")
+		g.Expect(restricted.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}, client.DryRunAll)).
+			To(Satisfy(apierrors.IsForbidden), "no namespace delete")
 		if c.role == "ironcore" {
 			g.Expect(restricted.Create(ctx, &networkingv1alpha1.LoadBalancerRouting{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "forbidden"}})).
 				To(Satisfy(apierrors.IsForbidden), "LoadBalancerRoutings are read only")
@@ -183,6 +186,9 @@ func TestStatusAndOffboard(t *testing.T) {
 		{[]string{"ironcore-1"}, 2, "pass exactly one of --release"},
 		{[]string{"ironcore-1", "--release", "--purge"}, 2, "pass exactly one of --release"},
 		{[]string{"--purge"}, 2, "give the ClusterProfile's name"},
+		{[]string{"ironcore-1", "--release", "--peer-kubeconfig", "x"}, 2, "--peer-kubeconfig and --peer-context are for --purge only"},
+		{[]string{"ironcore-1", "--purge", "--peer-context", "x"}, 2, "--peer-context needs --peer-kubeconfig"},
+		{[]string{"ironcore-1", "--purge", "--peer-kubeconfig", "/does/not/exist"}, 1, "--peer-kubeconfig"},
 		{[]string{"apinet-1", "--purge"}, 1, "peer fleet/apinet-1 still has members (ironcore-1, ironcore-2): offboard them first"},
 		{[]string{"missing", "--purge"}, 1, "not found"},
 	} {
@@ -224,7 +230,7 @@ func TestStatusAndOffboard(t *testing.T) {
 	g.Consistently(reason("ironcore-1"), 2*time.Second).Should(Equal(clusterprofiles.ReasonEngaged), "--dry-run changes nothing")
 
 	start := time.Now()
-	code, out, errOut = offboard("ironcore-1", "--purge", "--wait", "2m")
+	code, out, errOut = offboard("ironcore-1", "--purge", "--wait", "2m", "--peer-kubeconfig", f.Cluster("apinet-1").KubeconfigPath())
 	took := time.Since(start)
 	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
 	t.Logf("offboard --purge of a member with 200 objects took %s:\n%s", took.Round(time.Millisecond), out)
@@ -261,6 +267,197 @@ func TestStatusAndOffboard(t *testing.T) {
 	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-2"}, &clusterinventoryv1alpha1.ClusterProfile{})).To(Satisfy(apierrors.IsNotFound))
 
 	// The last peer has no members left.
+	code, out, errOut = offboard("apinet-1", "--purge")
+	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(proc.Exited()).To(BeFalse(), "the hub kept running throughout")
+}
+
+// memberObjects counts the apinet Networks and IPs labelled for a member,
+// and how many of them are being deleted.
+func memberObjects(ctx context.Context, peer client.Client, label string) (n, deleting int, err error) {
+	for _, list := range []client.ObjectList{&apinetv1alpha1.NetworkList{}, &apinetv1alpha1.IPList{}} {
+		if err := peer.List(ctx, list, client.MatchingLabels{clusterprofiles.LabelCluster: label}); err != nil {
+			return 0, 0, err
+		}
+		items, _ := meta.ExtractList(list)
+		for _, item := range items {
+			n++
+			if item.(client.Object).GetDeletionTimestamp() != nil {
+				deleting++
+			}
+		}
+	}
+	return n, deleting, nil
+}
+
+// TestOffboardResumes interrupts `apinet-hub offboard --purge` at the
+// points where a run can end (the mark removed after the purge deleted the
+// objects, an apinet object that will not go before --wait, the
+// credentials lost before the purge finished, the run ended right after
+// the Secrets were deleted) and runs it again: each re-run finishes what
+// the last one left, and nothing of the member is left behind. It also
+// checks that the peer's token may delete no namespace, not even the
+// member's own.
+func TestOffboardResumes(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(1, 1)})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
+	hub := f.Hub().Client()
+	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	for _, c := range []struct{ name, role, peer string }{{"apinet-1", "apinet", ""}, {"ironcore-1", "ironcore", "apinet-1"}} {
+		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster(c.name).KubeconfigPath(),
+			"--namespace", "fleet", "--name", c.name, "--role", c.role, "--create-service-account"}
+		if c.peer != "" {
+			args = append(args, "--peer", c.peer)
+		}
+		code, out, errOut := cli(ctx, args...)
+		g.Expect(code).To(Equal(0), "onboard %s: %s %s", c.name, out, errOut)
+	}
+	binary, err := fleet.BuildHub(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	proc, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: "fleet",
+		Args: []string{"--probe-interval", "1s", "--profile-status-interval", "1s"}, Log: filepath.Join(t.TempDir(), "hub.log")})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = proc.Kill() }()
+	reason := func(name string) func() string { return engagedReason(ctx, hub, "fleet", name) }
+	g.Eventually(reason("ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+
+	ic, peer := f.Cluster("ironcore-1").Client(), f.Cluster("apinet-1").Client()
+	const label, nsName = "fleet.ironcore-1", "fleet-ironcore-1"
+	for i := range 20 {
+		g.Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("net-%d", i)}})).To(Succeed())
+		g.Expect(ic.Create(ctx, &networkingv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("vip-%d", i)},
+			Spec: networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol}})).To(Succeed())
+	}
+	objects := func() (int, error) { n, _, err := memberObjects(ctx, peer, label); return n, err }
+	g.Eventually(func() (int, error) { return hubFinalized(ctx, ic) }, time.Minute).Should(Equal(40))
+	g.Eventually(objects, time.Minute).Should(Equal(40))
+
+	// The peer's token may delete no namespace: not kube-system, not even
+	// the member's own (offboard deletes that with the operator's
+	// credentials). Dry runs, so that a wrong role changes nothing.
+	secret := &corev1.Secret{}
+	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "apinet-1-credentials"}, secret)).To(Succeed())
+	cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(secret.Data[clusterprofiles.SecretKeyConfig])
+	g.Expect(err).NotTo(HaveOccurred())
+	peerToken, err := client.New(cfg, client.Options{Scheme: clusterprofiles.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, name := range []string{"kube-system", "default", nsName} {
+		g.Expect(peerToken.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, client.DryRunAll)).
+			To(Satisfy(apierrors.IsForbidden), "the peer's token deletes namespace %s", name)
+	}
+	g.Expect(peerToken.Get(ctx, client.ObjectKey{Name: nsName}, &corev1.Namespace{})).To(Succeed(), "it still reads the member's namespace")
+
+	offboard := func(args ...string) (int, string, string) {
+		return cli(ctx, append([]string{"offboard", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet"}, args...)...)
+	}
+	interruptAfter := func(step string) {
+		offboardStep = func(s string) error {
+			if s == step {
+				return fmt.Errorf("test interruption")
+			}
+			return nil
+		}
+	}
+	defer func() { offboardStep = nil }()
+	profile := func() *clusterinventoryv1alpha1.ClusterProfile {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-1"}, cp)).To(Succeed())
+		return cp
+	}
+
+	// 1. The mark removed after the purge deleted everything: the hub
+	// engages the member again and maps every object anew.
+	interruptAfter("member")
+	code, out, errOut := offboard("ironcore-1", "--purge", "--wait", "1m")
+	g.Expect(code).To(Equal(1), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(errOut).To(ContainSubstring("interrupted after step member"))
+	g.Expect(out).To(ContainSubstring("removed 40 finalizers"))
+	g.Expect(objects()).To(BeZero())
+	cp := profile()
+	g.Expect(cp.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOffboarding, "purge"))
+	g.Expect(cp.Annotations).NotTo(HaveKey(annotationOffboarded))
+	patch := client.MergeFrom(cp.DeepCopy())
+	delete(cp.Annotations, clusterprofiles.AnnotationOffboarding)
+	g.Expect(hub.Patch(ctx, cp, patch)).To(Succeed())
+	start := time.Now()
+	g.Eventually(reason("ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+	g.Eventually(objects, time.Minute).Should(Equal(40))
+	g.Eventually(func() (int, error) { return hubFinalized(ctx, ic) }, time.Minute).Should(Equal(40))
+	t.Logf("mark removed after a purge: the hub re-created the member's 40 apinet objects and finalizers in %s", time.Since(start).Round(time.Millisecond))
+
+	// 2. A purge that cannot finish before --wait: one apinet Network held
+	// by a finalizer of someone else (as when apinet-controller-manager is
+	// down). The run ends with the rest deleted, the finalizers still on.
+	offboardStep = nil
+	nets := &apinetv1alpha1.NetworkList{}
+	g.Expect(peer.List(ctx, nets, client.MatchingLabels{clusterprofiles.LabelCluster: label})).To(Succeed())
+	g.Expect(nets.Items).NotTo(BeEmpty())
+	held := &nets.Items[0]
+	heldPatch := client.MergeFrom(held.DeepCopy())
+	held.Finalizers = append(held.Finalizers, "test.apinet-hub.ironcore.dev/hold")
+	g.Expect(peer.Patch(ctx, held, heldPatch)).To(Succeed())
+	code, out, errOut = offboard("ironcore-1", "--purge", "--wait", "10s")
+	g.Expect(code).To(Equal(1), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(out).To(ContainSubstring("clusterprofile fleet/ironcore-1 marked for offboarding (purge)"))
+	g.Expect(errOut).To(ContainSubstring("1 apinet objects of the member are still there"))
+	left, deleting, err := memberObjects(ctx, peer, label)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect([]int{left, deleting}).To(HaveExactElements(1, 1), "one left, being deleted")
+	g.Expect(hubFinalized(ctx, ic)).To(Equal(40), "the finalizers go only once the apinet objects are gone")
+	g.Expect(reason("ironcore-1")()).To(Equal(clusterprofiles.ReasonOffboarding))
+
+	// A purge begun cannot become a release.
+	code, _, errOut = offboard("ironcore-1", "--release")
+	g.Expect(code).To(Equal(1))
+	g.Expect(errOut).To(ContainSubstring("cannot become a release; re-run with --purge"))
+
+	// 3. The credentials lost before the purge finished: refused, the
+	// profile kept marked; restoring the Secret lets it go on.
+	credentials := &corev1.Secret{}
+	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-1-credentials"}, credentials)).To(Succeed())
+	g.Expect(hub.Delete(ctx, credentials)).To(Succeed())
+	code, out, errOut = offboard("ironcore-1", "--purge", "--wait", "30s")
+	g.Expect(code).To(Equal(1), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(errOut).To(ContainSubstring("the profile's credential Secrets are gone, but no earlier run recorded the cluster's objects as done"))
+	g.Expect(profile().Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOffboarding, "purge"))
+	restored := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: credentials.Namespace, Name: credentials.Name, Labels: credentials.Labels},
+		Type: credentials.Type, Data: credentials.Data}
+	g.Expect(hub.Create(ctx, restored)).To(Succeed())
+
+	// 4. The hold gone; a run ended right after it deleted the Secrets.
+	g.Expect(peer.Get(ctx, client.ObjectKeyFromObject(held), held)).To(Succeed())
+	heldPatch = client.MergeFrom(held.DeepCopy())
+	held.Finalizers = slices.DeleteFunc(held.Finalizers, func(f string) bool { return f == "test.apinet-hub.ironcore.dev/hold" })
+	g.Expect(peer.Patch(ctx, held, heldPatch)).To(Succeed())
+	interruptAfter("secrets")
+	code, out, errOut = offboard("ironcore-1", "--purge", "--wait", "1m", "--peer-kubeconfig", f.Cluster("apinet-1").KubeconfigPath())
+	g.Expect(code).To(Equal(1), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(errOut).To(ContainSubstring("interrupted after step secrets"))
+	g.Expect(out).To(And(ContainSubstring("marked for offboarding (purge) already: resuming"), ContainSubstring("removed 40 finalizers"),
+		ContainSubstring("deleted namespace fleet-ironcore-1 of peer fleet/apinet-1, empty now"), ContainSubstring("secret fleet/ironcore-1-credentials deleted")))
+	g.Expect(profile().Annotations).To(HaveKeyWithValue(annotationOffboarded, "purge"))
+
+	// 5. The last run has no credentials left and needs none.
+	offboardStep = nil
+	code, out, errOut = offboard("ironcore-1", "--purge")
+	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
+	g.Expect(out).To(And(ContainSubstring("an earlier run finished with the cluster's objects"), ContainSubstring("clusterprofile fleet/ironcore-1 deleted")))
+
+	// Nothing left behind.
+	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-1"}, &clusterinventoryv1alpha1.ClusterProfile{})).To(Satisfy(apierrors.IsNotFound))
+	secrets := &corev1.SecretList{}
+	g.Expect(hub.List(ctx, secrets, client.InNamespace("fleet"), client.MatchingLabels{clusterprofiles.LabelSecretProfile: "ironcore-1"})).To(Succeed())
+	g.Expect(secrets.Items).To(BeEmpty())
+	g.Expect(hubFinalized(ctx, ic)).To(BeZero())
+	g.Expect(objects()).To(BeZero())
+	ns := &corev1.Namespace{}
+	if err := peer.Get(ctx, client.ObjectKey{Name: nsName}, ns); !apierrors.IsNotFound(err) {
+		g.Expect(ns.DeletionTimestamp).NotTo(BeNil(), "the member's namespace is deleted (terminating: the fleet runs no namespace controller)")
+	}
 	code, out, errOut = offboard("apinet-1", "--purge")
 	g.Expect(code).To(Equal(0), "stdout: %s\nstderr: %s", out, errOut)
 	g.Expect(proc.Exited()).To(BeFalse(), "the hub kept running throughout")
