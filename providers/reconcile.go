@@ -201,7 +201,11 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	}()
 	rec.created = cp.CreationTimestamp
 	if in.problem != nil {
-		p.releaseWriterLocked(rec)
+		if in.problem.Reason != clusterprofiles.ReasonOffboarding {
+			// An offboarded profile keeps its cluster until it is gone:
+			// no duplicate starts writing while offboard runs.
+			p.releaseWriterLocked(rec)
+		}
 		p.stopLocked(rec)
 		return notEngaged(in.problem), 0
 	}
