@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,16 +17,24 @@ import (
 // IDs (providerid_test.go): NAT annotations, the watch-filter label and the
 // managed-by annotation, and the origin metadata of apinet objects.
 
-// FuzzNATLimits layers arbitrary profile and NATGateway annotations over the
-// hub's limits: the result is always usable (0 <= min <= max), an invalid
-// layer is reported and ignored, and a valid NATGateway layer setting both
-// values wins.
+// FuzzNATLimits layers arbitrary profile and NATGateway annotations over
+// arbitrary hub limits: the result is always usable (0 <= min <= max) and
+// always within the operator's range (the hub's limits, replaced by a valid
+// profile layer); an invalid layer is reported and ignored; a valid
+// NATGateway layer inside the range wins, and one reaching outside it is
+// refused (reported) and clamped.
 func FuzzNATLimits(f *testing.F) {
-	f.Add("2", "4", "", "3", uint8(0b1011))
-	f.Add("x", "", "", "1", uint8(0b1001))
-	f.Add("5", "2", "0", "0", uint8(0b1111))
-	f.Add("-1", "99999999999", " 1", "+2", uint8(0b1111))
-	f.Fuzz(func(t *testing.T, memberMin, memberMax, gwMin, gwMax string, set uint8) {
+	f.Add(uint16(1), uint16(10), "2", "4", "", "3", uint8(0b1011))
+	f.Add(uint16(1), uint16(10), "x", "", "", "1", uint8(0b1001))
+	f.Add(uint16(1), uint16(10), "5", "2", "0", "0", uint8(0b1111))
+	f.Add(uint16(1), uint16(10), "-1", "99999999999", " 1", "+2", uint8(0b1111))
+	f.Add(uint16(1), uint16(10), "", "", "200", "500", uint8(0b1100))
+	f.Add(uint16(0), uint16(0), "", "50", "0", "80", uint8(0b1110))
+	f.Fuzz(func(t *testing.T, hubMin, hubMax uint16, memberMin, memberMax, gwMin, gwMax string, set uint8) {
+		if hubMin > hubMax {
+			hubMin, hubMax = hubMax, hubMin // run validates the flags
+		}
+		hub := NATLimits{Min: int32(hubMin), Max: int32(hubMax)}
 		annotations := func(min, max string, setMin, setMax bool) map[string]string {
 			a := map[string]string{}
 			if setMin {
@@ -38,27 +47,77 @@ func FuzzNATLimits(f *testing.F) {
 		}
 		member := annotations(memberMin, memberMax, set&1 != 0, set&2 != 0)
 		gateway := annotations(gwMin, gwMax, set&4 != 0, set&8 != 0)
-		got, problems := natLimits(DefaultNATLimits, natLayer{"member", member}, natLayer{"gateway", gateway})
-		if got.Min < 0 || got.Min > got.Max {
-			t.Fatalf("natLimits(%v, %v) = %+v", member, gateway, got)
+		got := natLimits(hub, natLayer{source: "member", annotations: member}, natLayer{source: "gateway", annotations: gateway, tenant: true})
+		lim := got.Limits
+		if lim.Min < 0 || lim.Min > lim.Max {
+			t.Fatalf("natLimits(%v, %v, %v) = %+v", hub, member, gateway, got)
 		}
-		for _, p := range problems {
+		for _, p := range append(slices.Clone(got.Problems), got.Refused...) {
 			if !strings.HasPrefix(p, "member: ") && !strings.HasPrefix(p, "gateway: ") {
 				t.Fatalf("problem %q does not name its source", p)
+			}
+		}
+		for _, p := range got.Refused {
+			if !strings.HasPrefix(p, "gateway: ") {
+				t.Fatalf("refusal %q of the operator's own layer", p)
 			}
 		}
 		parse := func(s string) (int32, bool) {
 			n, err := strconv.ParseInt(s, 10, 32)
 			return int32(n), err == nil && n >= 0
 		}
+
+		// The operator's range, computed independently: the hub's
+		// limits, replaced by a valid profile layer.
+		ceiling, memberValid := hub, true
+		if v, ok := member[AnnotationNATMinPublicIPs]; ok {
+			n, valid := parse(v)
+			ceiling.Min, memberValid = n, memberValid && valid
+		}
+		if v, ok := member[AnnotationNATMaxPublicIPs]; ok {
+			n, valid := parse(v)
+			ceiling.Max, memberValid = n, memberValid && valid
+		}
+		if !memberValid || ceiling.Min > ceiling.Max {
+			ceiling = hub
+			if got.CeilingValid {
+				t.Fatalf("invalid member layer %v, yet CeilingValid: %+v", member, got)
+			}
+		}
+		if got.Ceiling != ceiling {
+			t.Fatalf("natLimits(%v, %v, %v): ceiling %+v, want %+v", hub, member, gateway, got.Ceiling, ceiling)
+		}
+		if lim.Min < ceiling.Min || lim.Max > ceiling.Max {
+			t.Fatalf("natLimits(%v, %v, %v) = %+v: outside the operator's range %+v", hub, member, gateway, lim, ceiling)
+		}
+
 		min, minOK := parse(gwMin)
 		max, maxOK := parse(gwMax)
-		if len(gateway) == 2 && minOK && maxOK && min <= max && got != (NATLimits{min, max}) {
-			t.Fatalf("a valid NATGateway layer %v does not win: %+v (problems %q)", gateway, got, problems)
-		}
-		if len(gateway) > 0 && (!minOK && set&4 != 0 || !maxOK && set&8 != 0) {
-			if !strings.Contains(strings.Join(problems, "\n"), "gateway: ") {
-				t.Fatalf("invalid NATGateway layer %v not reported: %q", gateway, problems)
+		setMin, setMax := set&4 != 0, set&8 != 0
+		gwValid := (!setMin || minOK) && (!setMax || maxOK) && (!setMin || !setMax || min <= max)
+		inside := func(n int32) bool { return n >= ceiling.Min && n <= ceiling.Max }
+		switch {
+		case !gwValid:
+			if !strings.Contains(strings.Join(got.Problems, "\n"), "gateway: ") {
+				t.Fatalf("invalid NATGateway layer %v not reported: %q", gateway, got.Problems)
+			}
+			if len(got.Refused) > 0 || lim != ceiling {
+				t.Fatalf("invalid NATGateway layer %v not ignored: %+v", gateway, got)
+			}
+		case (!setMin || inside(min)) && (!setMax || inside(max)):
+			want := ceiling
+			if setMin {
+				want.Min = min
+			}
+			if setMax {
+				want.Max = max
+			}
+			if lim != want || len(got.Refused) > 0 {
+				t.Fatalf("a NATGateway layer %v within %+v does not win: %+v", gateway, ceiling, got)
+			}
+		default:
+			if len(got.Refused) == 0 {
+				t.Fatalf("a NATGateway layer %v outside %+v not refused: %+v", gateway, ceiling, got)
 			}
 		}
 	})

@@ -24,12 +24,22 @@ import (
 const FinalizerNATGateway = "apinet.ironcore.dev/natgateway"
 
 // Annotations bounding the number of public IPs of a NAT gateway, on a
-// member's ClusterProfile (every NATGateway of the member) or on one
-// NATGateway (which wins).
+// member's ClusterProfile (the operator's: every NATGateway of the member,
+// replacing the hub's flags) or on one NATGateway (the tenant's: it may only
+// narrow the operator's range; see natLimits).
 const (
 	AnnotationNATMinPublicIPs = "apinet-hub.ironcore.dev/nat-min-public-ips"
 	AnnotationNATMaxPublicIPs = "apinet-hub.ironcore.dev/nat-max-public-ips"
 )
+
+// AnnotationNATRefused, on an apinet NATGatewayAutoscaler, records what the
+// operator's range refused of its NATGateway's annotations: the hub reports
+// a refusal (ReasonNATLimitRefused) when it differs from the recorded one.
+const AnnotationNATRefused = "apinet-hub.ironcore.dev/nat-refused"
+
+// ReasonNATLimitRefused is the Warning Event on a NATGateway whose
+// annotations ask for public IPs outside the operator's range.
+const ReasonNATLimitRefused = "NATLimitRefused"
 
 // natGatewayReconciler maps IronCore NATGateways to apinet NATGateways and
 // their NATGatewayAutoscalers. The apinet controller-manager allocates
@@ -76,24 +86,42 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 		return reconcile.Result{}, err
 	}
 	current := &apinetv1alpha1.NATGatewayAutoscaler{}
-	var applied *apinetv1alpha1.NATGatewayAutoscalerSpec
+	var applied *apinetv1alpha1.NATGatewayAutoscaler
 	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: an.Name}, current); err == nil {
-		applied = &current.Spec
+		applied = current
 	} else if client.IgnoreNotFound(err) != nil {
 		return reconcile.Result{}, err
 	}
-	limits, problems := natLimits(*r.opts.NATPublicIPs,
-		natLayer{"ClusterProfile " + string(m.Profile.Name), m.Settings().NATAnnotations},
-		natLayer{"this NATGateway", gw.Annotations})
-	if len(problems) > 0 {
-		if applied != nil && applied.MinPublicIPs != nil && applied.MaxPublicIPs != nil {
-			limits = NATLimits{Min: *applied.MinPublicIPs, Max: *applied.MaxPublicIPs} // the last valid values stay in force
+	nat := natLimits(*r.opts.NATPublicIPs,
+		natLayer{source: "ClusterProfile " + string(m.Profile.Name), annotations: m.Settings().NATAnnotations},
+		natLayer{source: "this NATGateway", annotations: gw.Annotations, tenant: true})
+	limits := nat.Limits
+	if len(nat.Problems) > 0 {
+		if applied != nil && applied.Spec.MinPublicIPs != nil && applied.Spec.MaxPublicIPs != nil {
+			limits = NATLimits{Min: *applied.Spec.MinPublicIPs, Max: *applied.Spec.MaxPublicIPs} // the last valid values stay in force
+			if nat.CeilingValid {
+				limits = limits.within(nat.Ceiling) // never beyond the operator's range
+			}
 		}
 		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, "InvalidNATAutoscaling", DefaultEventActionApply,
-			"%s; keeping min %d / max %d public IPs", joinProblems(problems), limits.Min, limits.Max)
+			"%s; keeping min %d / max %d public IPs", joinProblems(nat.Problems), limits.Min, limits.Max)
 	}
-	if err := r.apply(ctx, m, apinetNATGatewayAutoscaler(m, gw, an, limits), FieldManager); err != nil {
+	refused := joinProblems(nat.Refused)
+	report := refused != "" && refused != natRefusedOf(applied)
+	if report {
+		// The cache may lag behind this reconciler's last write: confirm
+		// with a live read that the refusal is news before reporting it.
+		live := &apinetv1alpha1.NATGatewayAutoscaler{}
+		if err := m.Peer.GetAPIReader().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: an.Name}, live); err == nil {
+			report = refused != natRefusedOf(live)
+		}
+	}
+	if err := r.apply(ctx, m, apinetNATGatewayAutoscaler(m, gw, an, limits, refused), FieldManager); err != nil {
 		return reconcile.Result{}, err
+	}
+	if report {
+		recorder(m).Eventf(gw, nil, corev1.EventTypeWarning, ReasonNATLimitRefused, DefaultEventActionApply,
+			"%s; min %d / max %d public IPs in force", refused, limits.Min, limits.Max)
 	}
 	return reconcile.Result{}, PatchStatus(ctx, c, gw, func(gw *networkingv1alpha1.NATGateway) { gw.Status.IPs = natGatewayStatusIPs(an) })
 }
@@ -117,8 +145,11 @@ func apinetNATGateway(m *clusterprofiles.Member, gw *networkingv1alpha1.NATGatew
 }
 
 // apinetNATGatewayAutoscaler is the autoscaler of the apinet NATGateway an
-// (as applied: its UID is the owner reference) within limits.
-func apinetNATGatewayAutoscaler(m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway, an *apinetv1alpha1.NATGateway, limits NATLimits) *apinetv1alpha1.NATGatewayAutoscaler {
+// (as applied: its UID is the owner reference) within limits. refused, if
+// any, is what the operator's range refused of the NATGateway's own
+// annotations, kept on the autoscaler (AnnotationNATRefused) so that each
+// refusal is reported once.
+func apinetNATGatewayAutoscaler(m *clusterprofiles.Member, gw *networkingv1alpha1.NATGateway, an *apinetv1alpha1.NATGateway, limits NATLimits, refused string) *apinetv1alpha1.NATGatewayAutoscaler {
 	autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{
 		ObjectMeta: OriginNATGateway.ObjectMeta(m, gw, string(gw.UID)),
 		Spec: apinetv1alpha1.NATGatewayAutoscalerSpec{
@@ -127,8 +158,19 @@ func apinetNATGatewayAutoscaler(m *clusterprofiles.Member, gw *networkingv1alpha
 			MaxPublicIPs:  ptr.To(limits.Max),
 		},
 	}
+	if refused != "" {
+		autoscaler.Annotations[AnnotationNATRefused] = refused
+	}
 	autoscaler.OwnerReferences = []metav1.OwnerReference{controllerRef(an, "NATGateway")}
 	return autoscaler
+}
+
+// natRefusedOf is the refusal recorded on an applied autoscaler (nil: none).
+func natRefusedOf(autoscaler *apinetv1alpha1.NATGatewayAutoscaler) string {
+	if autoscaler == nil {
+		return ""
+	}
+	return autoscaler.Annotations[AnnotationNATRefused]
 }
 
 // natGatewayStatusIPs are the addresses the autoscaler gave an apinet
@@ -149,41 +191,111 @@ type NATLimits struct{ Min, Max int32 }
 // DefaultNATLimits are apinetlet's hard-coded limits.
 var DefaultNATLimits = NATLimits{Min: 1, Max: 10}
 
+// within clamps l into the range r (r.Min <= r.Max): each bound moves to the
+// nearest value of r, so a valid l stays valid.
+func (l NATLimits) within(r NATLimits) NATLimits {
+	return NATLimits{Min: min(max(l.Min, r.Min), r.Max), Max: min(max(l.Max, r.Min), r.Max)}
+}
+
 type natLayer struct {
 	source      string
 	annotations map[string]string
+	// tenant marks a layer that may only narrow the range in force above
+	// it: a value outside that range is refused and its bound applied.
+	tenant bool
 }
 
-// natLimits layers the hub's limits, then each layer's annotations (later
-// layers win). An invalid value (not a number, negative, or min > max) is
-// reported and its layer's values are ignored.
-func natLimits(hub NATLimits, layers ...natLayer) (NATLimits, []string) {
-	limits := hub
-	var problems []string
+// natResult is what natLimits made of the layers.
+type natResult struct {
+	// Limits are the limits in force.
+	Limits NATLimits
+	// Ceiling is the operator's range: the range in force above the first
+	// tenant layer. CeilingValid is false if an operator's layer was
+	// invalid (ignored), so Ceiling may be narrower than the operator meant.
+	Ceiling      NATLimits
+	CeilingValid bool
+	// Problems are invalid values; each one's layer is ignored.
+	Problems []string
+	// Refused are tenant values outside the range in force above them, in
+	// a stable order; the bound was applied instead.
+	Refused []string
+}
+
+var natKeys = []string{AnnotationNATMinPublicIPs, AnnotationNATMaxPublicIPs}
+
+// natLimits layers the hub's limits and each layer's annotations, in order.
+// An operator's layer (the member's ClusterProfile) replaces the values it
+// sets, whatever they are: the hub's flags are defaults. A tenant's layer
+// (the NATGateway) may only narrow the range in force: it may raise the
+// minimum up to the maximum and lower the maximum down to the minimum, and a
+// value outside the range is clamped to the nearest bound and reported in
+// Refused. An invalid value (not a number, negative, or a layer's min above
+// its max) is reported in Problems and its layer's values are ignored.
+func natLimits(hub NATLimits, layers ...natLayer) natResult {
+	res := natResult{Limits: hub, Ceiling: hub, CeilingValid: true}
+	tenantSeen := false
 	for _, l := range layers {
-		next, ok := limits, true
-		for key, dst := range map[string]*int32{AnnotationNATMinPublicIPs: &next.Min, AnnotationNATMaxPublicIPs: &next.Max} {
+		if l.tenant && !tenantSeen {
+			tenantSeen, res.Ceiling = true, res.Limits
+		}
+		var asked [2]*int64 // min, max as given
+		ok := true
+		for i, key := range natKeys {
 			raw, set := l.annotations[key]
 			if !set {
 				continue
 			}
 			n, err := strconv.ParseInt(raw, 10, 32)
 			if err != nil || n < 0 {
-				problems = append(problems, fmt.Sprintf("%s: %s=%q is not a number >= 0", l.source, key, raw))
+				res.Problems = append(res.Problems, fmt.Sprintf("%s: %s=%q is not a number >= 0", l.source, key, raw))
 				ok = false
 				continue
 			}
-			*dst = int32(n)
+			asked[i] = &n
 		}
-		if ok && next.Min > next.Max {
-			problems = append(problems, fmt.Sprintf("%s: min %d > max %d public IPs", l.source, next.Min, next.Max))
+		next := res.Limits
+		if asked[0] != nil {
+			next.Min = int32(*asked[0])
+		}
+		if asked[1] != nil {
+			next.Max = int32(*asked[1])
+		}
+		switch {
+		case !ok:
+		case l.tenant && asked[0] != nil && asked[1] != nil && *asked[0] > *asked[1]:
+			res.Problems = append(res.Problems, fmt.Sprintf("%s: min %d > max %d public IPs", l.source, *asked[0], *asked[1]))
 			ok = false
+		case !l.tenant && next.Min > next.Max:
+			res.Problems = append(res.Problems, fmt.Sprintf("%s: min %d > max %d public IPs", l.source, next.Min, next.Max))
+			ok = false
+		case l.tenant:
+			// Each value is clamped into the range in force; one value
+			// alone pairs with the range's other bound, so the result is
+			// a valid sub-range.
+			bound := res.Limits
+			for i, key := range natKeys {
+				if asked[i] == nil {
+					continue
+				}
+				switch n := *asked[i]; {
+				case n < int64(bound.Min):
+					res.Refused = append(res.Refused, fmt.Sprintf("%s: %s=%d is below the operator's minimum of %d", l.source, key, n, bound.Min))
+				case n > int64(bound.Max):
+					res.Refused = append(res.Refused, fmt.Sprintf("%s: %s=%d is above the operator's maximum of %d", l.source, key, n, bound.Max))
+				}
+			}
+			next = next.within(bound)
 		}
 		if ok {
-			limits = next
+			res.Limits = next
+		} else if !l.tenant {
+			res.CeilingValid = false
 		}
 	}
-	return limits, problems
+	if !tenantSeen {
+		res.Ceiling = res.Limits
+	}
+	return res
 }
 
 func joinProblems(problems []string) string {

@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -26,6 +27,10 @@ func natGatewayMeta() metav1.ObjectMeta {
 	}
 }
 
+// TestNATLimits pins the layering: the member's profile (the operator's)
+// replaces the hub's flags; the NATGateway's annotations (the tenant's) may
+// only narrow the range in force, a value outside it is clamped to the
+// bound and refused; invalid values are problems and their layer ignored.
 func TestNATLimits(t *testing.T) {
 	hub := NATLimits{Min: 1, Max: 10}
 	annotations := func(min, max string) map[string]string {
@@ -39,24 +44,91 @@ func TestNATLimits(t *testing.T) {
 		return a
 	}
 	for _, tc := range []struct {
-		name            string
-		member, gateway map[string]string
-		want            NATLimits
-		problems        int
+		name              string
+		member, gateway   map[string]string
+		want, wantCeiling NATLimits
+		problems          int
+		refused           []string
 	}{
-		{name: "hub default", want: hub},
-		{name: "member override", member: annotations("2", "4"), want: NATLimits{2, 4}},
-		{name: "gateway wins over member", member: annotations("2", "4"), gateway: annotations("", "3"), want: NATLimits{2, 3}},
-		{name: "gateway max below member min", member: annotations("2", ""), gateway: annotations("", "1"), want: NATLimits{2, 10}, problems: 1},
-		{name: "not a number", gateway: annotations("many", ""), want: hub, problems: 1},
-		{name: "negative", gateway: annotations("-1", ""), want: hub, problems: 1},
-		{name: "min above max", gateway: annotations("5", "2"), want: hub, problems: 1},
-		{name: "zero is allowed", gateway: annotations("0", "0"), want: NATLimits{0, 0}},
-		{name: "bad member, good gateway", member: annotations("x", ""), gateway: annotations("", "1"), want: NATLimits{1, 1}, problems: 1},
+		{name: "hub default", want: hub, wantCeiling: hub},
+		{name: "member narrows", member: annotations("2", "4"), want: NATLimits{2, 4}, wantCeiling: NATLimits{2, 4}},
+		{name: "member raises: the operator's own", member: annotations("", "50"), want: NATLimits{1, 50}, wantCeiling: NATLimits{1, 50}},
+		{name: "member lowers the floor", member: annotations("0", ""), want: NATLimits{0, 10}, wantCeiling: NATLimits{0, 10}},
+		{name: "gateway narrows max", member: annotations("2", "4"), gateway: annotations("", "3"), want: NATLimits{2, 3}, wantCeiling: NATLimits{2, 4}},
+		{name: "gateway narrows both", gateway: annotations("3", "5"), want: NATLimits{3, 5}, wantCeiling: hub},
+		{name: "gateway raises min up to max", gateway: annotations("10", ""), want: NATLimits{10, 10}, wantCeiling: hub},
+		{name: "gateway lowers max down to min", gateway: annotations("", "1"), want: NATLimits{1, 1}, wantCeiling: hub},
+		{name: "gateway repeats the range", gateway: annotations("1", "10"), want: hub, wantCeiling: hub},
+		{
+			name: "gateway raises max", gateway: annotations("", "11"), want: hub, wantCeiling: hub,
+			refused: []string{"gateway: " + AnnotationNATMaxPublicIPs + "=11 is above the operator's maximum of 10"},
+		},
+		{
+			name: "gateway asks hundreds", gateway: annotations("200", "500"), want: NATLimits{10, 10}, wantCeiling: hub,
+			refused: []string{
+				"gateway: " + AnnotationNATMinPublicIPs + "=200 is above the operator's maximum of 10",
+				"gateway: " + AnnotationNATMaxPublicIPs + "=500 is above the operator's maximum of 10",
+			},
+		},
+		{
+			name: "gateway lowers min below the floor", gateway: annotations("0", "4"), want: NATLimits{1, 4}, wantCeiling: hub,
+			refused: []string{"gateway: " + AnnotationNATMinPublicIPs + "=0 is below the operator's minimum of 1"},
+		},
+		{
+			name: "gateway zero below the floor", gateway: annotations("0", "0"), want: NATLimits{1, 1}, wantCeiling: hub,
+			refused: []string{
+				"gateway: " + AnnotationNATMinPublicIPs + "=0 is below the operator's minimum of 1",
+				"gateway: " + AnnotationNATMaxPublicIPs + "=0 is below the operator's minimum of 1",
+			},
+		},
+		{name: "zero is allowed by the operator", member: annotations("0", "0"), gateway: annotations("0", "0"), want: NATLimits{0, 0}, wantCeiling: NATLimits{0, 0}},
+		{
+			name: "gateway max below member min", member: annotations("2", ""), gateway: annotations("", "1"), want: NATLimits{2, 2}, wantCeiling: NATLimits{2, 10},
+			refused: []string{"gateway: " + AnnotationNATMaxPublicIPs + "=1 is below the operator's minimum of 2"},
+		},
+		{
+			name: "gateway above the member's raised max", member: annotations("", "50"), gateway: annotations("20", "80"), want: NATLimits{20, 50}, wantCeiling: NATLimits{1, 50},
+			refused: []string{"gateway: " + AnnotationNATMaxPublicIPs + "=80 is above the operator's maximum of 50"},
+		},
+		{name: "not a number", gateway: annotations("many", ""), want: hub, wantCeiling: hub, problems: 1},
+		{name: "negative", gateway: annotations("-1", ""), want: hub, wantCeiling: hub, problems: 1},
+		{name: "beyond int32", gateway: annotations("", "99999999999"), want: hub, wantCeiling: hub, problems: 1},
+		{name: "gateway min above max", gateway: annotations("5", "2"), want: hub, wantCeiling: hub, problems: 1},
+		{name: "gateway min above max, both out of range", gateway: annotations("500", "200"), want: hub, wantCeiling: hub, problems: 1},
+		{name: "member min above max", member: annotations("5", "2"), want: hub, wantCeiling: hub, problems: 1},
+		{name: "member min above the hub's max", member: annotations("11", ""), want: hub, wantCeiling: hub, problems: 1},
+		{name: "bad member, good gateway", member: annotations("x", ""), gateway: annotations("", "1"), want: NATLimits{1, 1}, wantCeiling: hub, problems: 1},
+		{
+			name: "bad member, gateway bounded by the hub", member: annotations("x", "50"), gateway: annotations("", "20"), want: hub, wantCeiling: hub, problems: 1,
+			refused: []string{"gateway: " + AnnotationNATMaxPublicIPs + "=20 is above the operator's maximum of 10"},
+		},
 	} {
-		got, problems := natLimits(hub, natLayer{"member", tc.member}, natLayer{"gateway", tc.gateway})
-		if !reflect.DeepEqual(got, tc.want) || len(problems) != tc.problems {
-			t.Errorf("%s: natLimits = %+v, %q; want %+v with %d problems", tc.name, got, problems, tc.want, tc.problems)
+		got := natLimits(hub, natLayer{source: "member", annotations: tc.member}, natLayer{source: "gateway", annotations: tc.gateway, tenant: true})
+		if got.Limits != tc.want || got.Ceiling != tc.wantCeiling || len(got.Problems) != tc.problems || !reflect.DeepEqual(got.Refused, tc.refused) {
+			t.Errorf("%s: natLimits = %+v; want limits %+v, ceiling %+v, %d problems, refused %q", tc.name, got, tc.want, tc.wantCeiling, tc.problems, tc.refused)
+		}
+		memberBad := false
+		for _, p := range got.Problems {
+			memberBad = memberBad || strings.HasPrefix(p, "member: ")
+		}
+		if got.CeilingValid == memberBad {
+			t.Errorf("%s: CeilingValid = %v with problems %q", tc.name, got.CeilingValid, got.Problems)
+		}
+	}
+}
+
+// TestNATLimitsWithin pins the clamp of kept or asked limits into a range.
+func TestNATLimitsWithin(t *testing.T) {
+	r := NATLimits{Min: 2, Max: 5}
+	for _, tc := range []struct{ in, want NATLimits }{
+		{NATLimits{3, 4}, NATLimits{3, 4}},
+		{NATLimits{0, 1}, NATLimits{2, 2}},
+		{NATLimits{200, 500}, NATLimits{5, 5}},
+		{NATLimits{0, 500}, r},
+		{NATLimits{2, 5}, r},
+	} {
+		if got := tc.in.within(r); got != tc.want {
+			t.Errorf("%+v.within(%+v) = %+v, want %+v", tc.in, r, got, tc.want)
 		}
 	}
 }
@@ -105,12 +177,14 @@ func TestAPINetNATGatewayAutoscaler(t *testing.T) {
 	an := &apinetv1alpha1.NATGateway{ObjectMeta: natGatewayMeta()}
 	an.UID = "an-gw-uid"
 	for _, tc := range []struct {
-		name   string
-		limits NATLimits
+		name    string
+		limits  NATLimits
+		refused string
 	}{
-		{"apinetlet's defaults", DefaultNATLimits},
-		{"zero", NATLimits{Min: 0, Max: 0}},
-		{"custom", NATLimits{Min: 2, Max: 5}},
+		{"apinetlet's defaults", DefaultNATLimits, ""},
+		{"zero", NATLimits{Min: 0, Max: 0}, ""},
+		{"custom", NATLimits{Min: 2, Max: 5}, ""},
+		{"refused", NATLimits{Min: 10, Max: 10}, "this NATGateway: max 500 refused"},
 	} {
 		want := &apinetv1alpha1.NATGatewayAutoscaler{
 			ObjectMeta: natGatewayMeta(),
@@ -120,11 +194,14 @@ func TestAPINetNATGatewayAutoscaler(t *testing.T) {
 				MaxPublicIPs:  ptr.To(tc.limits.Max),
 			},
 		}
+		if tc.refused != "" {
+			want.Annotations[AnnotationNATRefused] = tc.refused
+		}
 		want.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: apinetv1alpha1.SchemeGroupVersion.String(), Kind: "NATGateway", Name: "gw-uid", UID: "an-gw-uid",
 			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 		}}
-		if got := apinetNATGatewayAutoscaler(testMember(), gw, an, tc.limits); !reflect.DeepEqual(got, want) {
+		if got := apinetNATGatewayAutoscaler(testMember(), gw, an, tc.limits, tc.refused); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: apinetNATGatewayAutoscaler = %s, want %s", tc.name, asJSON(got), asJSON(want))
 		}
 	}
