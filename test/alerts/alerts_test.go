@@ -40,7 +40,7 @@ const (
 // alertNames are the alerts docs/operations.md documents.
 var alertNames = []string{
 	"ApinetHubMemberNotEngaged", "ApinetHubPeerUnusable", "ApinetHubReconcileErrors", "ApinetHubMappingSlow",
-	"ApinetHubObjectsUnmapped", "ApinetHubNoLeader", "ApinetHubAbsent",
+	"ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNoLeader", "ApinetHubAbsent",
 }
 
 // repoRoot is the repository's root: this package is test/alerts.
