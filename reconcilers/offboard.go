@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -119,9 +120,19 @@ func (o Offboarding) Release(ctx context.Context) (int, error) {
 	return removed, fmt.Errorf("finalizers of the hub keep coming back on the member's objects: is the hub (or an apinetlet) still reconciling the member?")
 }
 
+// releaseConcurrency is how many finalizers a sweep removes at once: a
+// member with thousands of objects behind a slow link is released in
+// minutes, not hours.
+const releaseConcurrency = 16
+
 func (o Offboarding) removeFinalizers(ctx context.Context) (int, error) {
-	removed := 0
-	var errs []error
+	var (
+		mu      sync.Mutex
+		removed int
+		errs    []error
+		wg      sync.WaitGroup
+	)
+	slots := make(chan struct{}, releaseConcurrency)
 	for _, k := range finalizedKinds {
 		objs, err := o.finalized(ctx, k.newList(), k.finalizer)
 		if err != nil {
@@ -129,12 +140,21 @@ func (o Offboarding) removeFinalizers(ctx context.Context) (int, error) {
 			continue
 		}
 		for _, obj := range objs {
-			if err := RemoveFinalizer(ctx, o.Member, obj, k.finalizer); err != nil {
-				errs = append(errs, fmt.Errorf("remove finalizer %s of %s/%s: %w", k.finalizer, obj.GetNamespace(), obj.GetName(), err))
-				continue
-			}
-			removed++
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				err := RemoveFinalizer(ctx, o.Member, obj, k.finalizer)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("remove finalizer %s of %s/%s: %w", k.finalizer, obj.GetNamespace(), obj.GetName(), err))
+					return
+				}
+				removed++
+			})
 		}
+		// Kind by kind, in finalizedKinds' order.
+		wg.Wait()
 	}
 	return removed, errors.Join(errs...)
 }

@@ -200,10 +200,10 @@ func TestStatusAndOffboard(t *testing.T) {
 	g.Expect(fleet.Onboard(ctx, hub, "fleet", "stranger", fleet.IronCoreLabels("apinet-1"), nil, f.Cluster("ironcore-2").Kubeconfig())).To(Succeed())
 	stranger := &clusterinventoryv1alpha1.ClusterProfile{}
 	// Let the hub settle first (its identity recorded; refused, since
-	// ironcore-2's provider IDs name ironcore-2's apinet namespace), so
-	// that no status write of its own is in flight when the recorded
+	// ironcore-2 is the older profile's cluster: one cluster, one writer),
+	// so that no status write of its own is in flight when the recorded
 	// identity is replaced below.
-	g.Eventually(reason("stranger"), time.Minute).Should(Equal(clusterprofiles.ReasonProviderIDNamespaceMismatch))
+	g.Eventually(reason("stranger"), time.Minute).Should(Equal(clusterprofiles.ReasonDuplicateCluster))
 	g.Eventually(func() clusterprofiles.Identity {
 		g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "stranger"}, stranger)).To(Succeed())
 		return clusterprofiles.PinnedIdentity(stranger)
