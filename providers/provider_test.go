@@ -501,7 +501,7 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		AddReportEntry("peer resumed -> Network created during the outage seen", time.Since(resumed).Round(time.Millisecond).String())
 	})
 
-	It("ends a storm of credential rotations with exactly one engagement, while other members engage", func(ctx SpecContext) {
+	It("ends a storm of credential rotations with exactly one engagement, while other profiles are decided", func(ctx SpecContext) {
 		member := testFleet.Cluster("ironcore-2")
 		var tokensUsed []*fleet.Token
 		for range 30 {
@@ -522,8 +522,10 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 		}
 		others.Wait()
 		expectReason(ctx, "ironcore-2", clusterprofiles.ReasonEngaged)
+		// They reach ironcore-1's cluster: one cluster has one writer, and
+		// that holds under the storm too.
 		for _, name := range []string{"storm-a", "storm-b", "storm-c"} {
-			expectReason(ctx, name, clusterprofiles.ReasonEngaged)
+			expectReason(ctx, name, clusterprofiles.ReasonDuplicateCluster)
 		}
 		settled, err := provider.Get(ctx, clusterName("ironcore-2"))
 		Expect(err).NotTo(HaveOccurred())
@@ -784,7 +786,12 @@ current-context: c
 		Expect(engagedCondition(ctx, "ironcore-1").Reason).To(Equal(clusterprofiles.ReasonEngaged))
 
 		By("refusing another cluster's credentials for that namespace, though no profile claims it any more")
-		onboard(ctx, "squatter", ironcoreLabels("apinet-1"), map[string]string{clusterprofiles.AnnotationAPINetNamespace: ns}, tokens["ironcore-1"].Kubeconfig)
+		// Another cluster no profile maps (one cluster has one writer):
+		// ironcore-4's, once its own profile is gone.
+		Expect(hubClient().Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "ironcore-4"}})).To(Succeed())
+		other, err := testFleet.Cluster("ironcore-4").ServiceAccountToken(ctx, "apinet-hub")
+		Expect(err).NotTo(HaveOccurred())
+		onboard(ctx, "squatter", ironcoreLabels("apinet-1"), map[string]string{clusterprofiles.AnnotationAPINetNamespace: ns}, other.Kubeconfig)
 		expectReason(ctx, "squatter", clusterprofiles.ReasonIdentityMismatch)
 		Consistently(func() error { return peer.Get(ctx, client.ObjectKeyFromObject(anNetwork), anNetwork) }, 2*time.Second).Should(Succeed())
 		Expect(anNetwork.DeletionTimestamp).To(BeNil())
