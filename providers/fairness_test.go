@@ -68,17 +68,7 @@ var _ = Describe("Engagement across peers", Ordered, func() {
 		Expect(p.SetupWithManager(hubMgr)).To(Succeed())
 		mgr, err := mcmanager.WithMultiCluster(hubMgr, p)
 		Expect(err).NotTo(HaveOccurred())
-		mgrCtx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer GinkgoRecover()
-			defer close(done)
-			Expect(mgr.Start(mgrCtx)).To(Succeed())
-		}()
-		DeferCleanup(func() {
-			cancel()
-			Eventually(done, "60s").Should(BeClosed())
-		})
+		runManager(mgr)
 
 		apinet := testFleet.Cluster("apinet-1")
 		peerToken, err := apinet.ServiceAccountToken(ctx, "apinet-hub")

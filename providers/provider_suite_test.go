@@ -160,6 +160,12 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 			return nil
 		}))).To(Succeed())
 
+	runManager(mgr)
+}, NodeTimeout(5*time.Minute))
+
+// runManager starts a manager until the current node's cleanup, which
+// waits for it to stop.
+func runManager(mgr mcmanager.Manager) {
 	mgrCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -169,6 +175,6 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 	}()
 	DeferCleanup(func() {
 		cancel()
-		Eventually(done).Should(BeClosed())
+		Eventually(done, "60s").Should(BeClosed())
 	})
-}, NodeTimeout(5*time.Minute))
+}
