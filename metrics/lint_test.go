@@ -26,7 +26,9 @@ func TestMetricsPassPromlint(t *testing.T) {
 			Unmapped: map[string]int{"network": 0}, PublicIPs: 1}}
 	})
 	defer usageSource.Store(nil)
-	SetHeldDeletionsSource(func() []HeldDeletions { return []HeldDeletions{{Member: "fleet.ironcore-1", Peer: "fleet.apinet-1", Held: 3}} })
+	SetHeldDeletionsSource(func() []HeldDeletions {
+		return []HeldDeletions{{Member: "fleet.ironcore-1", Peer: "fleet.apinet-1", Held: 3}}
+	})
 	defer heldDeletionsSource.Store(nil)
 	SetBuildInfo("v1.2.3", "go1.26")
 	member, peer := ClusterLabels("ironcore", "fleet.ironcore-1", "fleet.apinet-1")
