@@ -146,4 +146,79 @@ var _ = Describe("NATGateway", func() {
 		Expect(*autoscaler.Spec.MaxPublicIPs).To(Equal(int32(1)))
 		Consistently(natIPs(ctx, gw), "3s").Should(HaveLen(1))
 	})
+
+	It("bounds a NATGateway's own limits by the operator's range and reports the refusal once per change", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		gw := createNATGateway(ctx, ns, "greedy", "net", map[string]string{
+			reconcilers.AnnotationNATMinPublicIPs: "200", reconcilers.AnnotationNATMaxPublicIPs: "500",
+		})
+		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(gw.UID)}
+		autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{}
+		limits := func() []int32 {
+			if err := peer().Get(ctx, key, autoscaler); err != nil {
+				return nil
+			}
+			return []int32{*autoscaler.Spec.MinPublicIPs, *autoscaler.Spec.MaxPublicIPs}
+		}
+		// The suite's hub runs with the default flags (1/10) and no
+		// NAT annotations on ironcore-1's profile.
+		Eventually(limits).Should(Equal([]int32{10, 10}), "200/500 clamped into the operator's range [1, 10]")
+		Expect(autoscaler.Annotations).To(HaveKeyWithValue(reconcilers.AnnotationNATRefused, ContainSubstring("=500 is above the operator's maximum of 10")))
+
+		refusals := func() []eventsv1.Event {
+			list := &eventsv1.EventList{}
+			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			var out []eventsv1.Event
+			for _, e := range list.Items {
+				if e.Regarding.Name == gw.Name && e.Reason == reconcilers.ReasonNATLimitRefused {
+					out = append(out, e)
+				}
+			}
+			return out
+		}
+		Eventually(refusals).Should(HaveLen(1))
+		e := refusals()[0]
+		Expect(e.Type).To(Equal(corev1.EventTypeWarning))
+		Expect(e.Note).To(And(
+			ContainSubstring(reconcilers.AnnotationNATMinPublicIPs+"=200 is above the operator's maximum of 10"),
+			ContainSubstring(reconcilers.AnnotationNATMaxPublicIPs+"=500 is above the operator's maximum of 10"),
+			ContainSubstring("min 10 / max 10 public IPs in force")))
+		Eventually(natIPs(ctx, gw), "60s").Should(HaveLen(10), "the operator's maximum, allocated by the registry")
+
+		By("reporting the same refusal only once, however often the NATGateway is reconciled")
+		for i := range 3 {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+			gw.Labels = map[string]string{"poke": fmt.Sprint(i)}
+			Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		}
+		Consistently(func(g Gomega) {
+			events := refusals()
+			g.Expect(events).To(HaveLen(1))
+			g.Expect(events[0].Series).To(BeNil(), "no repeat of the same refusal")
+		}, "5s").Should(Succeed())
+
+		By("reporting a changed refusal, and narrowing within the range without one")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		gw.Annotations = map[string]string{reconcilers.AnnotationNATMinPublicIPs: "0", reconcilers.AnnotationNATMaxPublicIPs: "2"}
+		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		Eventually(limits).Should(Equal([]int32{1, 2}))
+		Eventually(func() []string {
+			var notes []string
+			for _, e := range refusals() {
+				notes = append(notes, e.Note)
+			}
+			return notes
+		}).Should(ContainElement(ContainSubstring(reconcilers.AnnotationNATMinPublicIPs + "=0 is below the operator's minimum of 1")))
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		gw.Annotations = map[string]string{reconcilers.AnnotationNATMaxPublicIPs: "2"}
+		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		Eventually(func() map[string]string { limits(); return autoscaler.Annotations }).ShouldNot(HaveKey(reconcilers.AnnotationNATRefused))
+		Expect(limits()).To(Equal([]int32{1, 2}))
+		Expect(refusals()).To(HaveLen(2))
+
+		Expect(ic("ironcore-1").Delete(ctx, gw)).To(Succeed())
+		Eventually(func() error { return peer().Get(ctx, key, autoscaler) }).Should(MatchError(ContainSubstring("not found")))
+	})
 })
