@@ -7,6 +7,15 @@ import "fmt"
 // operator must fix.
 const ConditionEngaged = "apinet-hub.ironcore.dev/Engaged"
 
+// ConditionDeletionsHeld is on an engaged member's profile while the hub
+// holds gone-path deletions past the member's deletion budget (reason
+// ReasonDeletionsHeld; see docs/reconcilers.md, "The gone path"), and
+// removed once none is held.
+const ConditionDeletionsHeld = "apinet-hub.ironcore.dev/DeletionsHeld"
+
+// ReasonDeletionsHeld is the reason of ConditionDeletionsHeld.
+const ReasonDeletionsHeld = "DeletionsHeld"
+
 // Reasons of ConditionEngaged.
 const (
 	// ReasonEngaged: the cluster is connected and reconciled (True).

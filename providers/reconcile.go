@@ -82,7 +82,7 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if !counted {
 		objects = clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) // keep the last count
 	}
-	if err := p.report(ctx, cp, d, objects); err != nil {
+	if err := p.report(ctx, cp, d, objects, p.deletionsHeld(req.NamespacedName)); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
@@ -108,6 +108,26 @@ func (p *Provider) waitDrained(ctx context.Context, key types.NamespacedName) {
 	case <-timer.C:
 		p.log.Info("reconciles of a disengaged member still run after the drain timeout; reporting it disengaged anyway", "profile", key, "timeout", p.opts.DrainTimeout)
 	}
+}
+
+// deletionsHeld describes the gone-path deletions an engaged member holds
+// ("" if none): the message of the DeletionsHeld condition.
+func (p *Provider) deletionsHeld(key types.NamespacedName) string {
+	p.mu.Lock()
+	var member *clusterprofiles.Member
+	if rec := p.records[key]; rec != nil {
+		member = rec.eng.member
+	}
+	p.mu.Unlock()
+	if member == nil {
+		return ""
+	}
+	held, since := member.DeletionsHeld()
+	if held == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d gone-path deletions held since %s: more of the member's IronCore objects look gone than its deletion budget allows, and when too much looks gone at once the observer is the likelier cause. Check the member (its API, its caches, its credentials); if the objects are really gone, set annotation %s on this profile to a new value to let the held deletions proceed",
+		held, since.UTC().Format(time.RFC3339), clusterprofiles.AnnotationLiftDeletionHold)
 }
 
 // mappedObjects counts, for an engaged member, the apinet objects the hub

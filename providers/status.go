@@ -44,18 +44,28 @@ func notEngaged(problem *clusterprofiles.Problem) decision {
 // hub's own field manager (only that condition: the conditions list is a
 // map keyed by type, so the cluster manager's conditions stay its own), and
 // an Event when the condition's reason changes.
-func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile, d decision, objects string) error {
+//
+// While an engaged member holds gone-path deletions, held is the message of
+// a second condition, ConditionDeletionsHeld (True, reason DeletionsHeld);
+// it is left out of the apply, and so removed, once none is held.
+func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile, d decision, objects, held string) error {
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
 	current := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
 	if d.pin == "" {
 		d.pin = clusterprofiles.PinnedIdentity(cp) // keep what is recorded
 	}
 	same := clusterprofiles.PinnedIdentity(cp) == d.pin && clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) == objects
+	heldNow := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionDeletionsHeld)
+	if heldNow == nil {
+		same = same && held == ""
+	} else {
+		same = same && heldNow.Message == truncate(held, 1024)
+	}
 	if current != nil && current.Status == d.status && current.Reason == d.reason && current.Message == d.message &&
 		current.ObservedGeneration == cp.Generation && same {
 		return nil
 	}
-	written := reported{d, objects}
+	written := reported{d, objects, held}
 	if last, ok := p.conditions.Load(key); ok && last.(reported) == written && current == nil {
 		return nil // written already; the cache has not caught up
 	}
@@ -67,14 +77,29 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	u.SetGroupVersionKind(clusterinventoryv1alpha1.GroupVersion.WithKind("ClusterProfile"))
 	u.SetNamespace(cp.Namespace)
 	u.SetName(cp.Name)
-	if err := unstructured.SetNestedSlice(u.Object, []any{map[string]any{
+	conditions := []any{map[string]any{
 		"type":               clusterprofiles.ConditionEngaged,
 		"status":             string(d.status),
 		"reason":             d.reason,
 		"message":            truncate(d.message, 1024),
 		"observedGeneration": cp.Generation,
 		"lastTransitionTime": transition.UTC().Format(time.RFC3339),
-	}}, "status", "conditions"); err != nil {
+	}}
+	if held != "" {
+		since := metav1.Now()
+		if heldNow != nil {
+			since = heldNow.LastTransitionTime
+		}
+		conditions = append(conditions, map[string]any{
+			"type":               clusterprofiles.ConditionDeletionsHeld,
+			"status":             string(metav1.ConditionTrue),
+			"reason":             clusterprofiles.ReasonDeletionsHeld,
+			"message":            truncate(held, 1024),
+			"observedGeneration": cp.Generation,
+			"lastTransitionTime": since.UTC().Format(time.RFC3339),
+		})
+	}
+	if err := unstructured.SetNestedSlice(u.Object, conditions, "status", "conditions"); err != nil {
 		return err
 	}
 	// Owned by the hub's field manager from the first apply on, so they
@@ -112,7 +137,7 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 // reported is what report last wrote for a profile.
 type reported struct {
 	decision
-	objects string
+	objects, held string
 }
 
 // recordDecision exports a profile's engagement as metrics.

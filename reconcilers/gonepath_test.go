@@ -11,6 +11,8 @@ import (
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,6 +48,14 @@ func liftDeletionHold(ctx context.Context, name, value string) {
 }
 
 // profileEvents returns the reasons of the Events on a member's profile.
+// heldCondition is the DeletionsHeld condition of a member's profile (nil if none).
+func heldCondition(ctx context.Context, name string) *metav1.Condition {
+	GinkgoHelper()
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	Expect(testFleet.Hub().Client().Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: name}, cp)).To(Succeed())
+	return meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionDeletionsHeld)
+}
+
 func profileEvents(ctx context.Context, name string) []string {
 	GinkgoHelper()
 	list := &eventsv1.EventList{}
@@ -144,6 +154,9 @@ var _ = Describe("The gone path", func() {
 			"held deletions stay held (retried every 10 s)")
 		Expect(gathered("apinet_hub_gone_deletions_held", map[string]string{"member": "fleet.ironcore-2", "peer": "fleet.apinet-1"})()).To(BeEquivalentTo(held))
 		Eventually(func() []string { return profileEvents(ctx, name) }).Should(ContainElement(reconcilers.EventReasonDeletionsHeld))
+		Eventually(func() *metav1.Condition { return heldCondition(ctx, name) }).Should(And(Not(BeNil()),
+			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", clusterprofiles.ReasonDeletionsHeld),
+			HaveField("Message", ContainSubstring(fmt.Sprintf("%d gone-path deletions held", held)))), "the profile says so")
 		AddReportEntry("gone-path storm", fmt.Sprintf("%d sources missing, %d objects mapped: %d deleted (the budget), %d held since %s (%.1f s after the first touch)",
 			storm, objects, budget, held, since.Format(time.RFC3339), since.Sub(start).Seconds()))
 		GinkgoWriter.Printf("gone-path storm: %d missing, %d mapped, %d deleted, %d held\n", storm, objects, budget, held)
@@ -155,6 +168,7 @@ var _ = Describe("The gone path", func() {
 		Eventually(func() int { held, _ := m.DeletionsHeld(); return held }).Should(BeZero())
 		Eventually(gathered("apinet_hub_gone_deletions_held", map[string]string{"member": "fleet.ironcore-2"})).Should(BeZero())
 		Eventually(func() []string { return profileEvents(ctx, name) }).Should(ContainElement(reconcilers.EventReasonDeletionHoldLifted))
+		Eventually(func() *metav1.Condition { return heldCondition(ctx, name) }).Should(BeNil(), "the condition goes with the hold")
 		AddReportEntry("gone-path lift", fmt.Sprintf("the %d held deletions done %.1f s after the lift", held, time.Since(lifted).Seconds()))
 	})
 

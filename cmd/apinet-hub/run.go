@@ -112,9 +112,9 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 		"pin load balancer instances to their targets' nodes (annotation "+clusterprofiles.AnnotationNodeAffinityAware+" on a ClusterProfile overrides it)")
 	nat := reconcilers.DefaultNATLimits
 	f.reconcilers.NATPublicIPs = &nat
-	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on a ClusterProfile or NATGateway overrides it)",
+	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on a ClusterProfile replaces it; on a NATGateway it may only narrow the range)",
 		int32Flag(&nat.Min))
-	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" overrides it)",
+	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" on a ClusterProfile replaces it; on a NATGateway it may only narrow the range)",
 		int32Flag(&nat.Max))
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
