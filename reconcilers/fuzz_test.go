@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -183,6 +184,43 @@ func FuzzOriginOf(f *testing.F) {
 		}
 		if want := mine && ok; (len(reqs) == 1) != want || len(reqs) > 1 || want && reqs[0].NamespacedName != key {
 			t.Fatalf("MapToOrigin = %v (mine %v, origin %v %v)", reqs, mine, key, ok)
+		}
+	})
+}
+
+// FuzzForeignOrigins proves a take-over on arbitrary origin metadata: an
+// object is foreign exactly when it names a network origin that is not the
+// member's Network default/mine with uid "uid-mine" (no origin: neutral),
+// and the description names the object.
+func FuzzForeignOrigins(f *testing.F) {
+	f.Add("uid-mine", "default", "mine", "", true)
+	f.Add("uid-mine", "default", "", "mine", true)
+	f.Add("uid-other", "default", "mine", "", true)
+	f.Add("uid-mine", "", "mine", "", true)
+	f.Add("", "", "", "", false)
+	f.Fuzz(func(t *testing.T, uid, ns, nameAnnotation, nameLabel string, hasUID bool) {
+		labels := map[string]string{OriginNetwork.NamespaceLabel(): ns, OriginNetwork.NameKey(): nameLabel}
+		if hasUID {
+			labels[OriginNetwork.UIDLabel()] = uid
+		}
+		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "obj", Labels: labels,
+			Annotations: map[string]string{OriginNetwork.NameKey(): nameAnnotation}}}
+		foreign, err := foreignOrigins([]client.Object{obj}, func(o Origin, key types.NamespacedName) (types.UID, bool, error) {
+			if o == OriginNetwork && key == (types.NamespacedName{Namespace: "default", Name: "mine"}) {
+				return "uid-mine", true, nil
+			}
+			return "", false, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, ok := OriginNetwork.Of(obj)
+		mine := ok && key == (types.NamespacedName{Namespace: "default", Name: "mine"}) && uid == "uid-mine"
+		if want := hasUID && !mine; (len(foreign) == 1) != want || len(foreign) > 1 {
+			t.Fatalf("foreignOrigins(%v, %v) = %q, want foreign %v", obj.Labels, obj.Annotations, foreign, want)
+		}
+		if len(foreign) == 1 && !strings.HasPrefix(foreign[0], "obj (from network") {
+			t.Fatalf("description %q does not name the object", foreign[0])
 		}
 	})
 }
