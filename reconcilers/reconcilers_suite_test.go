@@ -68,6 +68,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	opts := providers.Options{
 		Namespaces: []string{fleetNamespace}, Scheme: fleet.Scheme,
 		ProbeInterval: 500 * time.Millisecond, RequestTimeout: 3 * time.Second, RetryInterval: 2 * time.Second,
+		StatusInterval: 2 * time.Second, // the DeletionsHeld condition within seconds
 	}
 	hubMgr, err := manager.New(testFleet.Hub().Config(), manager.Options{
 		Scheme: fleet.Scheme, Cache: providers.HubCacheOptions(opts),
@@ -79,7 +80,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(provider.SetupWithManager(hubMgr)).To(Succeed())
 	mgr, err := mcmanager.WithMultiCluster(hubMgr, provider)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(reconcilers.SetupWithManager(ctx, mgr, topology, reconcilers.Options{})).To(Succeed())
+	// Fair queueing as the hub runs by default (--member-queue-share 1).
+	Expect(reconcilers.SetupWithManager(ctx, mgr, topology, reconcilers.Options{Fairness: reconcilers.Fairness{Share: 1}})).To(Succeed())
 
 	mgrCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
