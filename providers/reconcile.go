@@ -110,15 +110,20 @@ func (p *Provider) waitDrained(ctx context.Context, key types.NamespacedName) {
 	}
 }
 
+// engagedMember returns the member a profile has engaged now (nil if none).
+func (p *Provider) engagedMember(key types.NamespacedName) *clusterprofiles.Member {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rec := p.records[key]; rec != nil {
+		return rec.eng.member
+	}
+	return nil
+}
+
 // deletionsHeld describes the gone-path deletions an engaged member holds
 // ("" if none): the message of the DeletionsHeld condition.
 func (p *Provider) deletionsHeld(key types.NamespacedName) string {
-	p.mu.Lock()
-	var member *clusterprofiles.Member
-	if rec := p.records[key]; rec != nil {
-		member = rec.eng.member
-	}
-	p.mu.Unlock()
+	member := p.engagedMember(key)
 	if member == nil {
 		return ""
 	}
@@ -137,12 +142,7 @@ func (p *Provider) mappedObjects(ctx context.Context, key types.NamespacedName) 
 	if p.opts.MappedObjects == nil {
 		return "", false
 	}
-	p.mu.Lock()
-	var member *clusterprofiles.Member
-	if rec := p.records[key]; rec != nil {
-		member = rec.eng.member
-	}
-	p.mu.Unlock()
+	member := p.engagedMember(key)
 	if member == nil {
 		return "", false
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,11 +27,7 @@ func TestOffboardReleaseWhileReconcilesRun(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(1, 1)})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
-	hub := f.Hub().Client()
-	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	f, hub := startFleet(ctx, t, 1, 1)
 
 	member := f.Cluster("ironcore-1")
 	proxy, err := fleet.StartDelayProxy(strings.TrimPrefix(member.Host(), "https://"))
@@ -44,12 +38,7 @@ func TestOffboardReleaseWhileReconcilesRun(t *testing.T) {
 	g.Expect(fleet.Onboard(ctx, hub, "fleet", "apinet-1", fleet.APINetLabels, nil, f.Cluster("apinet-1").Kubeconfig())).To(Succeed())
 	g.Expect(fleet.Onboard(ctx, hub, "fleet", "ironcore-1", fleet.IronCoreLabels("apinet-1"), nil, slowKC)).To(Succeed())
 
-	binary, err := fleet.BuildHub(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	proc, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: "fleet",
-		Args: []string{"--probe-interval", "1s"}, Log: filepath.Join(t.TempDir(), "hub.log")})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = proc.Kill() }()
+	startHub(ctx, t, f, "--probe-interval", "1s")
 	g.Eventually(engagedReason(ctx, hub, "fleet", "ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
 
 	ic := member.Client()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,11 +78,7 @@ func TestStatusAndOffboard(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
-	hub := f.Hub().Client()
-	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	f, hub := startFleet(ctx, t, 2, 1)
 	// Onboarded as an operator would, with the hub's own least-privilege
 	// ServiceAccounts: everything below runs on those credentials.
 	for _, c := range []struct{ name, role, peer string }{{"apinet-1", "apinet", ""}, {"ironcore-1", "ironcore", "apinet-1"}, {"ironcore-2", "ironcore", "apinet-1"}} {
@@ -116,12 +111,7 @@ func TestStatusAndOffboard(t *testing.T) {
 				To(Satisfy(apierrors.IsForbidden), "NetworkInterfaces are the machine provider's to create")
 		}
 	}
-	binary, err := fleet.BuildHub(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	proc, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: "fleet",
-		Args: []string{"--probe-interval", "1s", "--profile-status-interval", "1s"}, Log: filepath.Join(t.TempDir(), "hub.log")})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = proc.Kill() }()
+	proc := startHub(ctx, t, f, "--probe-interval", "1s", "--profile-status-interval", "1s")
 
 	reason := func(name string) func() string { return engagedReason(ctx, hub, "fleet", name) }
 	for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
@@ -302,11 +292,7 @@ func TestOffboardResumes(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(1, 1)})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
-	hub := f.Hub().Client()
-	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	f, hub := startFleet(ctx, t, 1, 1)
 	for _, c := range []struct{ name, role, peer string }{{"apinet-1", "apinet", ""}, {"ironcore-1", "ironcore", "apinet-1"}} {
 		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster(c.name).KubeconfigPath(),
 			"--namespace", "fleet", "--name", c.name, "--role", c.role, "--create-service-account"}
@@ -316,12 +302,7 @@ func TestOffboardResumes(t *testing.T) {
 		code, out, errOut := cli(ctx, args...)
 		g.Expect(code).To(Equal(0), "onboard %s: %s %s", c.name, out, errOut)
 	}
-	binary, err := fleet.BuildHub(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	proc, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: "fleet",
-		Args: []string{"--probe-interval", "1s", "--profile-status-interval", "1s"}, Log: filepath.Join(t.TempDir(), "hub.log")})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = proc.Kill() }()
+	proc := startHub(ctx, t, f, "--probe-interval", "1s", "--profile-status-interval", "1s")
 	reason := func(name string) func() string { return engagedReason(ctx, hub, "fleet", name) }
 	g.Eventually(reason("ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
 

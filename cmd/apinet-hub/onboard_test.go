@@ -52,14 +52,9 @@ func oneLine(part string) OmegaMatcher {
 // accepts what it writes: the profile parses and the Secret resolves to
 // credentials that reach the cluster.
 func TestOnboard(t *testing.T) {
-	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(1, 1)})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
-	hub := f.Hub().Client()
-	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	f, hub := startFleet(ctx, t, 1, 1)
 
 	clusters := writeClustersKubeconfig(t, f)
 	base := []string{"--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", clusters, "--namespace", "fleet"}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -29,6 +30,33 @@ import (
 
 // engagedReason polls the reason of the hub's Engaged condition on a
 // profile ("no condition" while there is none).
+// startFleet starts a fleet of members IronCore clusters and peers apinet
+// clusters, stopped when the test ends, with namespace "fleet" on its hub.
+func startFleet(ctx context.Context, t *testing.T, members, peers int) (*fleet.Fleet, client.Client) {
+	t.Helper()
+	g := NewWithT(t)
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(members, peers)})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { g.Expect(f.Stop()).To(Succeed()) })
+	hub := f.Hub().Client()
+	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	return f, hub
+}
+
+// startHub builds and starts `apinet-hub run` with args against the
+// fleet's hub, namespace "fleet"; it is killed when the test ends.
+func startHub(ctx context.Context, t *testing.T, f *fleet.Fleet, args ...string) *fleet.Controller {
+	t.Helper()
+	g := NewWithT(t)
+	binary, err := fleet.BuildHub(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	proc, err := fleet.StartHub(fleet.HubOptions{Binary: binary, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: "fleet",
+		Args: args, Log: filepath.Join(t.TempDir(), "hub.log")})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = proc.Kill() })
+	return proc
+}
+
 func engagedReason(ctx context.Context, hub client.Client, namespace, name string) func() string {
 	return func() string {
 		cp := &clusterinventoryv1alpha1.ClusterProfile{}
@@ -79,12 +107,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(2, 1)})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { g.Expect(f.Stop()).To(Succeed()) }()
-
-	hub := f.Hub().Client()
-	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})).To(Succeed())
+	f, hub := startFleet(ctx, t, 2, 1)
 	g.Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}})).To(Succeed())
 	onboard := func(namespace, name string, labels map[string]string, kubeconfig []byte) {
 		g.Expect(fleet.Onboard(ctx, hub, namespace, name, labels, nil, kubeconfig)).To(Succeed())
