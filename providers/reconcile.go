@@ -76,8 +76,8 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		p.waitDrained(ctx, req.NamespacedName)
 	}
 	objects, counted := p.mappedObjects(ctx, req.NamespacedName)
-	if counted && (requeue == 0 || requeue > p.opts.StatusInterval) {
-		requeue = p.opts.StatusInterval // refresh the count
+	if p.engagedMember(req.NamespacedName) != nil && (requeue == 0 || requeue > p.opts.StatusInterval) {
+		requeue = p.opts.StatusInterval // refresh the count and the deletions held
 	}
 	if !counted {
 		objects = clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) // keep the last count
