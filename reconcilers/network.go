@@ -246,42 +246,64 @@ func peeringPrefixes(ctx context.Context, c client.Client, namespace string, in 
 }
 
 // peeringStatus maps apinet status.peerings (per partition: VNI and state)
-// back to IronCore peering status by the peering's VNI; prefixes are
-// reported once Ready. Deterministic order: by name, then state.
+// back to IronCore peering status by the peering's VNI. IronCore's
+// status.peerings is keyed by name, so each peering is listed once, in the
+// worst state any partition reports (Error, then Pending, then Ready), and
+// with its prefixes only when every partition reports it Ready. Sorted by
+// name.
 func peeringStatus(an *apinetv1alpha1.Network) []networkingv1alpha1.NetworkPeeringStatus {
 	byID := map[string]apinetv1alpha1.NetworkPeering{}
 	for _, p := range an.Spec.Peerings {
 		byID[p.ID] = p
 	}
-	partitions := make([]string, 0, len(an.Status.Peerings))
-	for partition := range an.Status.Peerings {
-		partitions = append(partitions, partition)
-	}
-	sort.Strings(partitions)
-	var out []networkingv1alpha1.NetworkPeeringStatus
-	for _, partition := range partitions {
-		for _, st := range an.Status.Peerings[partition] {
+	worst := map[string]apinetv1alpha1.NetworkPeeringState{}
+	for _, statuses := range an.Status.Peerings {
+		for _, st := range statuses {
 			p, ok := byID[strconv.Itoa(int(st.ID))]
 			if !ok {
 				continue
 			}
-			s := networkingv1alpha1.NetworkPeeringStatus{Name: p.Name, State: networkingv1alpha1.NetworkPeeringState(st.State)}
-			if st.State == apinetv1alpha1.NetworkPeeringStateReady {
-				for _, pp := range p.Prefixes {
-					if pp.Prefix == nil {
-						continue
-					}
-					s.Prefixes = append(s.Prefixes, networkingv1alpha1.PeeringPrefixStatus{Name: pp.Name, Prefix: &commonv1alpha1.IPPrefix{Prefix: pp.Prefix.Prefix}})
-				}
+			if seen, ok := worst[p.Name]; !ok || peeringStateRank(st.State) > peeringStateRank(seen) {
+				worst[p.Name] = st.State
 			}
-			out = append(out, s)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
+	out := make([]networkingv1alpha1.NetworkPeeringStatus, 0, len(worst))
+	for _, p := range an.Spec.Peerings {
+		state, ok := worst[p.Name]
+		if !ok {
+			continue
 		}
-		return out[i].State < out[j].State
-	})
+		delete(worst, p.Name) // a name listed twice in spec is reported once
+		s := networkingv1alpha1.NetworkPeeringStatus{Name: p.Name, State: networkingv1alpha1.NetworkPeeringState(state)}
+		if state == apinetv1alpha1.NetworkPeeringStateReady {
+			for _, pp := range p.Prefixes {
+				if pp.Prefix == nil {
+					continue
+				}
+				s.Prefixes = append(s.Prefixes, networkingv1alpha1.PeeringPrefixStatus{Name: pp.Name, Prefix: &commonv1alpha1.IPPrefix{Prefix: pp.Prefix.Prefix}})
+			}
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+// peeringStateRank orders peering states from best to worst; a state
+// apinet may add later counts as the worst.
+func peeringStateRank(s apinetv1alpha1.NetworkPeeringState) int {
+	switch s {
+	case apinetv1alpha1.NetworkPeeringStateReady:
+		return 0
+	case apinetv1alpha1.NetworkPeeringStatePending:
+		return 1
+	case apinetv1alpha1.NetworkPeeringStateError:
+		return 2
+	default:
+		return 3
+	}
 }

@@ -66,17 +66,32 @@ func TestPeeringStatus(t *testing.T) {
 			want:   []networkingv1alpha1.NetworkPeeringStatus{{Name: "a", State: networkingv1alpha1.NetworkPeeringStateReady}},
 		},
 		{
-			name: "two partitions: by name, then state",
+			name: "two partitions: once per name, the worst state",
 			status: map[string][]apinetv1alpha1.NetworkPeeringStatus{
 				"p2": {st(200, apinetv1alpha1.NetworkPeeringStateReady), st(100, apinetv1alpha1.NetworkPeeringStateReady)},
 				"p1": {st(100, apinetv1alpha1.NetworkPeeringStatePending), st(200, apinetv1alpha1.NetworkPeeringStateError)},
 			},
 			want: []networkingv1alpha1.NetworkPeeringStatus{
 				{Name: "a", State: networkingv1alpha1.NetworkPeeringStatePending},
-				{Name: "a", State: networkingv1alpha1.NetworkPeeringStateReady},
 				{Name: "b", State: networkingv1alpha1.NetworkPeeringStateError},
-				{Name: "b", State: networkingv1alpha1.NetworkPeeringStateReady, Prefixes: bPrefixes},
 			},
+		},
+		{
+			name: "Ready in every partition: with prefixes, once",
+			status: map[string][]apinetv1alpha1.NetworkPeeringStatus{
+				"p1": {st(200, apinetv1alpha1.NetworkPeeringStateReady)},
+				"p2": {st(200, apinetv1alpha1.NetworkPeeringStateReady)},
+			},
+			want: []networkingv1alpha1.NetworkPeeringStatus{{Name: "b", State: networkingv1alpha1.NetworkPeeringStateReady, Prefixes: bPrefixes}},
+		},
+		{
+			name: "Error beats Pending, whichever partition says it",
+			status: map[string][]apinetv1alpha1.NetworkPeeringStatus{
+				"p1": {st(100, apinetv1alpha1.NetworkPeeringStateError)},
+				"p2": {st(100, apinetv1alpha1.NetworkPeeringStatePending)},
+				"p3": {st(100, apinetv1alpha1.NetworkPeeringStateReady)},
+			},
+			want: []networkingv1alpha1.NetworkPeeringStatus{{Name: "a", State: networkingv1alpha1.NetworkPeeringStateError}},
 		},
 	} {
 		an := an.DeepCopy()
