@@ -435,10 +435,18 @@ func apinetPeers(in []networkingv1alpha1.NetworkPolicyPeer) []apinetv1alpha1.Net
 	return out
 }
 
+// apinetPorts maps a rule's ports. A port without a protocol means TCP, as
+// in Kubernetes NetworkPolicy and as apinet documents it, and is written so:
+// IronCore does not default it, and metalnetlet dereferences the protocol of
+// every port of a rule (a nil one breaks every reconcile of the target NICs).
 func apinetPorts(in []networkingv1alpha1.NetworkPolicyPort) []apinetv1alpha1.NetworkPolicyPort {
 	var out []apinetv1alpha1.NetworkPolicyPort
 	for _, p := range in {
-		out = append(out, apinetv1alpha1.NetworkPolicyPort{Protocol: p.Protocol, Port: p.Port, EndPort: p.EndPort})
+		protocol := p.Protocol
+		if protocol == nil {
+			protocol = ptr.To(corev1.ProtocolTCP)
+		}
+		out = append(out, apinetv1alpha1.NetworkPolicyPort{Protocol: ptr.To(*protocol), Port: p.Port, EndPort: p.EndPort})
 	}
 	return out
 }

@@ -52,8 +52,10 @@ func TestAPINetPolicySpec(t *testing.T) {
 		Ports: []apinetv1alpha1.NetworkPolicyPort{{Protocol: tcp, Port: 80, EndPort: ptr.To[int32](90)}},
 	}}
 	full.Egress = []apinetv1alpha1.NetworkPolicyEgressRule{{
-		To:    []apinetv1alpha1.NetworkPolicyPeer{{ObjectSelector: &apinetv1alpha1.ObjectSelector{Kind: "LoadBalancer", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "lb"}}}}},
-		Ports: []apinetv1alpha1.NetworkPolicyPort{{Port: 443}},
+		To: []apinetv1alpha1.NetworkPolicyPeer{{ObjectSelector: &apinetv1alpha1.ObjectSelector{Kind: "LoadBalancer", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "lb"}}}}},
+		// No protocol in IronCore: TCP, written explicitly (metalnetlet
+		// dereferences it).
+		Ports: []apinetv1alpha1.NetworkPolicyPort{{Protocol: tcp, Port: 443}},
 	}}
 	full.PolicyTypes = []apinetv1alpha1.PolicyType{apinetv1alpha1.PolicyTypeIngress, apinetv1alpha1.PolicyTypeEgress}
 	for _, tc := range []struct {
