@@ -1,8 +1,6 @@
 package clusterprofiles
 
 import (
-	"maps"
-	"slices"
 	"sync"
 	"time"
 )
@@ -171,14 +169,6 @@ func (d *Deletions) Held(now time.Time) (int, time.Time) {
 	defer d.mu.Unlock()
 	d.expire(now)
 	return len(d.held), d.since
-}
-
-// HeldKeys returns the keys of the held deletions, sorted.
-func (d *Deletions) HeldKeys(now time.Time) []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.expire(now)
-	return slices.Sorted(maps.Keys(d.held))
 }
 
 // expire drops held deletions and passes not tried within three retries:

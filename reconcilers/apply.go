@@ -245,8 +245,8 @@ func Patch[T client.Object](ctx context.Context, c client.Client, obj T, mutate 
 }
 
 // goneDeletes is the gone path of kinds whose apinet objects go with them:
-// it deletes the dangling objects (DeleteDangling), but only once the gate
-// lets it (goneGate), and asks the gate only if there are any.
+// it deletes the dangling objects (danglingOf, children first), but only
+// once the gate lets it (goneGate), and asks the gate only if there are any.
 func goneDeletes(o Origin, newLists ...func() client.ObjectList) func(context.Context, *clusterprofiles.Member, client.ObjectKey, goneGate) error {
 	return func(ctx context.Context, m *clusterprofiles.Member, key client.ObjectKey, gate goneGate) error {
 		var dangling []client.Object
