@@ -41,6 +41,7 @@ func (r *loadBalancerReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		newObject:  func() *networkingv1alpha1.LoadBalancer { return &networkingv1alpha1.LoadBalancer{} },
 		newList:    func() client.ObjectList { return &networkingv1alpha1.LoadBalancerList{} },
 		mapped:     func(lb *networkingv1alpha1.LoadBalancer) bool { return len(lb.Status.IPs) > 0 },
+		leaveAlone: inNetworkMappedElsewhere("LoadBalancer", func(o *networkingv1alpha1.LoadBalancer) string { return o.Spec.NetworkRef.Name }),
 		normal:     r.reconcileNormal,
 		delete: deletesAPINetObjects[*networkingv1alpha1.LoadBalancer](
 			func() client.Object { return &apinetv1alpha1.LoadBalancerRouting{} },

@@ -54,6 +54,7 @@ func (r *natGatewayReconciler) setupWithManager(mgr mcmanager.Manager) error {
 		newObject:  func() *networkingv1alpha1.NATGateway { return &networkingv1alpha1.NATGateway{} },
 		newList:    func() client.ObjectList { return &networkingv1alpha1.NATGatewayList{} },
 		mapped:     func(gw *networkingv1alpha1.NATGateway) bool { return len(gw.Status.IPs) > 0 },
+		leaveAlone: inNetworkMappedElsewhere("NATGateway", func(o *networkingv1alpha1.NATGateway) string { return o.Spec.NetworkRef.Name }),
 		normal:     r.reconcileNormal,
 		delete: deletesAPINetObjects[*networkingv1alpha1.NATGateway](
 			func() client.Object { return &apinetv1alpha1.NATGatewayAutoscaler{} },

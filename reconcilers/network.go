@@ -105,18 +105,49 @@ func networksUsingPrefix(ctx context.Context, cl cluster.Cluster, obj client.Obj
 	return reqs
 }
 
-// mappedElsewhere reports a Network whose provider ID names another apinet
-// namespace than the member's (apinetlet with another --api-net-namespace):
-// a second apinet Network would get a new VNI. The member's preflight
-// refuses such members; this catches one that appears later.
-func mappedElsewhere(m *clusterprofiles.Member, nw *networkingv1alpha1.Network) bool {
+// foreignNamespace is the apinet namespace a Network's provider ID names
+// when that is not the member's (apinetlet with another
+// --api-net-namespace): a second apinet Network would get a new VNI. The
+// member's preflight refuses such members; this catches one that appears
+// later.
+func foreignNamespace(m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (string, bool) {
 	id, err := ParseNetworkID(nw.Spec.ProviderID)
 	if nw.Spec.ProviderID == "" || err != nil || id.Namespace == m.Peer.Namespace {
-		return false
+		return "", false
 	}
-	recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
-		"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone; clear the provider ID to map it anew", id.Namespace, m.Peer.Namespace, m.Peer.Name)
-	return true
+	return id.Namespace, true
+}
+
+// mappedElsewhere leaves a Network mapped in another apinet namespace alone
+// and says so.
+func mappedElsewhere(_ context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) bool {
+	ns, ok := foreignNamespace(m, nw)
+	if ok {
+		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
+			"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone; clear the provider ID to map it anew", ns, m.Peer.Namespace, m.Peer.Name)
+	}
+	return ok
+}
+
+// inNetworkMappedElsewhere is the leaveAlone of the kinds that live in a
+// Network (NetworkInterface, LoadBalancer, NATGateway, NetworkPolicy): an
+// object whose Network the hub leaves alone is left alone too, with no
+// finalizer, apinet object or status write (its apinet objects would
+// reference a Network that is not in the member's namespace). A Network
+// that cannot be read or does not exist yet is the normal path's to report.
+func inNetworkMappedElsewhere[T client.Object](kind string, networkName func(T) string) func(context.Context, *clusterprofiles.Member, T) bool {
+	return func(ctx context.Context, m *clusterprofiles.Member, obj T) bool {
+		nw, err := networkOf(ctx, m.GetClient(), obj.GetNamespace(), networkName(obj))
+		if err != nil || nw == nil {
+			return false
+		}
+		ns, ok := foreignNamespace(m, nw)
+		if ok {
+			recorder(m).Eventf(obj, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
+				"Network %s is mapped in apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this %s alone with its Network", nw.Name, ns, m.Peer.Namespace, m.Peer.Name, kind)
+		}
+		return ok
+	}
 }
 
 func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofiles.Member, nw *networkingv1alpha1.Network) (reconcile.Result, error) {

@@ -54,19 +54,27 @@ func (r *networkInterfaceReconciler) setupWithManager(ctx context.Context, mgr m
 		mapped: func(nic *networkingv1alpha1.NetworkInterface) bool {
 			return nic.Status.State == networkingv1alpha1.NetworkInterfaceStateAvailable
 		},
-		normal: r.reconcileNormal,
-		delete: r.reconcileDelete,
-		gone:   r.releaseGone,
+		leaveAlone: inNetworkMappedElsewhere("NetworkInterface", func(o *networkingv1alpha1.NetworkInterface) string { return o.Spec.NetworkRef.Name }),
+		normal:     r.reconcileNormal,
+		delete:     r.reconcileDelete,
+		gone:       r.releaseGone,
 	})
 	if err != nil {
 		return err
 	}
 	return errors.Join(
 		c.watchMember(&networkingv1alpha1.VirtualIP{}, nicsOfVirtualIP),
+		c.watchMember(&networkingv1alpha1.Network{}, onNetwork(nicsOfNetwork)),
 		c.watchMember(&ipamv1alpha1.Prefix{}, controllerOfKind("NetworkInterface")),
 		watchPeer(c, &apinetv1alpha1.NetworkInterface{}, mapAPINetNIC),
 	)
 }
+
+// nicsOfNetwork re-triggers the NICs of a Network: whether the hub leaves
+// them alone follows their Network's provider ID.
+var nicsOfNetwork = objectsOfNetwork(
+	func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} },
+	func(o client.Object) string { return o.(*networkingv1alpha1.NetworkInterface).Spec.NetworkRef.Name })
 
 // mapAPINetNIC maps an apinet NIC to the IronCore NIC it stems from, or, if
 // unclaimed, to the IronCore NICs whose provider ID names it.

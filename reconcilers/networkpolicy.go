@@ -55,6 +55,7 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 		newObject:  func() *networkingv1alpha1.NetworkPolicy { return &networkingv1alpha1.NetworkPolicy{} },
 		newList:    func() client.ObjectList { return &networkingv1alpha1.NetworkPolicyList{} },
 		mapped:     policyApplied,
+		leaveAlone: inNetworkMappedElsewhere("NetworkPolicy", func(o *networkingv1alpha1.NetworkPolicy) string { return o.Spec.NetworkRef.Name }),
 		normal:     r.reconcileNormal,
 		delete: deletesAPINetObjects[*networkingv1alpha1.NetworkPolicy](
 			func() client.Object { return &apinetv1alpha1.NetworkPolicyRule{} },

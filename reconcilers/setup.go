@@ -196,7 +196,7 @@ type paths[T client.Object] struct {
 	mapped func(T) bool
 	// leaveAlone, if set, reports whether the hub must not map an object
 	// at all (no finalizer, no write); it says why itself (an Event).
-	leaveAlone func(*clusterprofiles.Member, T) bool
+	leaveAlone func(context.Context, *clusterprofiles.Member, T) bool
 	normal     func(context.Context, *clusterprofiles.Member, T) (reconcile.Result, error)
 	// delete cleans up after an object being deleted and reports done once
 	// nothing of it is left in the peer; until then it is called again.
@@ -259,7 +259,7 @@ func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req 
 		}
 		return reconcile.Result{}, RemoveFinalizer(ctx, m.GetClient(), obj, p.finalizer)
 	}
-	if p.leaveAlone != nil && p.leaveAlone(m, obj) {
+	if p.leaveAlone != nil && p.leaveAlone(ctx, m, obj) {
 		return reconcile.Result{}, nil
 	}
 	if err := EnsureFinalizer(ctx, m.GetClient(), obj, p.finalizer); err != nil {
