@@ -54,6 +54,39 @@ const (
 	natAnnotationPrefix        = "apinet-hub.ironcore.dev/nat-"
 )
 
+// AnnotationHandbackLayout, on an IronCore profile, names the apinetlet
+// whose layout the hub writes on the apinet objects it creates for the
+// member, so that the member can be handed back to that apinetlet
+// (`apinet-hub offboard --release`): HandbackHead (the default) or
+// HandbackV024. It matters for new apinet LoadBalancers, whose selector
+// is immutable; existing ones keep theirs.
+const AnnotationHandbackLayout = "apinet-hub.ironcore.dev/handback-layout"
+
+// HandbackLayout is the layout of the origin metadata, and of an apinet
+// LoadBalancer's selector and instance template, that one apinetlet
+// version writes and can adopt.
+type HandbackLayout string
+
+const (
+	// HandbackHead is apinetlet v0.4.0 and later: the origin uid and
+	// namespace as labels (the LoadBalancer selector), the name as an
+	// annotation.
+	HandbackHead HandbackLayout = "head"
+	// HandbackV024 is apinetlet v0.2.x and v0.3.x: all three origin keys
+	// as labels, the name included, and all three in the LoadBalancer
+	// selector.
+	HandbackV024 HandbackLayout = "v0.2.4"
+)
+
+// parseHandbackLayout reads AnnotationHandbackLayout's value.
+func parseHandbackLayout(v string) (HandbackLayout, bool) {
+	switch l := HandbackLayout(v); l {
+	case HandbackHead, HandbackV024:
+		return l, true
+	}
+	return "", false
+}
+
 // Offboarding tells whether `apinet-hub offboard` has marked the profile,
 // and a problem that says so.
 func Offboarding(cp *clusterinventoryv1alpha1.ClusterProfile) *Problem {
@@ -109,6 +142,18 @@ type Settings struct {
 	// LiftDeletionHold is the value of AnnotationLiftDeletionHold ("" if
 	// unset); a change lifts the member's deletion hold (Deletions.Take).
 	LiftDeletionHold string
+	// Handback is AnnotationHandbackLayout's value, "" if unset (HEAD's
+	// layout applies; see Layout).
+	Handback HandbackLayout
+}
+
+// Layout is the layout the hub writes on new apinet objects of
+// the member: Handback, HandbackHead if unset.
+func (s Settings) Layout() HandbackLayout {
+	if s.Handback == "" {
+		return HandbackHead
+	}
+	return s.Handback
 }
 
 // ClusterName is the hub's name for the cluster of a profile.
@@ -297,6 +342,15 @@ func ParseSettings(cp *clusterinventoryv1alpha1.ClusterProfile, last Settings) (
 		s.TakeOver = last.TakeOver
 		bad[AnnotationTakeOver] = problemf(ReasonAnnotationInvalid, "annotation %s=%q is not \"true\" or \"false\"; take-over stays %s, as before. Set it to \"true\" to let the hub adopt an apinet namespace that another writer (such as apinetlet) filled, or remove it",
 			AnnotationTakeOver, v, onOff(last.TakeOver))
+	}
+	if v, set := cp.Annotations[AnnotationHandbackLayout]; set {
+		if l, ok := parseHandbackLayout(v); ok {
+			s.Handback = l
+		} else {
+			s.Handback = last.Handback
+			bad[AnnotationHandbackLayout] = problemf(ReasonAnnotationInvalid, "annotation %s=%q is not %q or %q; the layout %s stays in force for new apinet objects. Set it to the apinetlet the member is to be handed back to, or remove it",
+				AnnotationHandbackLayout, v, HandbackHead, HandbackV024, last.Layout())
+		}
 	}
 	s.LiftDeletionHold = cp.Annotations[AnnotationLiftDeletionHold]
 	for k, v := range cp.Annotations {

@@ -699,3 +699,88 @@ func FuzzDefaultAPINetNamespace(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSettingsHandbackLayout(t *testing.T) {
+	tests := []struct {
+		name      string
+		value     *string
+		last      HandbackLayout
+		want      HandbackLayout
+		wantIn    HandbackLayout // Layout() of the result
+		wantStays string         // "" for no problem; else the layout the problem says stays
+	}{
+		{name: "unset: HEAD's layout", want: "", wantIn: HandbackHead},
+		{name: "unset drops the value before", last: HandbackV024, want: "", wantIn: HandbackHead},
+		{name: "head", value: ptr.To("head"), want: HandbackHead, wantIn: HandbackHead},
+		{name: "v0.2.4", value: ptr.To("v0.2.4"), want: HandbackV024, wantIn: HandbackV024},
+		{name: "v0.2.4 over head", value: ptr.To("v0.2.4"), last: HandbackHead, want: HandbackV024, wantIn: HandbackV024},
+		{name: "case matters", value: ptr.To("HEAD"), want: "", wantIn: HandbackHead, wantStays: "head"},
+		{name: "a version not known keeps the value before", value: ptr.To("v0.3.0"), last: HandbackV024, want: HandbackV024, wantIn: HandbackV024, wantStays: "v0.2.4"},
+		{name: "empty keeps the value before", value: ptr.To(""), last: HandbackHead, want: HandbackHead, wantIn: HandbackHead, wantStays: "head"},
+		{name: "spaces are not trimmed", value: ptr.To(" v0.2.4"), want: "", wantIn: HandbackHead, wantStays: "head"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			annotations := map[string]string{}
+			if tt.value != nil {
+				annotations[AnnotationHandbackLayout] = *tt.value
+			}
+			cp := newProfile("fleet", "member-1", map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"}, annotations)
+			got, problems := ParseSettings(cp, Settings{Handback: tt.last})
+			if got.Handback != tt.want || got.Layout() != tt.wantIn {
+				t.Errorf("ParseSettings() Handback = %q (layout %q), want %q (layout %q)", got.Handback, got.Layout(), tt.want, tt.wantIn)
+			}
+			if tt.wantStays == "" {
+				if len(problems) != 0 {
+					t.Fatalf("ParseSettings() problems = %v, want none", problems)
+				}
+				return
+			}
+			if len(problems) != 1 {
+				t.Fatalf("ParseSettings() problems = %v, want one", problems)
+			}
+			p := problems[0]
+			if p.Reason != ReasonAnnotationInvalid || !strings.HasPrefix(p.Message, "annotation "+AnnotationHandbackLayout+"=") ||
+				!strings.Contains(p.Message, "the layout "+tt.wantStays+" stays in force") {
+				t.Errorf("problem = %+v, want %s saying layout %s stays", p, ReasonAnnotationInvalid, tt.wantStays)
+			}
+		})
+	}
+}
+
+// FuzzParseSettingsHandbackLayout: exactly "head" and "v0.2.4" are read,
+// anything else keeps the layout before with one problem, and Layout() is
+// always one of the two.
+func FuzzParseSettingsHandbackLayout(f *testing.F) {
+	f.Add("v0.2.4", true, uint8(0))
+	f.Add("head", true, uint8(1))
+	f.Add("", true, uint8(2))
+	f.Add("v0.2.4\n", true, uint8(1))
+	f.Add("x", false, uint8(1))
+	f.Fuzz(func(t *testing.T, v string, set bool, lastSel uint8) {
+		last := []HandbackLayout{"", HandbackHead, HandbackV024}[int(lastSel)%3]
+		annotations := map[string]string{}
+		if set {
+			annotations[AnnotationHandbackLayout] = v
+		}
+		cp := newProfile("fleet", "member-1", map[string]string{LabelRole: "ironcore", LabelPeer: "apinet-a"}, annotations)
+		got, problems := ParseSettings(cp, Settings{Handback: last})
+		if l := got.Layout(); l != HandbackHead && l != HandbackV024 {
+			t.Fatalf("Layout() = %q", l)
+		}
+		switch {
+		case !set:
+			if got.Handback != "" || len(problems) != 0 {
+				t.Fatalf("unset: Handback %q, problems %v", got.Handback, problems)
+			}
+		case v == "head" || v == "v0.2.4":
+			if string(got.Handback) != v || len(problems) != 0 {
+				t.Fatalf("%q: Handback %q, problems %v", v, got.Handback, problems)
+			}
+		default:
+			if got.Handback != last || len(problems) != 1 || strings.Contains(problems[0].Message, "\n") && !strings.Contains(v, "\n") {
+				t.Fatalf("%q: Handback %q (before %q), problems %v", v, got.Handback, last, problems)
+			}
+		}
+	})
+}
