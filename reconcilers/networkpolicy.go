@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -68,11 +70,14 @@ func (r *networkPolicyReconciler) setupWithManager(mgr mcmanager.Manager) error 
 	return errors.Join(
 		c.watchMember(&networkingv1alpha1.Network{}, onNetwork(networkPoliciesOf)),
 		c.watchMember(&networkingv1alpha1.NetworkInterface{}, policiesOfNIC),
-		c.watchMember(&networkingv1alpha1.LoadBalancer{}, policiesOfLoadBalancer),
+		c.watchMember(&networkingv1alpha1.LoadBalancer{}, peersOfKindIn("LoadBalancer")),
+		c.watchMember(&networkingv1alpha1.VirtualIP{}, peersOfKindIn("VirtualIP")),
+		watchPeer(c, &apinetv1alpha1.Network{}, policiesOfAPINetNetwork),
 		watchPeer(c, &apinetv1alpha1.NetworkPolicy{}, MapToOrigin[*apinetv1alpha1.NetworkPolicy](OriginNetworkPolicy)),
 		watchPeer(c, &apinetv1alpha1.NetworkPolicyRule{}, MapToOrigin[*apinetv1alpha1.NetworkPolicyRule](OriginNetworkPolicy)),
 		watchPeer(c, &apinetv1alpha1.NetworkInterface{}, policiesOfAPINetNIC),
-		watchPeer(c, &apinetv1alpha1.LoadBalancer{}, policiesOfAPINetLoadBalancer),
+		watchPeer(c, &apinetv1alpha1.LoadBalancer{}, policiesOfAPINetPeer[*apinetv1alpha1.LoadBalancer](OriginLoadBalancer, "LoadBalancer")),
+		watchPeer(c, &apinetv1alpha1.IP{}, policiesOfAPINetPeer[*apinetv1alpha1.IP](OriginVirtualIP, "VirtualIP")),
 	)
 }
 
@@ -88,10 +93,24 @@ func policiesOfNIC(ctx context.Context, cl cluster.Cluster, obj client.Object) [
 	return networkPoliciesOf(ctx, cl.GetClient(), types.NamespacedName{Namespace: nic.Namespace, Name: nic.Spec.NetworkRef.Name})
 }
 
-// policiesOfLoadBalancer re-triggers the policies of a LoadBalancer's
-// namespace that have LoadBalancer peers, whatever their network.
-func policiesOfLoadBalancer(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
-	return policiesWithLoadBalancerPeers(ctx, cl.GetClient(), obj.GetNamespace())
+// peersOfKindIn re-triggers the policies of an object's namespace that
+// have peers of its kind (a LoadBalancer's or VirtualIP's labels select it
+// as a peer).
+func peersOfKindIn(kind string) func(context.Context, cluster.Cluster, client.Object) []reconcile.Request {
+	return func(ctx context.Context, cl cluster.Cluster, obj client.Object) []reconcile.Request {
+		return policiesWithPeersOfKind(ctx, cl.GetClient(), obj.GetNamespace(), kind)
+	}
+}
+
+// policiesOfAPINetNetwork re-triggers the policies of the IronCore Network
+// an apinet Network of the member stems from: the policy waits for it
+// (NetworkPending), and its rule names the apinet Network's UID.
+func policiesOfAPINetNetwork(ctx context.Context, m *clusterprofiles.Member, an *apinetv1alpha1.Network) []reconcile.Request {
+	key, ok := OriginNetwork.Of(an)
+	if !ok || !BelongsTo(m, an) {
+		return nil
+	}
+	return networkPoliciesOf(ctx, m.GetClient(), key)
 }
 
 // policiesOfAPINetNIC maps an apinet NIC the member claimed to the
@@ -108,25 +127,27 @@ func policiesOfAPINetNIC(ctx context.Context, m *clusterprofiles.Member, an *api
 	return policiesOfNIC(ctx, m, nic)
 }
 
-// policiesOfAPINetLoadBalancer maps an apinet LoadBalancer of the member
-// (its IPs) to the policies with LoadBalancer peers in its origin's
-// namespace.
-func policiesOfAPINetLoadBalancer(ctx context.Context, m *clusterprofiles.Member, an *apinetv1alpha1.LoadBalancer) []reconcile.Request {
-	key, ok := OriginLoadBalancer.Of(an)
-	if !ok || !BelongsTo(m, an) {
-		return nil
+// policiesOfAPINetPeer maps an apinet object of the member that a policy
+// peer of kind resolves to (a LoadBalancer's or public IP's addresses) to
+// the policies with such peers in its origin's namespace.
+func policiesOfAPINetPeer[T client.Object](o Origin, kind string) func(context.Context, *clusterprofiles.Member, T) []reconcile.Request {
+	return func(ctx context.Context, m *clusterprofiles.Member, an T) []reconcile.Request {
+		key, ok := o.Of(an)
+		if !ok || !BelongsTo(m, an) {
+			return nil
+		}
+		return policiesWithPeersOfKind(ctx, m.GetClient(), key.Namespace, kind)
 	}
-	return policiesWithLoadBalancerPeers(ctx, m.GetClient(), key.Namespace)
 }
 
-func policiesWithLoadBalancerPeers(ctx context.Context, c client.Reader, namespace string) []reconcile.Request {
+func policiesWithPeersOfKind(ctx context.Context, c client.Reader, namespace, kind string) []reconcile.Request {
 	list := &networkingv1alpha1.NetworkPolicyList{}
 	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if peersOfKind(&list.Items[i], "LoadBalancer") {
+		if peersOfKind(&list.Items[i], kind) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
@@ -155,9 +176,13 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 	report := func(status corev1.ConditionStatus, reason, message string) error {
 		return PatchStatus(ctx, c, np, func(np *networkingv1alpha1.NetworkPolicy) { setPolicyCondition(np, status, reason, message) })
 	}
+	key := types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(np.UID)}
 	invalid := func(err error) (reconcile.Result, error) {
-		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "InvalidNetworkPolicy", DefaultEventActionApply, "%v", err)
-		return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", err.Error())
+		// Found before anything is written: the rule written for an earlier
+		// generation stays enforced, and the condition says which.
+		message := fmt.Sprintf("%v; %s", err, r.stillEnforced(ctx, m, key))
+		recorder(m).Eventf(np, nil, corev1.EventTypeWarning, "InvalidNetworkPolicy", DefaultEventActionApply, "%s", message)
+		return reconcile.Result{}, report(corev1.ConditionFalse, "InvalidNetworkPolicy", message)
 	}
 	network, err := networkOf(ctx, c, np.Namespace, np.Spec.NetworkRef.Name)
 	if err != nil {
@@ -173,18 +198,18 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 		}
 		return reconcile.Result{}, err
 	}
-	spec, err := apinetPolicySpec(np, anNetwork.Name)
-	if err != nil {
-		return invalid(err)
-	}
 	objects, err := r.policyObjects(ctx, m, np)
 	if err != nil {
 		return reconcile.Result{}, err // transient (a List): retried, the condition stays as it is
 	}
+	spec, err := apinetPolicySpec(np, anNetwork.Name, objects)
+	if err != nil {
+		return invalid(err)
+	}
 	an := &apinetv1alpha1.NetworkPolicy{ObjectMeta: OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), Spec: spec}
 	rule, err := policyRule(OriginNetworkPolicy.ObjectMeta(m, np, string(np.UID)), np, an, anNetwork, objects)
 	if err != nil {
-		return invalid(err) // the policy's own: found before anything is written
+		return invalid(err)
 	}
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "ApplyFailed", err.Error()))
@@ -193,26 +218,56 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 	if err := r.apply(ctx, m, rule, NetworkPolicyRuleFieldManager); err != nil {
 		return reconcile.Result{}, errors.Join(err, report(corev1.ConditionFalse, "RuleApplyFailed", err.Error()))
 	}
-	return reconcile.Result{}, report(corev1.ConditionTrue, "Applied",
-		fmt.Sprintf("%d targets, %d ingress and %d egress rules", len(rule.Targets), len(rule.IngressRules), len(rule.EgressRules)))
+	return reconcile.Result{}, report(corev1.ConditionTrue, "Applied", ruleSummary(rule))
 }
 
-// policyObjects are what a policy selects from: the IronCore NICs and
-// LoadBalancers of its namespace, and the apinet NICs and LoadBalancers the
-// member made or claimed for them.
+// AnnotationPolicyGeneration, on a NetworkPolicyRule, is the generation of
+// the IronCore NetworkPolicy it was computed for.
+const AnnotationPolicyGeneration = "apinet-hub.ironcore.dev/policy-generation"
+
+// ruleSummary says what a rule enforces, in the Applied condition.
+func ruleSummary(rule *apinetv1alpha1.NetworkPolicyRule) string {
+	return fmt.Sprintf("%d targets, %d ingress and %d egress rules", len(rule.Targets), len(rule.IngressRules), len(rule.EgressRules))
+}
+
+// stillEnforced says what stays enforced for a policy whose new generation
+// cannot be written: the rule in the peer's cache, with the generation it
+// was computed for, or nothing.
+func (r *networkPolicyReconciler) stillEnforced(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) string {
+	rule := &apinetv1alpha1.NetworkPolicyRule{}
+	if err := m.Peer.GetClient().Get(ctx, key, rule); err != nil || !BelongsTo(m, rule) {
+		return "no rule of this policy is enforced"
+	}
+	if gen := rule.Annotations[AnnotationPolicyGeneration]; gen != "" {
+		return fmt.Sprintf("the rule of generation %s stays enforced (%s)", gen, ruleSummary(rule))
+	}
+	return fmt.Sprintf("the rule written before stays enforced (%s)", ruleSummary(rule))
+}
+
+// policyObjects are what a policy selects from: the IronCore NICs,
+// LoadBalancers and VirtualIPs of its namespace, and the apinet NICs,
+// LoadBalancers and IPs the member made or claimed for them.
 type policyObjects struct {
 	nics          []networkingv1alpha1.NetworkInterface
 	loadBalancers []networkingv1alpha1.LoadBalancer
+	virtualIPs    []networkingv1alpha1.VirtualIP
 	// apinetNICs are by the UID of the IronCore NIC that claimed them.
 	apinetNICs map[types.UID]*apinetv1alpha1.NetworkInterface
 	// apinetLoadBalancers are by name (the IronCore LoadBalancer's UID).
 	apinetLoadBalancers map[string]*apinetv1alpha1.LoadBalancer
+	// apinetIPs are by name (the IronCore VirtualIP's UID).
+	apinetIPs map[string]*apinetv1alpha1.IP
 }
 
 // policyObjects reads the policy's candidates from the member's and the
-// peer's caches.
+// peer's caches (LoadBalancers and VirtualIPs only for policies with such
+// peers).
 func (r *networkPolicyReconciler) policyObjects(ctx context.Context, m *clusterprofiles.Member, np *networkingv1alpha1.NetworkPolicy) (policyObjects, error) {
-	out := policyObjects{apinetNICs: map[types.UID]*apinetv1alpha1.NetworkInterface{}, apinetLoadBalancers: map[string]*apinetv1alpha1.LoadBalancer{}}
+	out := policyObjects{
+		apinetNICs:          map[types.UID]*apinetv1alpha1.NetworkInterface{},
+		apinetLoadBalancers: map[string]*apinetv1alpha1.LoadBalancer{},
+		apinetIPs:           map[string]*apinetv1alpha1.IP{},
+	}
 	nics := &networkingv1alpha1.NetworkInterfaceList{}
 	if err := m.GetClient().List(ctx, nics, client.InNamespace(np.Namespace)); err != nil {
 		return out, err
@@ -229,35 +284,74 @@ func (r *networkPolicyReconciler) policyObjects(ctx context.Context, m *clusterp
 			out.apinetNICs[types.UID(uid)] = an
 		}
 	}
-	if !peersOfKind(np, "LoadBalancer") {
-		return out, nil
+	if peersOfKind(np, "LoadBalancer") {
+		lbs := &networkingv1alpha1.LoadBalancerList{}
+		if err := m.GetClient().List(ctx, lbs, client.InNamespace(np.Namespace)); err != nil {
+			return out, err
+		}
+		out.loadBalancers = lbs.Items
+		anLBs := &apinetv1alpha1.LoadBalancerList{}
+		if err := m.Peer.GetClient().List(ctx, anLBs, client.InNamespace(m.Peer.Namespace),
+			client.MatchingLabels{OriginLoadBalancer.NamespaceLabel(): np.Namespace}); err != nil {
+			return out, err
+		}
+		for i := range anLBs.Items {
+			if an := &anLBs.Items[i]; BelongsTo(m, an) {
+				out.apinetLoadBalancers[an.Name] = an
+			}
+		}
 	}
-	lbs := &networkingv1alpha1.LoadBalancerList{}
-	if err := m.GetClient().List(ctx, lbs, client.InNamespace(np.Namespace)); err != nil {
-		return out, err
-	}
-	out.loadBalancers = lbs.Items
-	anLBs := &apinetv1alpha1.LoadBalancerList{}
-	if err := m.Peer.GetClient().List(ctx, anLBs, client.InNamespace(m.Peer.Namespace),
-		client.MatchingLabels{OriginLoadBalancer.NamespaceLabel(): np.Namespace}); err != nil {
-		return out, err
-	}
-	for i := range anLBs.Items {
-		if an := &anLBs.Items[i]; BelongsTo(m, an) {
-			out.apinetLoadBalancers[an.Name] = an
+	if peersOfKind(np, "VirtualIP") {
+		vips := &networkingv1alpha1.VirtualIPList{}
+		if err := m.GetClient().List(ctx, vips, client.InNamespace(np.Namespace)); err != nil {
+			return out, err
+		}
+		out.virtualIPs = vips.Items
+		ips := &apinetv1alpha1.IPList{}
+		if err := m.Peer.GetClient().List(ctx, ips, client.InNamespace(m.Peer.Namespace),
+			client.MatchingLabels{OriginVirtualIP.NamespaceLabel(): np.Namespace}); err != nil {
+			return out, err
+		}
+		for i := range ips.Items {
+			if ip := &ips.Items[i]; BelongsTo(m, ip) {
+				out.apinetIPs[ip.Name] = ip
+			}
 		}
 	}
 	return out, nil
 }
 
+// virtualIPAddrs are the addresses of the VirtualIPs of the policy's
+// namespace whose labels match selector: those of the public apinet IPs the
+// member made for them, sorted.
+func (o policyObjects) virtualIPAddrs(selector metav1.LabelSelector) ([]netip.Addr, error) {
+	sel, err := metav1.LabelSelectorAsSelector(&selector)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for i := range o.virtualIPs {
+		vip := &o.virtualIPs[i]
+		if ip := o.apinetIPs[string(vip.UID)]; ip != nil && sel.Matches(labels.Set(vip.Labels)) && OriginVirtualIP.StemsFrom(ip, vip) && ip.Spec.IP.IsValid() {
+			out = append(out, ip.Spec.IP.Addr)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
 // policyRule computes the NetworkPolicyRule (metadata meta, without the
 // owner reference: the caller adds it once the policy an is applied) of the
-// apinet policy an on anNetwork. Targets are the
-// IronCore NICs of the policy's network whose labels match its selector,
-// one entry per IP of their Ready apinet NIC; a NetworkInterface peer adds
-// the IPs of the matching NICs of that network (Ready apinet NICs), a
-// LoadBalancer peer the allocated IPs of the matching LoadBalancers of the
-// namespace, any network. NICs and load balancers are in the order of their
+// apinet policy an on anNetwork, in the form metalnetlet enforces. Targets
+// are the IronCore NICs of the policy's network whose labels match its
+// selector, one entry per IP of their Ready apinet NIC; a NetworkInterface
+// peer adds the IPs of the matching NICs of that network (Ready apinet
+// NICs), a LoadBalancer peer the allocated IPs of the matching
+// LoadBalancers of that network (another network's private addresses mean
+// nothing here); VirtualIP peers are in an's spec as their addresses. A
+// rule without ports allows every TCP and UDP port and a rule without peers
+// every address (IronCore: "empty matches all"; metalnetlet enforces
+// nothing for either). NICs and load balancers are in the order of their
 // apinet names, so an unchanged selection writes an unchanged rule. An
 // error is the policy's own (a selector that does not parse, an
 // unsupported peer kind).
@@ -288,7 +382,10 @@ func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an
 		var out []*apinetv1alpha1.LoadBalancer
 		for i := range objects.loadBalancers {
 			lb := &objects.loadBalancers[i]
-			if a := objects.apinetLoadBalancers[string(lb.UID)]; a != nil && sel.Matches(labels.Set(lb.Labels)) && OriginLoadBalancer.StemsFrom(a, lb) {
+			if lb.Spec.NetworkRef.Name != np.Spec.NetworkRef.Name || !sel.Matches(labels.Set(lb.Labels)) {
+				continue
+			}
+			if a := objects.apinetLoadBalancers[string(lb.UID)]; a != nil && OriginLoadBalancer.StemsFrom(a, lb) && a.Spec.NetworkRef.Name == anNetwork.Name {
 				out = append(out, a)
 			}
 		}
@@ -306,6 +403,12 @@ func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an
 		}
 	}
 	toRule := func(ports []apinetv1alpha1.NetworkPolicyPort, peers []apinetv1alpha1.NetworkPolicyPeer) (apinetv1alpha1.Rule, error) {
+		if len(ports) == 0 {
+			ports = allPorts()
+		}
+		if len(peers) == 0 {
+			peers = allAddresses()
+		}
 		rule := apinetv1alpha1.Rule{NetworkPolicyPorts: ports}
 		for _, p := range peers {
 			if p.IPBlock != nil {
@@ -338,11 +441,17 @@ func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an
 					}
 				}
 			default:
-				return rule, fmt.Errorf("peers of kind %q are not supported (NetworkInterface, LoadBalancer)", p.ObjectSelector.Kind)
+				return rule, fmt.Errorf("peers of kind %q are not supported (NetworkInterface, LoadBalancer, VirtualIP)", p.ObjectSelector.Kind)
 			}
 		}
 		return rule, nil
 	}
+	annotations := maps.Clone(meta.Annotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationPolicyGeneration] = strconv.FormatInt(np.Generation, 10)
+	meta.Annotations = annotations
 	rule := &apinetv1alpha1.NetworkPolicyRule{
 		ObjectMeta: meta,
 		NetworkRef: apinetv1alpha1.LocalUIDReference{Name: anNetwork.Name, UID: anNetwork.UID},
@@ -364,6 +473,23 @@ func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an
 		rule.EgressRules = append(rule.EgressRules, r)
 	}
 	return rule, nil
+}
+
+// allPorts is "every port" in the form metalnetlet enforces: it makes one
+// firewall rule per port entry, and an entry without a port number matches
+// every port of its protocol. Ports exist for TCP and UDP only there
+// (metalnetlet has no ICMP in its rule format, and SCTP is refused).
+func allPorts() []apinetv1alpha1.NetworkPolicyPort {
+	return []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP)}, {Protocol: ptr.To(corev1.ProtocolUDP)}}
+}
+
+// allAddresses is "every peer" as metalnetlet enforces it: a firewall rule
+// per CIDR block, so both families' whole ranges.
+func allAddresses() []apinetv1alpha1.NetworkPolicyPeer {
+	return []apinetv1alpha1.NetworkPolicyPeer{
+		{IPBlock: &apinetv1alpha1.IPBlock{CIDR: apinetnet.MustParseIPPrefix("0.0.0.0/0")}},
+		{IPBlock: &apinetv1alpha1.IPBlock{CIDR: apinetnet.MustParseIPPrefix("::/0")}},
+	}
 }
 
 // claimedAPINetNIC is the apinet NIC an IronCore NIC claimed: the one its
@@ -391,18 +517,33 @@ func objectIP(addr netip.Addr) apinetv1alpha1.ObjectIP {
 }
 
 // apinetPolicySpec maps an IronCore NetworkPolicy to the apinet spec
-// (priority 1000, as apinetlet).
-func apinetPolicySpec(np *networkingv1alpha1.NetworkPolicy, networkName string) (apinetv1alpha1.NetworkPolicySpec, error) {
+// (priority 1000, as apinetlet). apinet knows no VirtualIP peers: they are
+// written as the addresses of the VirtualIPs they select (objects), and a
+// rule whose peers all are VirtualIPs without an address, which allows
+// nothing, is left out (an empty peer list would allow every address).
+func apinetPolicySpec(np *networkingv1alpha1.NetworkPolicy, networkName string, objects policyObjects) (apinetv1alpha1.NetworkPolicySpec, error) {
 	spec := apinetv1alpha1.NetworkPolicySpec{
 		NetworkRef:               corev1.LocalObjectReference{Name: networkName},
 		NetworkInterfaceSelector: *np.Spec.NetworkInterfaceSelector.DeepCopy(),
 		Priority:                 ptr.To(networkPolicyPriority),
 	}
-	for _, in := range np.Spec.Ingress {
-		spec.Ingress = append(spec.Ingress, apinetv1alpha1.NetworkPolicyIngressRule{From: apinetPeers(in.From), Ports: apinetPorts(in.Ports)})
+	for i, in := range np.Spec.Ingress {
+		peers, ports, err := apinetRule(in.From, in.Ports, objects)
+		if err != nil {
+			return spec, fmt.Errorf("ingress[%d]: %w", i, err)
+		}
+		if len(in.From) == 0 || len(peers) > 0 {
+			spec.Ingress = append(spec.Ingress, apinetv1alpha1.NetworkPolicyIngressRule{From: peers, Ports: ports})
+		}
 	}
-	for _, out := range np.Spec.Egress {
-		spec.Egress = append(spec.Egress, apinetv1alpha1.NetworkPolicyEgressRule{To: apinetPeers(out.To), Ports: apinetPorts(out.Ports)})
+	for i, out := range np.Spec.Egress {
+		peers, ports, err := apinetRule(out.To, out.Ports, objects)
+		if err != nil {
+			return spec, fmt.Errorf("egress[%d]: %w", i, err)
+		}
+		if len(out.To) == 0 || len(peers) > 0 {
+			spec.Egress = append(spec.Egress, apinetv1alpha1.NetworkPolicyEgressRule{To: peers, Ports: ports})
+		}
 	}
 	for _, t := range np.Spec.PolicyTypes {
 		switch t {
@@ -417,9 +558,34 @@ func apinetPolicySpec(np *networkingv1alpha1.NetworkPolicy, networkName string) 
 	return spec, nil
 }
 
-func apinetPeers(in []networkingv1alpha1.NetworkPolicyPeer) []apinetv1alpha1.NetworkPolicyPeer {
+// apinetRule maps the peers and ports of one IronCore rule.
+func apinetRule(peers []networkingv1alpha1.NetworkPolicyPeer, ports []networkingv1alpha1.NetworkPolicyPort, objects policyObjects) ([]apinetv1alpha1.NetworkPolicyPeer, []apinetv1alpha1.NetworkPolicyPort, error) {
+	anPeers, err := apinetPeers(peers, objects)
+	if err != nil {
+		return nil, nil, err
+	}
+	anPorts, err := apinetPorts(ports)
+	if err != nil {
+		return nil, nil, err
+	}
+	return anPeers, anPorts, nil
+}
+
+// apinetPeers maps a rule's peers; a VirtualIP peer becomes one /32 (/128)
+// block per address of the VirtualIPs it selects.
+func apinetPeers(in []networkingv1alpha1.NetworkPolicyPeer, objects policyObjects) ([]apinetv1alpha1.NetworkPolicyPeer, error) {
 	var out []apinetv1alpha1.NetworkPolicyPeer
 	for _, p := range in {
+		if s := p.ObjectSelector; s != nil && s.Kind == "VirtualIP" {
+			addrs, err := objects.virtualIPAddrs(s.LabelSelector)
+			if err != nil {
+				return nil, fmt.Errorf("VirtualIP peer: %w", err)
+			}
+			for _, addr := range addrs {
+				out = append(out, apinetv1alpha1.NetworkPolicyPeer{IPBlock: &apinetv1alpha1.IPBlock{CIDR: apinetnet.IPPrefix{Prefix: netip.PrefixFrom(addr, addr.BitLen())}}})
+			}
+			continue
+		}
 		var peer apinetv1alpha1.NetworkPolicyPeer
 		if s := p.ObjectSelector; s != nil {
 			peer.ObjectSelector = &apinetv1alpha1.ObjectSelector{Kind: s.Kind, LabelSelector: *s.LabelSelector.DeepCopy()}
@@ -433,23 +599,28 @@ func apinetPeers(in []networkingv1alpha1.NetworkPolicyPeer) []apinetv1alpha1.Net
 		}
 		out = append(out, peer)
 	}
-	return out
+	return out, nil
 }
 
 // apinetPorts maps a rule's ports. A port without a protocol means TCP, as
 // in Kubernetes NetworkPolicy and as apinet documents it, and is written so:
 // IronCore does not default it, and metalnetlet dereferences the protocol of
 // every port of a rule (a nil one breaks every reconcile of the target NICs).
-func apinetPorts(in []networkingv1alpha1.NetworkPolicyPort) []apinetv1alpha1.NetworkPolicyPort {
+// SCTP is refused: metalnetlet writes no protocol for it, which metalnet
+// dereferences in turn.
+func apinetPorts(in []networkingv1alpha1.NetworkPolicyPort) ([]apinetv1alpha1.NetworkPolicyPort, error) {
 	var out []apinetv1alpha1.NetworkPolicyPort
 	for _, p := range in {
 		protocol := p.Protocol
 		if protocol == nil {
 			protocol = ptr.To(corev1.ProtocolTCP)
 		}
+		if *protocol != corev1.ProtocolTCP && *protocol != corev1.ProtocolUDP {
+			return nil, fmt.Errorf("port %d: protocol %s cannot be enforced (metalnet's firewall matches TCP and UDP)", p.Port, *protocol)
+		}
 		out = append(out, apinetv1alpha1.NetworkPolicyPort{Protocol: ptr.To(*protocol), Port: p.Port, EndPort: p.EndPort})
 	}
-	return out
+	return out, nil
 }
 
 func setPolicyCondition(np *networkingv1alpha1.NetworkPolicy, status corev1.ConditionStatus, reason, message string) {

@@ -72,10 +72,34 @@ func TestAPINetPolicySpec(t *testing.T) {
 		{name: "unknown policy type", spec: networkingv1alpha1.NetworkPolicySpec{
 			NetworkInterfaceSelector: selector, PolicyTypes: []networkingv1alpha1.PolicyType{"Sideways"},
 		}, wantErr: true},
+		{name: "SCTP is refused", spec: networkingv1alpha1.NetworkPolicySpec{
+			NetworkInterfaceSelector: selector, Ingress: []networkingv1alpha1.NetworkPolicyIngressRule{{
+				Ports: []networkingv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolSCTP), Port: 9}},
+			}},
+		}, wantErr: true},
+		{name: "VirtualIP peers become their addresses", spec: networkingv1alpha1.NetworkPolicySpec{
+			NetworkInterfaceSelector: selector, Ingress: []networkingv1alpha1.NetworkPolicyIngressRule{{
+				From: []networkingv1alpha1.NetworkPolicyPeer{objectPeer("VirtualIP", map[string]string{"app": "vip"})},
+			}},
+		}, want: withIngress(base, apinetv1alpha1.NetworkPolicyIngressRule{From: []apinetv1alpha1.NetworkPolicyPeer{
+			{IPBlock: &apinetv1alpha1.IPBlock{CIDR: apinetnet.MustParseIPPrefix("192.0.2.1/32")}},
+			{IPBlock: &apinetv1alpha1.IPBlock{CIDR: apinetnet.MustParseIPPrefix("2001:db8::7/128")}},
+		}})},
+		{name: "a rule of VirtualIPs without addresses allows nothing: left out", spec: networkingv1alpha1.NetworkPolicySpec{
+			NetworkInterfaceSelector: selector, Egress: []networkingv1alpha1.NetworkPolicyEgressRule{
+				{To: []networkingv1alpha1.NetworkPolicyPeer{objectPeer("VirtualIP", map[string]string{"app": "nothing"})}},
+				{Ports: []networkingv1alpha1.NetworkPolicyPort{{Port: 53}}},
+			},
+		}, want: withEgress(base, apinetv1alpha1.NetworkPolicyEgressRule{Ports: []apinetv1alpha1.NetworkPolicyPort{{Protocol: tcp, Port: 53}}})},
+		{name: "invalid VirtualIP peer selector", spec: networkingv1alpha1.NetworkPolicySpec{
+			NetworkInterfaceSelector: selector, Egress: []networkingv1alpha1.NetworkPolicyEgressRule{{
+				To: []networkingv1alpha1.NetworkPolicyPeer{{ObjectSelector: &corev1alpha1.ObjectSelector{Kind: "VirtualIP", LabelSelector: bogusSelector}}},
+			}},
+		}, wantErr: true},
 	} {
 		np := &networkingv1alpha1.NetworkPolicy{Spec: tc.spec}
 		np.Spec.NetworkRef.Name = "nw"
-		got, err := apinetPolicySpec(np, "nw-uid")
+		got, err := apinetPolicySpec(np, "nw-uid", vipObjects)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%s: error %v, want error %v", tc.name, err, tc.wantErr)
 			continue
@@ -84,6 +108,39 @@ func TestAPINetPolicySpec(t *testing.T) {
 			t.Errorf("%s: apinetPolicySpec = %s, want %s", tc.name, asJSON(got), asJSON(tc.want))
 		}
 	}
+}
+
+// vipObjects holds VirtualIPs: two with app=vip whose apinet IPs have
+// addresses, one whose IP has none yet, one whose apinet IP stems from
+// another VirtualIP, and one unselected.
+var vipObjects = func() policyObjects {
+	o := policyObjects{apinetIPs: map[string]*apinetv1alpha1.IP{}}
+	vip := func(name string, labels map[string]string, originUID types.UID, addr string) {
+		uid := types.UID("uid-" + name)
+		o.virtualIPs = append(o.virtualIPs, networkingv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: uid, Labels: labels}})
+		ip := &apinetv1alpha1.IP{ObjectMeta: metav1.ObjectMeta{Namespace: "apinet-ns", Name: string(uid), Labels: map[string]string{OriginVirtualIP.UIDLabel(): string(originUID)}}}
+		if addr != "" {
+			ip.Spec.IP = apinetnet.MustParseIP(addr)
+		}
+		o.apinetIPs[string(uid)] = ip
+	}
+	app := map[string]string{"app": "vip"}
+	vip("v6", app, "uid-v6", "2001:db8::7")
+	vip("v4", app, "uid-v4", "192.0.2.1")
+	vip("pending", app, "uid-pending", "")
+	vip("stale", app, "uid-someone-else", "192.0.2.99")
+	vip("other", map[string]string{"app": "other"}, "uid-other", "192.0.2.50")
+	return o
+}()
+
+func withIngress(spec apinetv1alpha1.NetworkPolicySpec, rules ...apinetv1alpha1.NetworkPolicyIngressRule) apinetv1alpha1.NetworkPolicySpec {
+	spec.Ingress = rules
+	return spec
+}
+
+func withEgress(spec apinetv1alpha1.NetworkPolicySpec, rules ...apinetv1alpha1.NetworkPolicyEgressRule) apinetv1alpha1.NetworkPolicySpec {
+	spec.Egress = rules
+	return spec
 }
 
 // TestPeersOfKind pins the check for peers of a kind, in ingress and
@@ -148,9 +205,11 @@ func TestClaimedAPINetNIC(t *testing.T) {
 // through its claimed apinet NIC, which must be on the apinet network and
 // Ready: one target per IP, by apinet NIC name. NetworkInterface peers are
 // the /32 or /128 of the matching NICs of that network on the same terms;
-// LoadBalancer peers the allocated IPs of the matching LoadBalancers of any
-// network whose apinet LoadBalancer stems from them; ipBlocks are copied.
-// Selectors that do not parse and unsupported peer kinds are errors.
+// LoadBalancer peers the allocated IPs of the matching LoadBalancers of the
+// policy's network whose apinet LoadBalancer stems from them; ipBlocks are
+// copied; a rule without ports gets every TCP and UDP port, one without
+// peers every address. Selectors that do not parse and unsupported peer
+// kinds are errors.
 func TestPolicyRule(t *testing.T) {
 	const nw, anNW = "nw", "nw-uid"
 	anNetwork := &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "apinet-ns", Name: anNW, UID: "an-nw-uid"}}
@@ -203,8 +262,13 @@ func TestPolicyRule(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: uid, Labels: labels},
 			Spec:       networkingv1alpha1.LoadBalancerSpec{NetworkRef: corev1.LocalObjectReference{Name: network}},
 		})
+		anNetworkName := "other-uid"
+		if network == nw {
+			anNetworkName = anNW
+		}
 		an := &apinetv1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Namespace: "apinet-ns", Name: string(uid),
-			Labels: map[string]string{OriginLoadBalancer.UIDLabel(): string(originUID)}}}
+			Labels: map[string]string{OriginLoadBalancer.UIDLabel(): string(originUID)}},
+			Spec: apinetv1alpha1.LoadBalancerSpec{NetworkRef: corev1.LocalObjectReference{Name: anNetworkName}}}
 		for i, ip := range ips {
 			lbIP := apinetv1alpha1.LoadBalancerIP{Name: fmt.Sprint("ip-", i)}
 			if ip != "" {
@@ -221,7 +285,7 @@ func TestPolicyRule(t *testing.T) {
 	lb("lb-unselected", nw, map[string]string{"app": "other"}, "uid-lb-unselected", "192.0.2.8")
 
 	np := &networkingv1alpha1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pol", UID: "np-uid"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pol", UID: "np-uid", Generation: 3},
 		Spec:       networkingv1alpha1.NetworkPolicySpec{NetworkRef: corev1.LocalObjectReference{Name: nw}},
 	}
 	meta := OriginNetworkPolicy.ObjectMeta(testMember(), np, "np-uid")
@@ -275,13 +339,25 @@ func TestPolicyRule(t *testing.T) {
 			}},
 		},
 		{
-			name:     "LoadBalancer peers of any network",
+			name:     "LoadBalancer peers of the policy's network only; no ports: every TCP and UDP port",
 			selector: matching(map[string]string{"app": "nothing"}),
 			egress: []apinetv1alpha1.NetworkPolicyEgressRule{{
 				To: []apinetv1alpha1.NetworkPolicyPeer{peer("LoadBalancer", matching(lbs))},
 			}},
 			wantEgress: []apinetv1alpha1.Rule{{
-				ObjectIPs: []apinetv1alpha1.ObjectIP{hostIP(corev1.IPv6Protocol, "2001:db8::1/128"), hostIP(corev1.IPv4Protocol, "192.0.2.2/32")},
+				ObjectIPs:          []apinetv1alpha1.ObjectIP{hostIP(corev1.IPv6Protocol, "2001:db8::1/128")},
+				NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP)}, {Protocol: ptr.To(corev1.ProtocolUDP)}},
+			}},
+		},
+		{
+			name:     "no peers: every address of both families",
+			selector: matching(map[string]string{"app": "nothing"}),
+			ingress:  []apinetv1alpha1.NetworkPolicyIngressRule{{Ports: ports}},
+			wantIngress: []apinetv1alpha1.Rule{{
+				CIDRBlock: []apinetv1alpha1.IPBlock{
+					{CIDR: apinetnet.MustParseIPPrefix("0.0.0.0/0")}, {CIDR: apinetnet.MustParseIPPrefix("::/0")},
+				},
+				NetworkPolicyPorts: ports,
 			}},
 		},
 		{
@@ -309,7 +385,7 @@ func TestPolicyRule(t *testing.T) {
 		{
 			name:     "unsupported peer kind",
 			selector: matching(web),
-			ingress:  []apinetv1alpha1.NetworkPolicyIngressRule{{From: []apinetv1alpha1.NetworkPolicyPeer{peer("VirtualIP", matching(web))}}},
+			ingress:  []apinetv1alpha1.NetworkPolicyIngressRule{{From: []apinetv1alpha1.NetworkPolicyPeer{peer("Service", matching(web))}}},
 			wantErr:  true,
 		},
 	} {
@@ -331,8 +407,10 @@ func TestPolicyRule(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
+		wantMeta := *meta.DeepCopy()
+		wantMeta.Annotations[AnnotationPolicyGeneration] = "3"
 		want := &apinetv1alpha1.NetworkPolicyRule{
-			ObjectMeta:   *meta.DeepCopy(),
+			ObjectMeta:   wantMeta,
 			NetworkRef:   apinetv1alpha1.LocalUIDReference{Name: anNW, UID: "an-nw-uid"},
 			Targets:      tc.wantTargets,
 			Priority:     ptr.To[int32](1000),
