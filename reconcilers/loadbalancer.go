@@ -86,16 +86,33 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 		return reconcile.Result{}, nil // nothing to retry until the LoadBalancer changes
 	}
 	existing := &apinetv1alpha1.LoadBalancer{}
-	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(lb.UID)}, existing); client.IgnoreNotFound(err) != nil {
-		return reconcile.Result{}, err
+	if err := m.Peer.GetClient().Get(ctx, types.NamespacedName{Namespace: m.Peer.Namespace, Name: string(lb.UID)}, existing); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return reconcile.Result{}, err
+		}
+		existing = nil
 	}
 	aware := r.opts.NodeAffinityAware
 	if m.Settings().NodeAffinityAware != nil {
 		aware = *m.Settings().NodeAffinityAware
 	}
 	an := apinetLoadBalancer(m, lb, existing, string(network.UID), ips, destinations, aware)
+	// Fields apinet cannot change in place keep their apinet value; the
+	// rest of the change is written, and the refusal reported once.
+	changes := loadBalancerImmutableChanges(an, existing)
+	keepImmutable(an, existing, changes)
+	refused := refusal{annotation: AnnotationImmutableRefused, reason: ReasonImmutableFieldChanged, text: immutableRefusal(changes)}
+	refused.record(an)
+	var cached client.Object
+	if existing != nil {
+		cached = existing
+	}
+	report := refused.news(ctx, m, cached, &apinetv1alpha1.LoadBalancer{})
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		return reconcile.Result{}, err
+	}
+	if report {
+		refused.report(m, lb, "the apinet LoadBalancer keeps them, the rest of the change is applied; recreate the LoadBalancer to change them")
 	}
 	if err := r.apply(ctx, m, apinetLoadBalancerRouting(m, lb, an, destinations), FieldManager); err != nil {
 		return reconcile.Result{}, err
@@ -104,11 +121,13 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 }
 
 // apinetLoadBalancer is the apinet LoadBalancer of lb on the apinet network
-// networkUID. The selector of an apinet LoadBalancer is immutable: the one
-// existing carries is kept (apinetlet v0.2.4 selected by three labels), and
-// the instance template follows it.
+// networkUID (existing: the apinet LoadBalancer there is, nil if none).
+// The selector of an apinet LoadBalancer is immutable: the one existing
+// carries is kept (apinetlet v0.2.4 selected by three labels), and the
+// instance template follows it; a new one gets the selector of the
+// member's hand-back layout (Origin.LayoutLabels).
 func apinetLoadBalancer(m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBalancer, existing *apinetv1alpha1.LoadBalancer, networkUID string, ips []apinetv1alpha1.LoadBalancerIP, destinations []apinetv1alpha1.LoadBalancerDestination, nodeAffinityAware bool) *apinetv1alpha1.LoadBalancer {
-	selector := OriginLoadBalancer.SelectorLabels(lb)
+	selector := OriginLoadBalancer.LayoutLabels(m.Settings().Layout(), lb)
 	if existing != nil && existing.Spec.Selector != nil && len(existing.Spec.Selector.MatchLabels) > 0 {
 		selector = maps.Clone(existing.Spec.Selector.MatchLabels)
 	}
@@ -129,6 +148,49 @@ func apinetLoadBalancer(m *clusterprofiles.Member, lb *networkingv1alpha1.LoadBa
 				Spec:       apinetv1alpha1.InstanceSpec{Affinity: loadBalancerAffinity(selector, destinations, nodeAffinityAware)},
 			},
 		},
+	}
+}
+
+// loadBalancerImmutableChanges lists the fields of the apinet LoadBalancer
+// existing (nil: none yet, so nothing to change) that desired asks to
+// change and apinet does not allow to: spec.type (IronCore lets a user
+// change it) and spec.networkRef (the IronCore Network's UID: it changes
+// when the Network is recreated under the same name). The selector, also
+// immutable, is kept by apinetLoadBalancer.
+func loadBalancerImmutableChanges(desired, existing *apinetv1alpha1.LoadBalancer) []immutableChange {
+	if existing == nil {
+		return nil
+	}
+	var out []immutableChange
+	if desired.Spec.Type != existing.Spec.Type {
+		out = append(out, immutableChange{Field: "spec.type", Have: string(existing.Spec.Type), Want: string(desired.Spec.Type)})
+	}
+	if desired.Spec.NetworkRef.Name != existing.Spec.NetworkRef.Name {
+		out = append(out, immutableChange{Field: "spec.networkRef.name", Have: existing.Spec.NetworkRef.Name, Want: desired.Spec.NetworkRef.Name})
+	}
+	return out
+}
+
+// keepImmutable sets each field of changes in desired back to its value in
+// existing. A type kept keeps the addresses too: those of the other type
+// (an internal address on a public LoadBalancer, or none) do not apply.
+// Public addresses are the registry's, so only their names and families are
+// written, as always.
+func keepImmutable(desired, existing *apinetv1alpha1.LoadBalancer, changes []immutableChange) {
+	for _, c := range changes {
+		switch c.Field {
+		case "spec.type":
+			desired.Spec.Type = existing.Spec.Type
+			desired.Spec.IPs = nil
+			for _, ip := range existing.Spec.IPs {
+				if existing.Spec.Type == apinetv1alpha1.LoadBalancerTypePublic {
+					ip = apinetv1alpha1.LoadBalancerIP{Name: ip.Name, IPFamily: ip.IPFamily}
+				}
+				desired.Spec.IPs = append(desired.Spec.IPs, ip)
+			}
+		case "spec.networkRef.name":
+			desired.Spec.NetworkRef = existing.Spec.NetworkRef
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 package reconcilers
 
 import (
+	"maps"
 	"reflect"
+	"strings"
 	"testing"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -208,6 +210,141 @@ func TestLoadBalancerStatusIPs(t *testing.T) {
 		an := &apinetv1alpha1.LoadBalancer{Spec: apinetv1alpha1.LoadBalancerSpec{IPs: tc.ips}}
 		if got := loadBalancerStatusIPs(an); !sameJSON(got, tc.want) {
 			t.Errorf("%s: loadBalancerStatusIPs = %s, want %s", tc.name, asJSON(got), asJSON(tc.want))
+		}
+	}
+}
+
+// TestAPINetLoadBalancerHandbackLayout pins the layout of a member set to
+// hand back to apinetlet v0.2.4 (clusterprofiles.AnnotationHandbackLayout):
+// a new apinet LoadBalancer gets v0.2.4's three-label selector, the name
+// label on the object too, and no template annotations; an existing one
+// keeps its selector whatever the layout; a name too long for a label keeps
+// HEAD's layout (v0.2.4 cannot map it either).
+func TestAPINetLoadBalancerHandbackLayout(t *testing.T) {
+	o := OriginLoadBalancer
+	long := strings.Repeat("n", 64)
+	head := map[string]string{o.UIDLabel(): "lb-uid", o.NamespaceLabel(): "default"}
+	legacy := map[string]string{o.UIDLabel(): "lb-uid", o.NamespaceLabel(): "default", o.NameKey(): "web"}
+	withCluster := func(l map[string]string) map[string]string {
+		l = maps.Clone(l)
+		l[clusterprofiles.LabelCluster] = "fleet.m1"
+		return l
+	}
+	existing := func(selector map[string]string) *apinetv1alpha1.LoadBalancer {
+		return &apinetv1alpha1.LoadBalancer{Spec: apinetv1alpha1.LoadBalancerSpec{Selector: &metav1.LabelSelector{MatchLabels: selector}}}
+	}
+	for _, tc := range []struct {
+		name            string
+		layout          clusterprofiles.HandbackLayout
+		lbName          string
+		existing        *apinetv1alpha1.LoadBalancer
+		wantSelector    map[string]string
+		wantLabels      map[string]string
+		wantTemplateAnn map[string]string
+	}{
+		{"default (unset): HEAD", "", "web", nil, head, withCluster(head), map[string]string{o.NameKey(): "web"}},
+		{"head", clusterprofiles.HandbackHead, "web", nil, head, withCluster(head), map[string]string{o.NameKey(): "web"}},
+		{"v0.2.4: three labels, no template annotations", clusterprofiles.HandbackV024, "web", nil, legacy, withCluster(legacy), nil},
+		{"v0.2.4, existing with HEAD's selector: kept", clusterprofiles.HandbackV024, "web", existing(head), head, withCluster(legacy), map[string]string{o.NameKey(): "web"}},
+		{"head, existing with v0.2.4's selector: kept", clusterprofiles.HandbackHead, "web", existing(legacy), legacy, withCluster(head), nil},
+		{"v0.2.4, name too long for a label: HEAD's", clusterprofiles.HandbackV024, long, nil,
+			map[string]string{o.UIDLabel(): "lb-uid", o.NamespaceLabel(): "default"},
+			withCluster(head), map[string]string{o.NameKey(): long}},
+	} {
+		m := testMember()
+		m.SetSettings(clusterprofiles.Settings{Handback: tc.layout})
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: tc.lbName, UID: "lb-uid"},
+			Spec:       networkingv1alpha1.LoadBalancerSpec{Type: networkingv1alpha1.LoadBalancerTypePublic},
+		}
+		got := apinetLoadBalancer(m, lb, tc.existing, "nw-uid", nil, nil, false)
+		if !reflect.DeepEqual(got.Spec.Selector.MatchLabels, tc.wantSelector) || !reflect.DeepEqual(got.Spec.Template.Labels, tc.wantSelector) {
+			t.Errorf("%s: selector %v, template labels %v, want %v", tc.name, got.Spec.Selector.MatchLabels, got.Spec.Template.Labels, tc.wantSelector)
+		}
+		if !reflect.DeepEqual(got.Labels, tc.wantLabels) {
+			t.Errorf("%s: labels %v, want %v", tc.name, got.Labels, tc.wantLabels)
+		}
+		if !reflect.DeepEqual(got.Annotations, map[string]string{o.NameKey(): tc.lbName}) {
+			t.Errorf("%s: annotations %v, want the name annotation in every layout", tc.name, got.Annotations)
+		}
+		if !reflect.DeepEqual(got.Spec.Template.Annotations, tc.wantTemplateAnn) {
+			t.Errorf("%s: template annotations %v, want %v", tc.name, got.Spec.Template.Annotations, tc.wantTemplateAnn)
+		}
+		if sel := got.Spec.Template.Spec.Affinity.InstanceAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].LabelSelector.MatchLabels; !reflect.DeepEqual(sel, tc.wantSelector) {
+			t.Errorf("%s: anti-affinity selector %v, want %v", tc.name, sel, tc.wantSelector)
+		}
+	}
+}
+
+// TestLoadBalancerImmutableChanges pins which changes apinet cannot apply
+// in place (type, network) and what is applied instead: the apinet value of
+// each such field, with the addresses of the type in force (public ones by
+// name and family only: the registry's addresses are never claimed), and
+// everything else (ports) as asked.
+func TestLoadBalancerImmutableChanges(t *testing.T) {
+	public := apinetv1alpha1.LoadBalancerTypePublic
+	internal := apinetv1alpha1.LoadBalancerTypeInternal
+	lb := func(typ apinetv1alpha1.LoadBalancerType, network string, port int32, ips ...apinetv1alpha1.LoadBalancerIP) *apinetv1alpha1.LoadBalancer {
+		return &apinetv1alpha1.LoadBalancer{Spec: apinetv1alpha1.LoadBalancerSpec{
+			Type: typ, NetworkRef: corev1.LocalObjectReference{Name: network}, IPs: ips,
+			Ports: []apinetv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: port}},
+		}}
+	}
+	publicAllocated := apinetv1alpha1.LoadBalancerIP{Name: "ipv4", IPFamily: corev1.IPv4Protocol, IP: apinetnet.MustParseIP("203.0.113.7")}
+	publicAsked := apinetv1alpha1.LoadBalancerIP{Name: "ipv4", IPFamily: corev1.IPv4Protocol}
+	internalIP := apinetv1alpha1.LoadBalancerIP{Name: "ip-0", IPFamily: corev1.IPv4Protocol, IP: apinetnet.MustParseIP("10.0.0.9")}
+	for _, tc := range []struct {
+		name     string
+		desired  *apinetv1alpha1.LoadBalancer
+		existing *apinetv1alpha1.LoadBalancer
+		want     []immutableChange
+		applied  *apinetv1alpha1.LoadBalancer
+		text     string
+	}{
+		{name: "new: nothing to keep", desired: lb(public, "nw", 80, publicAsked), applied: lb(public, "nw", 80, publicAsked)},
+		{name: "ports only", desired: lb(public, "nw", 443, publicAsked), existing: lb(public, "nw", 80, publicAllocated), applied: lb(public, "nw", 443, publicAsked)},
+		{
+			name:    "public to internal, with a port change: type and public addresses kept, port applied",
+			desired: lb(internal, "nw", 443, internalIP), existing: lb(public, "nw", 80, publicAllocated),
+			want:    []immutableChange{{Field: "spec.type", Have: "Public", Want: "Internal"}},
+			applied: lb(public, "nw", 443, publicAsked),
+			text:    "spec.type is Public in apinet, asked Internal",
+		},
+		{
+			name:    "internal to public: the internal address kept",
+			desired: lb(public, "nw", 80, publicAsked), existing: lb(internal, "nw", 80, internalIP),
+			want:    []immutableChange{{Field: "spec.type", Have: "Internal", Want: "Public"}},
+			applied: lb(internal, "nw", 80, internalIP),
+			text:    "spec.type is Internal in apinet, asked Public",
+		},
+		{
+			name:    "network recreated: the apinet network kept",
+			desired: lb(public, "nw-new", 80, publicAsked), existing: lb(public, "nw-old", 80, publicAllocated),
+			want:    []immutableChange{{Field: "spec.networkRef.name", Have: "nw-old", Want: "nw-new"}},
+			applied: lb(public, "nw-old", 80, publicAsked),
+			text:    "spec.networkRef.name is nw-old in apinet, asked nw-new",
+		},
+		{
+			name:    "both",
+			desired: lb(internal, "nw-new", 80), existing: lb(public, "nw-old", 80, publicAllocated),
+			want: []immutableChange{
+				{Field: "spec.type", Have: "Public", Want: "Internal"},
+				{Field: "spec.networkRef.name", Have: "nw-old", Want: "nw-new"},
+			},
+			applied: lb(public, "nw-old", 80, publicAsked),
+			text:    "spec.networkRef.name is nw-old in apinet, asked nw-new; spec.type is Public in apinet, asked Internal",
+		},
+	} {
+		got := loadBalancerImmutableChanges(tc.desired, tc.existing)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: changes %v, want %v", tc.name, got, tc.want)
+		}
+		keepImmutable(tc.desired, tc.existing, got)
+		if !sameJSON(tc.desired, tc.applied) {
+			t.Errorf("%s: applied %s, want %s", tc.name, asJSON(tc.desired), asJSON(tc.applied))
+		}
+		if text := immutableRefusal(got); text != tc.text {
+			t.Errorf("%s: refusal %q, want %q", tc.name, text, tc.text)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -56,10 +57,29 @@ func (o Origin) SelectorLabels(src client.Object) map[string]string {
 	return map[string]string{o.UIDLabel(): string(src.GetUID()), o.NamespaceLabel(): src.GetNamespace()}
 }
 
+// LayoutLabels are the origin labels of src in the layout of the apinetlet
+// the member is to be handed back to (clusterprofiles.Settings.Layout):
+// uid and namespace (HEAD), and in apinetlet v0.2.4's layout also the
+// name, if it is a valid label value (v0.2.4 cannot map a longer name
+// either, so its objects keep HEAD's layout; `apinet-hub offboard
+// --release` names them). They are what a new apinet LoadBalancer's
+// selector holds.
+func (o Origin) LayoutLabels(layout clusterprofiles.HandbackLayout, src client.Object) map[string]string {
+	l := o.SelectorLabels(src)
+	if layout == clusterprofiles.HandbackV024 && len(validation.IsValidLabelValue(src.GetName())) == 0 {
+		l[o.NameKey()] = src.GetName()
+	}
+	return l
+}
+
 // ObjectMeta is the metadata of the apinet object named name that the hub
-// writes for src in the member's namespace.
+// writes for src in the member's namespace: the origin labels in the
+// member's hand-back layout (LayoutLabels), the member's cluster label, and
+// the name annotation (in every layout; apinetlet HEAD reads it).
 func (o Origin) ObjectMeta(m *clusterprofiles.Member, src client.Object, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: m.Peer.Namespace, Name: name, Labels: o.Labels(m, src), Annotations: o.Annotations(src)}
+	labels := o.LayoutLabels(m.Settings().Layout(), src)
+	labels[clusterprofiles.LabelCluster] = m.Label
+	return metav1.ObjectMeta{Namespace: m.Peer.Namespace, Name: name, Labels: labels, Annotations: o.Annotations(src)}
 }
 
 // Annotations returns the origin annotations the hub writes for src.
