@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -12,11 +13,16 @@ import (
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // finalizedKinds are the IronCore kinds the hub puts a finalizer on, with
@@ -118,6 +124,72 @@ func (o Offboarding) Release(ctx context.Context) (int, error) {
 		}
 	}
 	return removed, fmt.Errorf("finalizers of the hub keep coming back on the member's objects: is the hub (or an apinetlet) still reconciling the member?")
+}
+
+// HandbackBlockers lists, one line each, the member's apinet objects that
+// the apinetlet of layout (the member's hand-back layout,
+// clusterprofiles.Settings.Layout) could not adopt after a Release: today
+// apinet LoadBalancers whose immutable selector is not the one that
+// apinetlet applies (each of its reconciles of them would fail, so routing
+// and port changes would never reach apinet). Empty: the hand-back is
+// safe as far as the hub can tell.
+func (o Offboarding) HandbackBlockers(ctx context.Context, layout clusterprofiles.HandbackLayout) ([]string, error) {
+	objs, err := o.written(ctx, &apinetv1alpha1.LoadBalancerList{})
+	if err != nil {
+		return nil, err
+	}
+	lbs := make([]*apinetv1alpha1.LoadBalancer, 0, len(objs))
+	for _, obj := range objs {
+		lbs = append(lbs, obj.(*apinetv1alpha1.LoadBalancer))
+	}
+	return loadBalancerHandbackBlockers(layout, lbs), nil
+}
+
+// loadBalancerHandbackBlockers lists the apinet LoadBalancers that the
+// apinetlet of layout could not adopt, sorted: the selector it applies (the
+// origin labels of its layout, from the object's own origin) differs from
+// the one in force, which is immutable; or it cannot tell which IronCore
+// LoadBalancer the object stems from, or (v0.2.4) cannot write that name as
+// a label.
+func loadBalancerHandbackBlockers(layout clusterprofiles.HandbackLayout, lbs []*apinetv1alpha1.LoadBalancer) []string {
+	o := OriginLoadBalancer
+	var out []string
+	for _, an := range lbs {
+		what := fmt.Sprintf("apinet LoadBalancer %s/%s", an.Namespace, an.Name)
+		uid := an.Labels[o.UIDLabel()]
+		src, ok := o.Of(an)
+		if !ok || uid == "" {
+			out = append(out, what+": carries no origin of an IronCore LoadBalancer, so no apinetlet maps it")
+			continue
+		}
+		what += fmt.Sprintf(" (IronCore LoadBalancer %s)", src)
+		if layout == clusterprofiles.HandbackV024 && len(validation.IsValidLabelValue(src.Name)) > 0 {
+			out = append(out, what+": its name is no label value, which apinetlet v0.2.4 needs it to be")
+			continue
+		}
+		ic := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name, UID: types.UID(uid)}}
+		want := o.LayoutLabels(layout, ic)
+		if have := an.Spec.Selector; have == nil || len(have.MatchExpressions) > 0 || !maps.Equal(have.MatchLabels, want) {
+			out = append(out, fmt.Sprintf("%s: its selector (immutable) is %s, apinetlet %s applies %s", what, selectorLayout(an.Spec.Selector, ic), layout, selectorLayout(&metav1.LabelSelector{MatchLabels: want}, ic)))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// selectorLayout names the layout of an apinet LoadBalancer's selector for
+// the IronCore LoadBalancer src.
+func selectorLayout(sel *metav1.LabelSelector, src client.Object) string {
+	o := OriginLoadBalancer
+	switch {
+	case sel == nil:
+		return "empty"
+	case len(sel.MatchExpressions) == 0 && maps.Equal(sel.MatchLabels, o.LayoutLabels(clusterprofiles.HandbackHead, src)):
+		return fmt.Sprintf("%s's (uid, namespace)", clusterprofiles.HandbackHead)
+	case len(sel.MatchExpressions) == 0 && maps.Equal(sel.MatchLabels, o.LayoutLabels(clusterprofiles.HandbackV024, src)):
+		return fmt.Sprintf("%s's (uid, namespace, name)", clusterprofiles.HandbackV024)
+	}
+	return metav1.FormatLabelSelector(sel)
 }
 
 // releaseConcurrency is how many finalizers a sweep removes at once: a
