@@ -124,7 +124,7 @@ func mappedElsewhere(_ context.Context, m *clusterprofiles.Member, nw *networkin
 	ns, ok := foreignNamespace(m, nw)
 	if ok {
 		recorder(m).Eventf(nw, nil, corev1.EventTypeWarning, clusterprofiles.ReasonProviderIDNamespaceMismatch, DefaultEventActionApply,
-			"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone; clear the provider ID to map it anew", ns, m.Peer.Namespace, m.Peer.Name)
+			"spec.providerID names apinet namespace %s, not %s, the member's namespace in peer %s: the hub leaves this Network alone (the provider ID is immutable: recreate the Network to map it in %s)", ns, m.Peer.Namespace, m.Peer.Name, m.Peer.Namespace)
 	}
 	return ok
 }

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,6 +83,86 @@ var _ = Describe("Network", func() {
 			return apierrors.IsNotFound(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(nw), nw))
 		}).Should(BeTrue())
 		Expect(apierrors.IsNotFound(peer().Get(ctx, client.ObjectKeyFromObject(an), an))).To(BeTrue(), "the apinet network is gone before the IronCore one")
+	})
+
+	It("leaves a Network mapped in another apinet namespace alone, with every object that lives in it, and says why", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		elsewhere := reconcilers.NetworkID{Namespace: "apinetlet-elsewhere", Name: "nw", ID: "4242", UID: "uid-elsewhere"}.String()
+		nw := &networkingv1alpha1.Network{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "net"},
+			Spec:       networkingv1alpha1.NetworkSpec{ProviderID: elsewhere},
+		}
+		Expect(ic("ironcore-1").Create(ctx, nw)).To(Succeed())
+		nic := &networkingv1alpha1.NetworkInterface{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nic"},
+			Spec: networkingv1alpha1.NetworkInterfaceSpec{
+				NetworkRef: corev1.LocalObjectReference{Name: "net"},
+				IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				IPs:        []networkingv1alpha1.IPSource{{Value: commonv1alpha1.MustParseNewIP("10.0.0.1")}},
+			},
+		}
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lb"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{Type: networkingv1alpha1.LoadBalancerTypePublic,
+				IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol}, NetworkRef: corev1.LocalObjectReference{Name: "net"}},
+		}
+		gw := &networkingv1alpha1.NATGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nat"},
+			Spec: networkingv1alpha1.NATGatewaySpec{Type: networkingv1alpha1.NATGatewayTypePublic, IPFamily: corev1.IPv4Protocol,
+				NetworkRef: corev1.LocalObjectReference{Name: "net"}},
+		}
+		np := &networkingv1alpha1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "np"},
+			Spec: networkingv1alpha1.NetworkPolicySpec{NetworkRef: corev1.LocalObjectReference{Name: "net"},
+				PolicyTypes: []networkingv1alpha1.PolicyType{networkingv1alpha1.PolicyTypeIngress}},
+		}
+		objects := []client.Object{nic, lb, gw, np}
+		for _, o := range objects {
+			Expect(ic("ironcore-1").Create(ctx, o)).To(Succeed())
+		}
+		created := nic.Status // as IronCore defaults it
+		By("a control: a LoadBalancer of a mapped Network in the same namespace is mapped")
+		createNetwork(ctx, "ironcore-1", ns, "mapped")
+		control := lb.DeepCopy()
+		control.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "control"}
+		control.Spec.NetworkRef.Name = "mapped"
+		Expect(ic("ironcore-1").Create(ctx, control)).To(Succeed())
+		Eventually(func() error {
+			return peer().Get(ctx, types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(control.UID)}, &apinetv1alpha1.LoadBalancer{})
+		}).Should(Succeed())
+
+		By("each object is told why, and nothing is written for it")
+		Eventually(func() []string {
+			list := &eventsv1.EventList{}
+			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			var kinds []string
+			for _, e := range list.Items {
+				if e.Reason == clusterprofiles.ReasonProviderIDNamespaceMismatch && e.Type == corev1.EventTypeWarning {
+					kinds = append(kinds, e.Regarding.Kind)
+				}
+			}
+			return kinds
+		}).Should(ContainElements("Network", "NetworkInterface", "LoadBalancer", "NATGateway", "NetworkPolicy"))
+		for _, o := range append(objects, nw) {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(o), o)).To(Succeed())
+			Expect(o.GetFinalizers()).To(BeEmpty(), "%T %s", o, o.GetName())
+		}
+		Expect(nic.Status).To(Equal(created), "status untouched")
+		Expect(lb.Status.IPs).To(BeEmpty())
+		Expect(gw.Status.IPs).To(BeEmpty())
+		Expect(np.Status.Conditions).To(BeEmpty())
+		for _, an := range []client.Object{&apinetv1alpha1.Network{}, &apinetv1alpha1.LoadBalancer{}, &apinetv1alpha1.NATGateway{}, &apinetv1alpha1.NetworkPolicy{}} {
+			for _, o := range append(objects, nw) {
+				err := peer().Get(ctx, types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(o.GetUID())}, an)
+				Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no apinet %T for %T %s: %v", an, o, o.GetName(), err)
+			}
+		}
+
+		By("deleting them: no finalizer of the hub holds them")
+		for _, o := range append(objects, nw) {
+			Expect(ic("ironcore-1").Delete(ctx, o)).To(Succeed())
+			Expect(apierrors.IsNotFound(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(o), o))).To(BeTrue(), "%T %s", o, o.GetName())
+		}
 	})
 
 	It("cleans up a dangling apinet network of its member and leaves another member's alone", func(ctx SpecContext) {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -221,25 +219,19 @@ func (r *networkPolicyReconciler) reconcileNormal(ctx context.Context, m *cluste
 	return reconcile.Result{}, report(corev1.ConditionTrue, "Applied", ruleSummary(rule))
 }
 
-// AnnotationPolicyGeneration, on a NetworkPolicyRule, is the generation of
-// the IronCore NetworkPolicy it was computed for.
-const AnnotationPolicyGeneration = "apinet-hub.ironcore.dev/policy-generation"
-
 // ruleSummary says what a rule enforces, in the Applied condition.
 func ruleSummary(rule *apinetv1alpha1.NetworkPolicyRule) string {
 	return fmt.Sprintf("%d targets, %d ingress and %d egress rules", len(rule.Targets), len(rule.IngressRules), len(rule.EgressRules))
 }
 
-// stillEnforced says what stays enforced for a policy whose new generation
-// cannot be written: the rule in the peer's cache, with the generation it
-// was computed for, or nothing.
+// stillEnforced says what stays enforced for a policy whose edit cannot be
+// written: the rule in the peer's cache, or nothing. (IronCore does not
+// count NetworkPolicy generations, so the rule cannot name the one it was
+// computed for.)
 func (r *networkPolicyReconciler) stillEnforced(ctx context.Context, m *clusterprofiles.Member, key types.NamespacedName) string {
 	rule := &apinetv1alpha1.NetworkPolicyRule{}
 	if err := m.Peer.GetClient().Get(ctx, key, rule); err != nil || !BelongsTo(m, rule) {
 		return "no rule of this policy is enforced"
-	}
-	if gen := rule.Annotations[AnnotationPolicyGeneration]; gen != "" {
-		return fmt.Sprintf("the rule of generation %s stays enforced (%s)", gen, ruleSummary(rule))
 	}
 	return fmt.Sprintf("the rule written before stays enforced (%s)", ruleSummary(rule))
 }
@@ -446,12 +438,6 @@ func policyRule(meta metav1.ObjectMeta, np *networkingv1alpha1.NetworkPolicy, an
 		}
 		return rule, nil
 	}
-	annotations := maps.Clone(meta.Annotations)
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
-	annotations[AnnotationPolicyGeneration] = strconv.FormatInt(np.Generation, 10)
-	meta.Annotations = annotations
 	rule := &apinetv1alpha1.NetworkPolicyRule{
 		ObjectMeta: meta,
 		NetworkRef: apinetv1alpha1.LocalUIDReference{Name: anNetwork.Name, UID: anNetwork.UID},

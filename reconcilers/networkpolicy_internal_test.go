@@ -285,7 +285,7 @@ func TestPolicyRule(t *testing.T) {
 	lb("lb-unselected", nw, map[string]string{"app": "other"}, "uid-lb-unselected", "192.0.2.8")
 
 	np := &networkingv1alpha1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pol", UID: "np-uid", Generation: 3},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pol", UID: "np-uid"},
 		Spec:       networkingv1alpha1.NetworkPolicySpec{NetworkRef: corev1.LocalObjectReference{Name: nw}},
 	}
 	meta := OriginNetworkPolicy.ObjectMeta(testMember(), np, "np-uid")
@@ -407,10 +407,8 @@ func TestPolicyRule(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		wantMeta := *meta.DeepCopy()
-		wantMeta.Annotations[AnnotationPolicyGeneration] = "3"
 		want := &apinetv1alpha1.NetworkPolicyRule{
-			ObjectMeta:   wantMeta,
+			ObjectMeta:   *meta.DeepCopy(),
 			NetworkRef:   apinetv1alpha1.LocalUIDReference{Name: anNW, UID: "an-nw-uid"},
 			Targets:      tc.wantTargets,
 			Priority:     ptr.To[int32](1000),

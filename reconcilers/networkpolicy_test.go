@@ -2,6 +2,7 @@ package reconcilers_test
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
@@ -97,9 +98,12 @@ var _ = Describe("NetworkPolicy", func() {
 			Expect(an.Labels).NotTo(HaveKey("app"), "the hub does not copy IronCore labels onto apinet NICs")
 		}
 
-		By("a LoadBalancer on another network, one of its IPs from an ephemeral prefix allocated later")
-		lb := internalLoadBalancer(ns, "frontend", "other", map[string]string{"role": "frontend"}, "10.1.0.5", "fd00::7/128")
+		By("a LoadBalancer on the policy's network, one of its IPs from an ephemeral prefix allocated later, and one on another network")
+		lb := internalLoadBalancer(ns, "frontend", "net", map[string]string{"role": "frontend"}, "10.0.0.5", "fd00::7/128")
 		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
+		elsewhere := internalLoadBalancer(ns, "frontend-elsewhere", "other", map[string]string{"role": "frontend"}, "10.0.0.6", "fd00::8/128")
+		Expect(ic("ironcore-1").Create(ctx, elsewhere)).To(Succeed())
+		apinetLoadBalancerOf(ctx, elsewhere)
 
 		np := &networkingv1alpha1.NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy"},
@@ -148,9 +152,9 @@ var _ = Describe("NetworkPolicy", func() {
 			}})),
 			HaveField("EgressRules", Equal([]apinetv1alpha1.Rule{{
 				NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}},
-				ObjectIPs:          []apinetv1alpha1.ObjectIP{prefix32("10.1.0.5")},
+				ObjectIPs:          []apinetv1alpha1.ObjectIP{prefix32("10.0.0.5")},
 			}})),
-		), "targets: the Ready web NIC; ingress: the db NIC of this network only; egress: the LoadBalancer of the other network")
+		), "targets: the Ready web NIC; ingress: the db NIC of this network only; egress: the LoadBalancer of this network only (another network's private addresses mean nothing here)")
 		Eventually(func(g Gomega) {
 			g.Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np)).To(Succeed())
 			g.Expect(np.Status.Conditions).To(ContainElement(And(
@@ -183,8 +187,8 @@ var _ = Describe("NetworkPolicy", func() {
 		allocateEphemeralPrefix(ctx, lb, 1, "fd00::7/128")
 		changed = time.Now()
 		Eventually(func() []apinetv1alpha1.ObjectIP { return getRule().EgressRules[0].ObjectIPs }, "5s").
-			Should(Equal([]apinetv1alpha1.ObjectIP{prefix32("10.1.0.5"), prefix128("fd00::7")}))
-		AddReportEntry("LoadBalancer of another network got an IP -> rule updated", time.Since(changed).Round(time.Millisecond).String())
+			Should(Equal([]apinetv1alpha1.ObjectIP{prefix32("10.0.0.5"), prefix128("fd00::7")}))
+		AddReportEntry("LoadBalancer got an IP -> rule updated", time.Since(changed).Round(time.Millisecond).String())
 
 		By("relabelling the LoadBalancer out of the peer selector")
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
@@ -198,6 +202,106 @@ var _ = Describe("NetworkPolicy", func() {
 		Expect(peer().Get(ctx, key, rule)).To(MatchError(ContainSubstring("not found")))
 		Eventually(func() error { return ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np) }).Should(MatchError(ContainSubstring("not found")),
 			"the finalizer goes once the apinet policy and rule are gone")
+	})
+})
+
+var _ = Describe("NetworkPolicy intent", func() {
+	It("allows every port and address where the user wrote none, maps VirtualIP peers, keeps the last rule of an invalid edit, and follows a recreated apinet Network", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		anNetwork := apinetNetworkOf(ctx, "ironcore-1", nw)
+		_, web := policyNIC(ctx, ns, nw, "web", "10.0.0.10", map[string]string{"app": "web"}, true)
+
+		vip := &networkingv1alpha1.VirtualIP{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "partner", Labels: map[string]string{"role": "partner"}},
+			Spec:       networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: corev1.IPv4Protocol},
+		}
+		Expect(ic("ironcore-1").Create(ctx, vip)).To(Succeed())
+		Eventually(func() *commonv1alpha1.IP {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(vip), vip)).To(Succeed())
+			return vip.Status.IP
+		}).ShouldNot(BeNil(), "the registry's address")
+
+		np := &networkingv1alpha1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy"},
+			Spec: networkingv1alpha1.NetworkPolicySpec{
+				NetworkRef:               corev1.LocalObjectReference{Name: "net"},
+				NetworkInterfaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				PolicyTypes:              []networkingv1alpha1.PolicyType{networkingv1alpha1.PolicyTypeIngress, networkingv1alpha1.PolicyTypeEgress},
+				Ingress: []networkingv1alpha1.NetworkPolicyIngressRule{{
+					From: []networkingv1alpha1.NetworkPolicyPeer{{ObjectSelector: &corev1alpha1.ObjectSelector{Kind: "VirtualIP", LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{"role": "partner"}}}}},
+				}},
+				Egress: []networkingv1alpha1.NetworkPolicyEgressRule{{
+					Ports: []networkingv1alpha1.NetworkPolicyPort{{Port: 53}},
+				}},
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, np)).To(Succeed())
+		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(np.UID)}
+		rule := &apinetv1alpha1.NetworkPolicyRule{}
+		getRule := func() *apinetv1alpha1.NetworkPolicyRule {
+			Expect(peer().Get(ctx, key, rule)).To(Succeed())
+			return rule
+		}
+		Eventually(func() error { return peer().Get(ctx, key, rule) }).Should(Succeed())
+		tcp, udp := ptr.To(corev1.ProtocolTCP), ptr.To(corev1.ProtocolUDP)
+		Eventually(getRule).Should(And(
+			HaveField("Targets", Equal([]apinetv1alpha1.TargetNetworkInterface{target(web)})),
+			HaveField("IngressRules", Equal([]apinetv1alpha1.Rule{{
+				CIDRBlock:          []apinetv1alpha1.IPBlock{{CIDR: apinetnet.IPPrefix{Prefix: netip.PrefixFrom(vip.Status.IP.Addr, 32)}}},
+				NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: tcp}, {Protocol: udp}},
+			}})),
+			HaveField("EgressRules", Equal([]apinetv1alpha1.Rule{{
+				CIDRBlock:          []apinetv1alpha1.IPBlock{{CIDR: apinetnet.MustParseIPPrefix("0.0.0.0/0")}, {CIDR: apinetnet.MustParseIPPrefix("::/0")}},
+				NetworkPolicyPorts: []apinetv1alpha1.NetworkPolicyPort{{Protocol: tcp, Port: 53}},
+			}})),
+		), "ingress from the VirtualIP's address on every TCP and UDP port; egress to every address on TCP 53 (no protocol: TCP)")
+		anNP := &apinetv1alpha1.NetworkPolicy{}
+		Expect(peer().Get(ctx, key, anNP)).To(Succeed())
+		Expect(anNP.Spec.Ingress).To(Equal([]apinetv1alpha1.NetworkPolicyIngressRule{{
+			From: []apinetv1alpha1.NetworkPolicyPeer{{IPBlock: &apinetv1alpha1.IPBlock{CIDR: apinetnet.IPPrefix{Prefix: netip.PrefixFrom(vip.Status.IP.Addr, 32)}}}},
+		}}), "apinet knows no VirtualIP peers: its address")
+		applied := func() networkingv1alpha1.NetworkPolicyCondition {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np)).To(Succeed())
+			for _, c := range np.Status.Conditions {
+				if c.Type == reconcilers.ConditionApplied {
+					return c
+				}
+			}
+			return networkingv1alpha1.NetworkPolicyCondition{}
+		}
+		Eventually(applied).Should(HaveField("Status", corev1.ConditionTrue))
+
+		By("relabelling the VirtualIP out of the peer selector: the rule allows nothing from it")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(vip), vip)).To(Succeed())
+		vip.Labels = nil
+		Expect(ic("ironcore-1").Update(ctx, vip)).To(Succeed())
+		Eventually(func() []apinetv1alpha1.Rule { return getRule().IngressRules }, "5s").Should(BeEmpty())
+
+		By("an edit that cannot be enforced (SCTP): the previous rule stays, and the condition says so")
+		before := getRule().DeepCopy()
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np)).To(Succeed())
+		np.Spec.Egress[0].Ports = []networkingv1alpha1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolSCTP), Port: 9}}
+		Expect(ic("ironcore-1").Update(ctx, np)).To(Succeed())
+		Eventually(applied).Should(And(HaveField("Status", corev1.ConditionFalse), HaveField("Reason", "InvalidNetworkPolicy")))
+		Expect(applied().Message).To(And(ContainSubstring("SCTP"), ContainSubstring("the rule written before stays enforced (1 targets, 0 ingress and 1 egress rules)")))
+		Consistently(func() apinetv1alpha1.NetworkPolicyRule { return *getRule() }, "2s").Should(HaveField("EgressRules", Equal(before.EgressRules)))
+
+		By("deleting the apinet Network: the hub makes a new one and the rule follows its UID, with no write to IronCore")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(np), np)).To(Succeed())
+		np.Spec.Egress[0].Ports = nil
+		Expect(ic("ironcore-1").Update(ctx, np)).To(Succeed())
+		Eventually(applied).Should(HaveField("Status", corev1.ConditionTrue))
+		Expect(peer().Delete(ctx, anNetwork)).To(Succeed())
+		Eventually(func() types.UID {
+			an := &apinetv1alpha1.Network{}
+			if err := peer().Get(ctx, client.ObjectKeyFromObject(anNetwork), an); err != nil {
+				return anNetwork.UID
+			}
+			return an.UID
+		}, "20s").ShouldNot(Equal(anNetwork.UID))
+		Eventually(func() types.UID { return getRule().NetworkRef.UID }, "10s").ShouldNot(Equal(anNetwork.UID))
 	})
 })
 

@@ -124,6 +124,6 @@ func CheckProviderIDNamespaces(ctx context.Context, member client.Reader, namesp
 	}
 	most := slices.MaxFunc(slices.Collect(maps.Keys(foreign)), func(a, b string) int { return cmp.Compare(foreign[a], foreign[b]) })
 	return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonProviderIDNamespaceMismatch, Message: fmt.Sprintf(
-		"IronCore Networks and NetworkInterfaces of this member have provider IDs in other apinet namespaces than %s, the member's (%s): apinetlet mapped them with another --api-net-namespace. The hub writes nothing for the member (a second apinet Network would get a new VNI). Set annotation %s=%s on the profile (apinet-hub onboard --apinet-namespace %s --take-over), or clear those provider IDs if the objects are to be mapped anew",
+		"IronCore Networks and NetworkInterfaces of this member have provider IDs in other apinet namespaces than %s, the member's (%s): apinetlet mapped them with another --api-net-namespace. The hub writes nothing for the member (a second apinet Network would get a new VNI). Set annotation %s=%s on the profile (apinet-hub onboard --apinet-namespace %s --take-over), or recreate those objects if they are to be mapped anew (provider IDs are immutable)",
 		namespace, strings.Join(parts, ", "), clusterprofiles.AnnotationAPINetNamespace, most, most)}
 }
