@@ -36,6 +36,9 @@ type Peer struct {
 	Name multicluster.ClusterName
 	// Namespace is the member's apinet namespace in the peer.
 	Namespace string
+	// Settings are the peer's live settings (its apinet profile's), shared
+	// by every member mapped into it; nil reads as none.
+	Settings *SharedPeerSettings
 }
 
 // Member is an engaged IronCore member: the cluster the reconcilers read

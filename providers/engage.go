@@ -32,6 +32,9 @@ var errSuperseded = &clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngag
 func (p *Provider) startJobLocked(rec *record, key engageKey, peer *connection) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	j := &job{rec: rec, conn: rec.conn, key: key, profile: *rec.profile, settings: rec.settings, peer: peer, ctx: ctx, cancel: cancel}
+	if peerRec := p.records[key.peer]; peerRec != nil {
+		j.peerSettings = peerRec.sharedPeerSettings()
+	}
 	rec.eng.job = j
 	p.jobs.submit(j)
 	context.AfterFunc(ctx, func() {
@@ -142,7 +145,7 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 		Cluster:   memberCl,
 		Profile:   j.profile,
 		Label:     clusterprofiles.LabelValue(j.profile.Name),
-		Peer:      &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace},
+		Peer:      &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace, Settings: j.peerSettings},
 		Identity:  j.key.identity,
 		TakenOver: owner.TakenOver,
 		EngagedAt: time.Now(),

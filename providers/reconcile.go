@@ -200,6 +200,15 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		}
 		p.reportSettingsLocked(cp, rec, in.settings)
 	}
+	if in.profile != nil && in.profile.Role == clusterprofiles.RoleAPINet {
+		// Shared with the members mapped into the peer: one store puts an
+		// edit in force for all of them.
+		shared := rec.sharedPeerSettings()
+		var settings clusterprofiles.PeerSettings
+		settings, in.settings = clusterprofiles.ParsePeerSettings(cp, shared.Load())
+		shared.Store(settings)
+		p.reportSettingsLocked(cp, rec, in.settings)
+	}
 	before := rec.profile
 	rec.profile = in.profile
 	defer func() {

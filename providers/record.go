@@ -36,6 +36,11 @@ type record struct {
 	// settingsProblems are the invalid settings being ignored, for the
 	// condition message (and an Event when they change).
 	settingsProblems string
+	// peerSettings, on an apinet profile, are its live settings, shared by
+	// the members mapped into it (Peer.Settings); made on first use and
+	// kept for the record's life, so that engaged members keep reading
+	// them.
+	peerSettings *clusterprofiles.SharedPeerSettings
 
 	conn    *connection
 	eng     engagement
@@ -214,6 +219,17 @@ type job struct {
 	profile  clusterprofiles.Profile
 	settings clusterprofiles.Settings
 	peer     *connection
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// peerSettings are the peer's (sharedPeerSettings of its record).
+	peerSettings *clusterprofiles.SharedPeerSettings
+	ctx          context.Context
+	cancel       context.CancelFunc
+}
+
+// sharedPeerSettings returns the live settings of an apinet profile's
+// record, made on first use. Caller holds Provider.mu.
+func (r *record) sharedPeerSettings() *clusterprofiles.SharedPeerSettings {
+	if r.peerSettings == nil {
+		r.peerSettings = &clusterprofiles.SharedPeerSettings{}
+	}
+	return r.peerSettings
 }
