@@ -81,12 +81,12 @@ func FuzzNATLimits(f *testing.F) {
 		}
 		if !memberValid || ceiling.Min > ceiling.Max {
 			ceiling = hub
-			if got.CeilingValid {
-				t.Fatalf("invalid member layer %v, yet CeilingValid: %+v", member, got)
+			if got.OperatorValid {
+				t.Fatalf("invalid member layer %v, yet OperatorValid: %+v", member, got)
 			}
 		}
-		if got.Ceiling != ceiling {
-			t.Fatalf("natLimits(%v, %v, %v): ceiling %+v, want %+v", hub, member, gateway, got.Ceiling, ceiling)
+		if got.Operator != ceiling {
+			t.Fatalf("natLimits(%v, %v, %v): operator range %+v, want %+v", hub, member, gateway, got.Operator, ceiling)
 		}
 		if lim.Min < ceiling.Min || lim.Max > ceiling.Max {
 			t.Fatalf("natLimits(%v, %v, %v) = %+v: outside the operator's range %+v", hub, member, gateway, lim, ceiling)

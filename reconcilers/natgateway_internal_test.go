@@ -1,6 +1,7 @@
 package reconcilers
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -104,15 +105,137 @@ func TestNATLimits(t *testing.T) {
 		},
 	} {
 		got := natLimits(hub, natLayer{source: "member", annotations: tc.member}, natLayer{source: "gateway", annotations: tc.gateway, tenant: true})
-		if got.Limits != tc.want || got.Ceiling != tc.wantCeiling || len(got.Problems) != tc.problems || !reflect.DeepEqual(got.Refused, tc.refused) {
+		if got.Limits != tc.want || got.Operator != tc.wantCeiling || len(got.Problems) != tc.problems || !reflect.DeepEqual(got.Refused, tc.refused) {
 			t.Errorf("%s: natLimits = %+v; want limits %+v, ceiling %+v, %d problems, refused %q", tc.name, got, tc.want, tc.wantCeiling, tc.problems, tc.refused)
 		}
 		memberBad := false
 		for _, p := range got.Problems {
 			memberBad = memberBad || strings.HasPrefix(p, "member: ")
 		}
-		if got.CeilingValid == memberBad {
-			t.Errorf("%s: CeilingValid = %v with problems %q", tc.name, got.CeilingValid, got.Problems)
+		if got.OperatorValid == memberBad {
+			t.Errorf("%s: OperatorValid = %v with problems %q", tc.name, got.OperatorValid, got.Problems)
+		}
+	}
+}
+
+// TestNATLimitsLayers pins the layering of hub flags, peer, member and
+// NATGateway: each layer may narrow; a ceiling is never raised by a layer
+// below it (refused, and the ceiling stays); defaults come from the most
+// specific layer that sets them, clamped under the ceilings in force.
+func TestNATLimitsLayers(t *testing.T) {
+	hub := NATLimits{Min: 1, Max: 10}
+	a := func(kv ...string) map[string]string {
+		out := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	const (
+		lo, hi, ceil = AnnotationNATMinPublicIPs, AnnotationNATMaxPublicIPs, AnnotationNATPublicIPsCeiling
+		noCeiling    = int32(math.MaxInt32)
+	)
+	for _, tc := range []struct {
+		name                  string
+		peer, member, gateway map[string]string
+		want, wantOperator    NATLimits
+		wantCeiling           int32
+		refused               []string
+		problems              int
+	}{
+		{name: "hub flags alone", want: hub, wantOperator: hub, wantCeiling: noCeiling},
+		{name: "peer narrows the defaults", peer: a(lo, "2", hi, "6"), want: NATLimits{2, 6}, wantOperator: NATLimits{2, 6}, wantCeiling: noCeiling},
+		{name: "peer ceiling clamps the hub's defaults", peer: a(ceil, "4"), want: NATLimits{1, 4}, wantOperator: NATLimits{1, 4}, wantCeiling: 4},
+		{name: "peer ceiling zero", peer: a(ceil, "0"), want: NATLimits{0, 0}, wantOperator: NATLimits{0, 0}, wantCeiling: 0},
+		{name: "peer raises the hub's defaults (no ceiling above)", peer: a(hi, "40"), want: NATLimits{1, 40}, wantOperator: NATLimits{1, 40}, wantCeiling: noCeiling},
+		{name: "member narrows under the peer", peer: a(ceil, "8", hi, "6"), member: a(lo, "2", hi, "3"), want: NATLimits{2, 3}, wantOperator: NATLimits{2, 3}, wantCeiling: 8},
+		{name: "member default wins, under the peer's ceiling", peer: a(ceil, "8", hi, "6"), member: a(hi, "8"), want: NATLimits{1, 8}, wantOperator: NATLimits{1, 8}, wantCeiling: 8},
+		{name: "member lowers the ceiling", peer: a(ceil, "8"), member: a(ceil, "3"), want: NATLimits{1, 3}, wantOperator: NATLimits{1, 3}, wantCeiling: 3},
+		{
+			name: "member raises the peer's ceiling: refused", peer: a(ceil, "5"), member: a(ceil, "50"), want: NATLimits{1, 5}, wantOperator: NATLimits{1, 5}, wantCeiling: 5,
+			refused: []string{"member: " + ceil + "=50 is above the ceiling of 5 set by peer"},
+		},
+		{
+			name: "member default above the peer's ceiling: clamped and refused", peer: a(ceil, "5"), member: a(lo, "2", hi, "50"), want: NATLimits{2, 5}, wantOperator: NATLimits{2, 5}, wantCeiling: 5,
+			refused: []string{"member: " + hi + "=50 is above the ceiling of 5 set by peer"},
+		},
+		{
+			name: "member min above the peer's ceiling", peer: a(ceil, "5"), member: a(lo, "8"), want: NATLimits{5, 5}, wantOperator: NATLimits{5, 5}, wantCeiling: 5,
+			refused: []string{"member: " + lo + "=8 is above the ceiling of 5 set by peer"},
+		},
+		{
+			name: "member raises the ceiling and its defaults with it: both refused", peer: a(ceil, "5"), member: a(ceil, "50", hi, "40"), want: NATLimits{1, 5}, wantOperator: NATLimits{1, 5}, wantCeiling: 5,
+			refused: []string{"member: " + ceil + "=50 is above the ceiling of 5 set by peer", "member: " + hi + "=40 is above the ceiling of 5 set by peer"},
+		},
+		{
+			name: "member default above its own ceiling", member: a(ceil, "3", hi, "4"), want: NATLimits{1, 3}, wantOperator: NATLimits{1, 3}, wantCeiling: 3,
+			refused: []string{"member: " + hi + "=4 is above the ceiling of 3 set by member"},
+		},
+		{name: "gateway narrows under both", peer: a(ceil, "8"), member: a(hi, "6"), gateway: a(lo, "2", hi, "4"), want: NATLimits{2, 4}, wantOperator: NATLimits{1, 6}, wantCeiling: 8},
+		{
+			name: "gateway asks above the peer's ceiling", peer: a(ceil, "3"), gateway: a(hi, "9"), want: NATLimits{1, 3}, wantOperator: NATLimits{1, 3}, wantCeiling: 3,
+			refused: []string{"gateway: " + hi + "=9 is above the operator's maximum of 3"},
+		},
+		{name: "a NATGateway's ceiling is not read", peer: a(ceil, "3"), gateway: a(ceil, "1"), want: NATLimits{1, 3}, wantOperator: NATLimits{1, 3}, wantCeiling: 3},
+		{name: "invalid member ceiling: the layer is ignored", peer: a(ceil, "5"), member: a(ceil, "x", hi, "2"), want: NATLimits{1, 5}, wantOperator: NATLimits{1, 5}, wantCeiling: 5, problems: 1},
+		{name: "member min above max under a ceiling", peer: a(ceil, "5"), member: a(lo, "4", hi, "2"), want: NATLimits{1, 5}, wantOperator: NATLimits{1, 5}, wantCeiling: 5, problems: 1},
+		{name: "peer min above the hub's max", peer: a(lo, "20"), want: hub, wantOperator: hub, wantCeiling: noCeiling, problems: 1},
+	} {
+		got := natLimits(hub,
+			natLayer{source: "peer", annotations: tc.peer},
+			natLayer{source: "member", annotations: tc.member},
+			natLayer{source: "gateway", annotations: tc.gateway, tenant: true})
+		if got.Limits != tc.want || got.Operator != tc.wantOperator || got.Ceiling != tc.wantCeiling || len(got.Problems) != tc.problems || !reflect.DeepEqual(got.Refused, tc.refused) {
+			t.Errorf("%s: natLimits = %+v; want limits %+v, operator %+v, ceiling %d, %d problems, refused %q",
+				tc.name, got, tc.want, tc.wantOperator, tc.wantCeiling, tc.problems, tc.refused)
+		}
+	}
+}
+
+// TestNATGatewayImmutableChanges pins the fields of an apinet NATGateway
+// that apinet refuses to change: ipFamily and networkRef, not the ports.
+func TestNATGatewayImmutableChanges(t *testing.T) {
+	gw := func(family corev1.IPFamily, network string, ports int32) *apinetv1alpha1.NATGateway {
+		return &apinetv1alpha1.NATGateway{Spec: apinetv1alpha1.NATGatewaySpec{
+			IPFamily: family, NetworkRef: corev1.LocalObjectReference{Name: network}, PortsPerNetworkInterface: ports,
+		}}
+	}
+	current := gw(corev1.IPv4Protocol, "nw-1", 2048)
+	for _, tc := range []struct {
+		name    string
+		desired *apinetv1alpha1.NATGateway
+		want    []immutableChange
+		text    string
+	}{
+		{name: "same", desired: gw(corev1.IPv4Protocol, "nw-1", 2048)},
+		{name: "ports are mutable", desired: gw(corev1.IPv4Protocol, "nw-1", 1024)},
+		{
+			name: "ip family", desired: gw(corev1.IPv6Protocol, "nw-1", 1024),
+			want: []immutableChange{{Field: "spec.ipFamily", Have: "IPv4", Want: "IPv6"}},
+			text: "spec.ipFamily is IPv4 in apinet, asked IPv6",
+		},
+		{
+			name: "network recreated", desired: gw(corev1.IPv4Protocol, "nw-2", 2048),
+			want: []immutableChange{{Field: "spec.networkRef.name", Have: "nw-1", Want: "nw-2"}},
+			text: "spec.networkRef.name is nw-1 in apinet, asked nw-2",
+		},
+		{
+			name: "both", desired: gw(corev1.IPv6Protocol, "nw-2", 2048),
+			want: []immutableChange{{Field: "spec.ipFamily", Have: "IPv4", Want: "IPv6"}, {Field: "spec.networkRef.name", Have: "nw-1", Want: "nw-2"}},
+			text: "spec.ipFamily is IPv4 in apinet, asked IPv6; spec.networkRef.name is nw-1 in apinet, asked nw-2",
+		},
+	} {
+		got := natGatewayImmutableChanges(current, tc.desired)
+		if !reflect.DeepEqual(got, tc.want) || immutableRefusal(got) != tc.text {
+			t.Errorf("%s: natGatewayImmutableChanges = %+v (%q), want %+v (%q)", tc.name, got, immutableRefusal(got), tc.want, tc.text)
+		}
+		kept := tc.desired.DeepCopy()
+		keepNATGatewayImmutable(current, kept)
+		if kept.Spec.IPFamily != current.Spec.IPFamily || kept.Spec.NetworkRef != current.Spec.NetworkRef || kept.Spec.PortsPerNetworkInterface != tc.desired.Spec.PortsPerNetworkInterface {
+			t.Errorf("%s: keepNATGatewayImmutable = %+v: want current's family and network, desired's ports", tc.name, kept.Spec)
+		}
+		if len(natGatewayImmutableChanges(current, kept)) != 0 {
+			t.Errorf("%s: changes left after keepNATGatewayImmutable", tc.name)
 		}
 	}
 }
@@ -201,7 +324,8 @@ func TestAPINetNATGatewayAutoscaler(t *testing.T) {
 			APIVersion: apinetv1alpha1.SchemeGroupVersion.String(), Kind: "NATGateway", Name: "gw-uid", UID: "an-gw-uid",
 			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 		}}
-		if got := apinetNATGatewayAutoscaler(testMember(), gw, an, tc.limits, tc.refused); !reflect.DeepEqual(got, want) {
+		refused := refusal{annotation: AnnotationNATRefused, reason: ReasonNATLimitRefused, text: tc.refused}
+		if got := apinetNATGatewayAutoscaler(testMember(), gw, an, tc.limits, refused); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: apinetNATGatewayAutoscaler = %s, want %s", tc.name, asJSON(got), asJSON(want))
 		}
 	}
