@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -227,5 +228,84 @@ var _ = Describe("LoadBalancer", func() {
 		Expect(an.Spec.Template.Labels).To(Equal(v024))
 		Expect(an.Labels).To(HaveKeyWithValue("apinet-hub.ironcore.dev/cluster", "fleet.ironcore-1"))
 		Expect(an.Spec.Template.Spec.Affinity.InstanceAntiAffinity).NotTo(BeNil())
+	})
+
+	It("keeps the type apinet cannot change, applies the rest of the edit, and reports the refusal once", func(ctx SpecContext) {
+		lb := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "retyped"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypePublic, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net"},
+				Ports:      []networkingv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
+			},
+		}
+		Expect(ic("ironcore-1").Create(ctx, lb)).To(Succeed())
+		statusIPs := func() []commonv1alpha1.IP {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			return lb.Status.IPs
+		}
+		Eventually(statusIPs).Should(HaveLen(1), "the registry's address")
+		publicIPs := statusIPs()
+		an := apinetLoadBalancerOf(ctx, lb)
+		before := an.Spec.IPs
+
+		By("editing type and ports at once")
+		Eventually(func() error {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			lb.Spec.Type = networkingv1alpha1.LoadBalancerTypeInternal
+			lb.Spec.IPs = []networkingv1alpha1.IPSource{{Value: commonv1alpha1.MustParseNewIP("10.0.0.7")}}
+			lb.Spec.Ports = []networkingv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}}
+			return ic("ironcore-1").Update(ctx, lb)
+		}).Should(Succeed())
+		Eventually(func() []apinetv1alpha1.LoadBalancerPort {
+			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+			return an.Spec.Ports
+		}).Should(Equal([]apinetv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}}), "the port change reaches apinet")
+		Expect(an.Spec.Type).To(Equal(apinetv1alpha1.LoadBalancerTypePublic), "the type stays")
+		Expect(an.Spec.IPs).To(Equal(before), "and its public address with it")
+		Expect(an.Annotations).To(HaveKeyWithValue(reconcilers.AnnotationImmutableRefused, "spec.type is Public in apinet, asked Internal"))
+
+		refusals := func() []eventsv1.Event {
+			list := &eventsv1.EventList{}
+			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			var out []eventsv1.Event
+			for _, e := range list.Items {
+				if e.Regarding.Name == lb.Name && e.Reason == reconcilers.ReasonImmutableFieldChanged {
+					out = append(out, e)
+				}
+			}
+			return out
+		}
+		Eventually(refusals).Should(HaveLen(1))
+		Expect(refusals()[0].Type).To(Equal(corev1.EventTypeWarning))
+		Expect(refusals()[0].Note).To(And(ContainSubstring("spec.type is Public in apinet, asked Internal"), ContainSubstring("recreate the LoadBalancer")))
+
+		By("reporting it once, however often the LoadBalancer is reconciled, with its status IPs unchanged")
+		for i := range 3 {
+			Eventually(func() error {
+				Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+				lb.Labels = map[string]string{"poke": fmt.Sprint(i)}
+				return ic("ironcore-1").Update(ctx, lb)
+			}).Should(Succeed())
+		}
+		Consistently(func(g Gomega) {
+			events := refusals()
+			g.Expect(events).To(HaveLen(1))
+			g.Expect(events[0].Series).To(BeNil(), "no repeat of the same refusal")
+			g.Expect(statusIPs()).To(Equal(publicIPs))
+		}, "5s").Should(Succeed())
+
+		By("clearing the record once the type is back")
+		Eventually(func() error {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(lb), lb)).To(Succeed())
+			lb.Spec.Type = networkingv1alpha1.LoadBalancerTypePublic
+			lb.Spec.IPs = nil
+			return ic("ironcore-1").Update(ctx, lb)
+		}).Should(Succeed())
+		Eventually(func() map[string]string {
+			Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed())
+			return an.Annotations
+		}).ShouldNot(HaveKey(reconcilers.AnnotationImmutableRefused))
+		Expect(refusals()).To(HaveLen(1))
 	})
 })
