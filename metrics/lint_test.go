@@ -23,7 +23,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 	}
 	SetUsageSource(func(context.Context) []Usage {
 		return []Usage{{Member: "fleet.ironcore-1", Peer: "fleet.apinet-1", Objects: map[string]int{"network": 1},
-			Unmapped: map[string]int{"network": 0}, PublicIPs: 1}}
+			Unmapped: map[string]int{"network": 0}, PublicIPs: 1, PublicIPsByKind: map[string]int{"virtualip": 1}, NATShort: 0}}
 	})
 	defer usageSource.Store(nil)
 	SetHeldDeletionsSource(func() []HeldDeletions {

@@ -26,6 +26,13 @@ type Usage struct {
 	// NATUsed and NATRequested sum the NAT IPs (address and port ranges)
 	// the peer reports as used and requested on the member's NAT gateways.
 	NATUsed, NATRequested int64
+	// PublicIPsByKind splits PublicIPs by the IronCore kind that holds them
+	// ("virtualip", "loadbalancer", "natgateway"); every kind is present.
+	PublicIPsByKind map[string]int
+	// NATShort counts the member's NAT gateways that are short of public
+	// IPs: holding fewer than their autoscaler asks for (see
+	// reconcilers.natShort).
+	NATShort int
 }
 
 var (
@@ -41,6 +48,12 @@ var (
 	natIPsDesc = prometheus.NewDesc("apinet_hub_nat_ips",
 		"NAT IPs of a member's NAT gateways as reported by the apinet peer, by state (used, requested).",
 		[]string{LabelMember, LabelPeer, LabelState}, nil)
+	peerPublicIPsDesc = prometheus.NewDesc("apinet_hub_peer_public_ips",
+		"Public IP addresses the hub's engaged members hold in an apinet peer, by the IronCore kind holding them (virtualip, loadbalancer, natgateway).",
+		[]string{LabelPeer, LabelKind}, nil)
+	natShortDesc = prometheus.NewDesc("apinet_hub_nat_gateways_short",
+		"NAT gateways of a member holding fewer public IPs than their autoscaler asks for.",
+		[]string{LabelMember, LabelPeer}, nil)
 )
 
 // UsageSource reads the Usage of every engaged member; ctx bounds it.
@@ -65,6 +78,8 @@ func (usageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- objectsUnmappedDesc
 	ch <- publicIPsDesc
 	ch <- natIPsDesc
+	ch <- peerPublicIPsDesc
+	ch <- natShortDesc
 }
 
 func (usageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -74,7 +89,16 @@ func (usageCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), usageScrapeTimeout)
 	defer cancel()
+	// A peer's totals: the sum over its members read in this scrape.
+	perPeer := map[string]map[string]int{}
 	for _, u := range (*src)(ctx) {
+		if perPeer[u.Peer] == nil {
+			perPeer[u.Peer] = map[string]int{}
+		}
+		for kind, n := range u.PublicIPsByKind {
+			perPeer[u.Peer][kind] += n
+		}
+		ch <- prometheus.MustNewConstMetric(natShortDesc, prometheus.GaugeValue, float64(u.NATShort), u.Member, u.Peer)
 		for kind, n := range u.Objects {
 			ch <- prometheus.MustNewConstMetric(objectsMappedDesc, prometheus.GaugeValue, float64(n), kind, u.Member, u.Peer)
 		}
@@ -84,5 +108,10 @@ func (usageCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(publicIPsDesc, prometheus.GaugeValue, float64(u.PublicIPs), u.Member, u.Peer)
 		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATUsed), u.Member, u.Peer, "used")
 		ch <- prometheus.MustNewConstMetric(natIPsDesc, prometheus.GaugeValue, float64(u.NATRequested), u.Member, u.Peer, "requested")
+	}
+	for peer, kinds := range perPeer {
+		for kind, n := range kinds {
+			ch <- prometheus.MustNewConstMetric(peerPublicIPsDesc, prometheus.GaugeValue, float64(n), peer, kind)
+		}
 	}
 }

@@ -356,3 +356,47 @@ func TestNATGatewayStatusIPs(t *testing.T) {
 		}
 	}
 }
+
+// TestNATShort pins when a NAT gateway counts as short of public IPs:
+// fewer addresses than the autoscaler's minimum, or NICs waiting for a NAT
+// slot while under its maximum; an entry without an address is not held.
+func TestNATShort(t *testing.T) {
+	ips := func(n int, pending int) []apinetv1alpha1.NATGatewayIP {
+		var out []apinetv1alpha1.NATGatewayIP
+		for i := range n {
+			out = append(out, apinetv1alpha1.NATGatewayIP{Name: "ip", IP: apinetnet.MustParseIP("192.0.2." + string(rune('1'+i)))})
+		}
+		for range pending {
+			out = append(out, apinetv1alpha1.NATGatewayIP{Name: "pending"})
+		}
+		return out
+	}
+	scaler := func(lo, hi *int32) *apinetv1alpha1.NATGatewayAutoscaler {
+		return &apinetv1alpha1.NATGatewayAutoscaler{Spec: apinetv1alpha1.NATGatewayAutoscalerSpec{MinPublicIPs: lo, MaxPublicIPs: hi}}
+	}
+	for _, tc := range []struct {
+		name            string
+		held, pending   int
+		requested, used int64
+		autoscaler      *apinetv1alpha1.NATGatewayAutoscaler
+		want            bool
+	}{
+		{name: "no autoscaler", held: 0, autoscaler: nil},
+		{name: "minimum held", held: 1, autoscaler: scaler(ptr.To[int32](1), ptr.To[int32](10))},
+		{name: "below the minimum", held: 0, autoscaler: scaler(ptr.To[int32](1), ptr.To[int32](10)), want: true},
+		{name: "an entry without address is not held", held: 1, pending: 1, autoscaler: scaler(ptr.To[int32](2), ptr.To[int32](10)), want: true},
+		{name: "NICs wait, room under the maximum", held: 1, requested: 40, used: 31, autoscaler: scaler(ptr.To[int32](1), ptr.To[int32](10)), want: true},
+		{name: "NICs wait at the maximum: the limit, not a shortage", held: 2, requested: 80, used: 62, autoscaler: scaler(ptr.To[int32](1), ptr.To[int32](2))},
+		{name: "every NIC served", held: 2, requested: 40, used: 40, autoscaler: scaler(ptr.To[int32](1), ptr.To[int32](10))},
+		{name: "zero minimum, nothing asked", held: 0, autoscaler: scaler(ptr.To[int32](0), ptr.To[int32](0))},
+		{name: "no bounds, NICs wait", held: 3, requested: 5, used: 4, autoscaler: scaler(nil, nil), want: true},
+	} {
+		gw := &apinetv1alpha1.NATGateway{
+			Spec:   apinetv1alpha1.NATGatewaySpec{IPs: ips(tc.held, tc.pending)},
+			Status: apinetv1alpha1.NATGatewayStatus{RequestedNATIPs: tc.requested, UsedNATIPs: tc.used},
+		}
+		if got := natShort(gw, tc.autoscaler); got != tc.want {
+			t.Errorf("%s: natShort = %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}

@@ -50,7 +50,9 @@ func (r reconciler) usage(ctx context.Context) []metrics.Usage {
 }
 
 func memberUsage(ctx context.Context, m *clusterprofiles.Member) (metrics.Usage, error) {
-	u := metrics.Usage{Member: m.Label, Peer: clusterprofiles.LabelValue(m.Peer.Name), Objects: map[string]int{}}
+	u := metrics.Usage{Member: m.Label, Peer: clusterprofiles.LabelValue(m.Peer.Name), Objects: map[string]int{},
+		PublicIPsByKind: map[string]int{string(OriginVirtualIP): 0, string(OriginLoadBalancer): 0, string(OriginNATGateway): 0}}
+	var gateways []*apinetv1alpha1.NATGateway
 	// The cache's objects are read, never changed: no deep copies.
 	opts := []client.ListOption{client.InNamespace(m.Peer.Namespace), client.UnsafeDisableDeepCopy}
 	for _, k := range usageKinds {
@@ -70,9 +72,55 @@ func memberUsage(ctx context.Context, m *clusterprofiles.Member) (metrics.Usage,
 			}
 			u.Objects[string(k.origin)]++
 			addPublicIPs(&u, obj)
+			if gw, ok := obj.(*apinetv1alpha1.NATGateway); ok {
+				gateways = append(gateways, gw)
+			}
+		}
+	}
+	if len(gateways) == 0 {
+		return u, nil
+	}
+	autoscalers := &apinetv1alpha1.NATGatewayAutoscalerList{}
+	if err := m.Peer.GetCache().List(ctx, autoscalers, opts...); err != nil {
+		return u, err
+	}
+	byName := make(map[string]*apinetv1alpha1.NATGatewayAutoscaler, len(autoscalers.Items))
+	for i := range autoscalers.Items {
+		if a := &autoscalers.Items[i]; BelongsTo(m, a) {
+			byName[a.Spec.NATGatewayRef.Name] = a
+		}
+	}
+	for _, gw := range gateways {
+		if natShort(gw, byName[gw.Name]) {
+			u.NATShort++
 		}
 	}
 	return u, nil
+}
+
+// natShort tells whether an apinet NAT gateway holds fewer public IPs than
+// its autoscaler asks for. apinet records no "wanted" count (the
+// autoscaler adds unnamed entries to spec.ips that the registry fills with
+// addresses, and an update the pool cannot serve fails whole), so it is
+// derived: the addresses held (spec.ips with an address) are fewer than
+// the autoscaler's minimum, or NICs wait for a NAT slot (status
+// requestedNATIPs > usedNATIPs) while the gateway holds fewer than the
+// autoscaler's maximum. Without an autoscaler nothing asks.
+func natShort(gw *apinetv1alpha1.NATGateway, autoscaler *apinetv1alpha1.NATGatewayAutoscaler) bool {
+	if autoscaler == nil {
+		return false
+	}
+	held := 0
+	for _, ip := range gw.Spec.IPs {
+		if ip.IP.IsValid() {
+			held++
+		}
+	}
+	if lo := autoscaler.Spec.MinPublicIPs; lo != nil && held < int(*lo) {
+		return true
+	}
+	hi := autoscaler.Spec.MaxPublicIPs
+	return gw.Status.RequestedNATIPs > gw.Status.UsedNATIPs && (hi == nil || held < int(*hi))
 }
 
 // mappedKind is an IronCore kind a controller reconciles, and how to tell
@@ -138,12 +186,14 @@ func addPublicIPs(u *metrics.Usage, obj client.Object) {
 	case *apinetv1alpha1.IP:
 		if o.Spec.Type == apinetv1alpha1.IPTypePublic && o.Spec.IP.IsValid() {
 			u.PublicIPs++
+			u.PublicIPsByKind[string(OriginVirtualIP)]++
 		}
 	case *apinetv1alpha1.LoadBalancer:
 		if o.Spec.Type == apinetv1alpha1.LoadBalancerTypePublic {
 			for _, ip := range o.Spec.IPs {
 				if ip.IP.IsValid() {
 					u.PublicIPs++
+					u.PublicIPsByKind[string(OriginLoadBalancer)]++
 				}
 			}
 		}
@@ -151,6 +201,7 @@ func addPublicIPs(u *metrics.Usage, obj client.Object) {
 		for _, ip := range o.Spec.IPs {
 			if ip.IP.IsValid() {
 				u.PublicIPs++
+				u.PublicIPsByKind[string(OriginNATGateway)]++
 			}
 		}
 		u.NATUsed += o.Status.UsedNATIPs

@@ -40,7 +40,7 @@ const (
 // alertNames are the alerts docs/operations.md documents.
 var alertNames = []string{
 	"ApinetHubMemberNotEngaged", "ApinetHubPeerUnusable", "ApinetHubReconcileErrors", "ApinetHubMappingSlow",
-	"ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNoLeader", "ApinetHubAbsent",
+	"ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNATShortOfPublicIPs", "ApinetHubNoLeader", "ApinetHubAbsent",
 }
 
 // repoRoot is the repository's root: this package is test/alerts.
