@@ -240,6 +240,11 @@ func runOffboard(parent context.Context, f *offboardFlags, name string, out io.W
 			return err
 		}
 		printInventory(out, key, f, inv)
+		if f.release {
+			if err := checkHandback(ctx, o, cp); err != nil {
+				return err
+			}
+		}
 	}
 	if f.dryRun {
 		fmt.Fprintf(out, "dry run: nothing was changed\n")
@@ -440,6 +445,45 @@ func printInventory(out io.Writer, key types.NamespacedName, f *offboardFlags, i
 		verb = "to delete"
 	}
 	fmt.Fprintf(out, "member %s: apinet objects %s: %s; claimed apinet NetworkInterfaces: %d\n", key, verb, count(inv.Written), inv.Claimed)
+}
+
+// handbackLayout is the member's hand-back layout (annotation
+// clusterprofiles.AnnotationHandbackLayout, HEAD's if unset); an invalid
+// value is an error: offboard cannot tell which apinetlet is to adopt the
+// member's objects.
+func handbackLayout(cp *clusterinventoryv1alpha1.ClusterProfile) (clusterprofiles.HandbackLayout, error) {
+	settings, problems := clusterprofiles.ParseSettings(cp, clusterprofiles.Settings{})
+	for _, p := range problems {
+		if strings.HasPrefix(p.Message, "annotation "+clusterprofiles.AnnotationHandbackLayout+"=") {
+			return "", fmt.Errorf("ClusterProfile %s/%s: %s", cp.Namespace, cp.Name, p.Message)
+		}
+	}
+	return settings.Layout(), nil
+}
+
+// checkHandback refuses a release whose apinet objects the apinetlet of
+// the member's hand-back layout could not adopt, naming each.
+func checkHandback(ctx context.Context, o *reconcilers.Offboarding, cp *clusterinventoryv1alpha1.ClusterProfile) error {
+	layout, err := handbackLayout(cp)
+	if err != nil {
+		return err
+	}
+	blockers, err := o.HandbackBlockers(ctx, layout)
+	if err != nil {
+		return err
+	}
+	return handbackRefusal(cp, layout, blockers)
+}
+
+// handbackRefusal is the error that refuses a release to the apinetlet of
+// layout over blockers (nil if there are none).
+func handbackRefusal(cp *clusterinventoryv1alpha1.ClusterProfile, layout clusterprofiles.HandbackLayout, blockers []string) error {
+	if len(blockers) == 0 {
+		return nil
+	}
+	return fmt.Errorf("refusing --release of %s/%s: apinetlet %s (the profile's hand-back layout, annotation %s) could not adopt %d apinet objects of the member; each of its reconciles of them would fail, and their changes would never reach apinet:\n  %s\n"+
+		"Nothing was changed. Set annotation %s on the profile to the layout of the apinetlet the member will run, if these objects have its layout; or delete and recreate these LoadBalancers in IronCore while the hub runs with the layout set (new ones get it); or offboard with --purge. See docs/operations.md, \"Hand a member back to apinetlet\"",
+		cp.Namespace, cp.Name, layout, clusterprofiles.AnnotationHandbackLayout, len(blockers), strings.Join(blockers, "\n  "), clusterprofiles.AnnotationHandbackLayout)
 }
 
 // markOffboarding sets clusterprofiles.AnnotationOffboarding to mode and
