@@ -100,9 +100,12 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 		Expect(refused.apinet).To(Equal(before.apinet))
 		Expect(refused.member).To(Equal(before.member))
 
-		By("onboarding the member with apinetlet's namespace and --take-over")
+		By("onboarding the member with apinetlet's namespace and --take-over, to be handed back to apinetlet v0.2.4")
 		start := time.Now()
-		Expect(m.onboard(ctx, hubKubeconfig(ctx, m.cluster))).To(Succeed())
+		Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), profileNamespace, m.name(), fleet.IronCoreLabels(m.peer.Name), map[string]string{
+			clusterprofiles.AnnotationAPINetNamespace: m.apinetNamespace, clusterprofiles.AnnotationTakeOver: "true",
+			clusterprofiles.AnnotationHandbackLayout: string(clusterprofiles.HandbackV024),
+		}, hubKubeconfig(ctx, m.cluster))).To(Succeed())
 		Eventually(func() string { return engagedReason(ctx, m.name()) }).Should(Equal(clusterprofiles.ReasonEngaged))
 
 		By("seeing every apinet object adopted: labelled for the member")
@@ -148,13 +151,42 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 		Expect(ic.Get(ctx, types.NamespacedName{Namespace: workloadNamespace, Name: "net-1"}, &networkingv1alpha1.Network{})).To(
 			Satisfy(apierrors.IsNotFound), "the deleted Network is gone, its finalizer released")
 
+		By("letting the hub map a public LoadBalancer of its own, in apinetlet v0.2.4's layout (the profile's hand-back layout)")
+		hubLB := &networkingv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: workloadNamespace, Name: "lb-hub"},
+			Spec: networkingv1alpha1.LoadBalancerSpec{
+				Type: networkingv1alpha1.LoadBalancerTypePublic, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+				NetworkRef: corev1.LocalObjectReference{Name: "net-2"},
+				Ports:      []networkingv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 80}},
+			},
+		}
+		Expect(ic.Create(ctx, hubLB)).To(Succeed())
+		hubAN := func() (*apinetv1alpha1.LoadBalancer, error) {
+			an := &apinetv1alpha1.LoadBalancer{}
+			return an, m.peer.Client().Get(ctx, types.NamespacedName{Namespace: m.apinetNamespace, Name: string(hubLB.UID)}, an)
+		}
+		Eventually(func(g Gomega) {
+			an, err := hubAN()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(an.Spec.Selector).To(Equal(&metav1.LabelSelector{MatchLabels: map[string]string{
+				"apinetlet.ironcore.dev/loadbalancer-uid": string(hubLB.UID), "apinetlet.ironcore.dev/loadbalancer-namespace": workloadNamespace,
+				"apinetlet.ironcore.dev/loadbalancer-name": hubLB.Name,
+			}}), "v0.2.4's three-label selector")
+			g.Expect(an.Labels).To(HaveKeyWithValue(clusterprofiles.LabelCluster, m.label()))
+			g.Expect(ic.Get(ctx, client.ObjectKeyFromObject(hubLB), hubLB)).To(Succeed())
+			g.Expect(hubLB.Status.IPs).To(HaveLen(1), "the registry's address")
+		}).Should(Succeed(), "the hub maps its LoadBalancer")
+		// The hub's LoadBalancer brings its public IP: the objects handed back.
+		final, err = takeoverSnapshot(ctx, m)
+		Expect(err).NotTo(HaveOccurred())
+
 		By("handing the member back to apinetlet: apinet-hub offboard --release")
 		start = time.Now()
 		out, err := exec.CommandContext(ctx, hub.binary, "offboard", m.name(), "--release",
 			"--kubeconfig", testFleet.Hub().KubeconfigPath(), "--namespace", profileNamespace).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 		released := time.Since(start)
-		Expect(string(out)).To(And(ContainSubstring("removed 7 finalizers"), ContainSubstring("clusterprofile fleet/ironcore-3 deleted")))
+		Expect(string(out)).To(And(ContainSubstring("removed 8 finalizers"), ContainSubstring("clusterprofile fleet/ironcore-3 deleted")))
 		handedBack, err := takeoverSnapshot(ctx, m)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(handedBack.apinet).To(Equal(final.apinet), "--release leaves every apinet object in place")
@@ -174,6 +206,8 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 				g.Expect(state).NotTo(HaveSuffix("finalizers=[]"), "apinetlet finalizes %s again", key)
 			}
 			g.Expect(s.apinet).To(Equal(final.apinet), "no apinet object recreated")
+			g.Expect(ic.Get(ctx, client.ObjectKeyFromObject(hubLB), hubLB)).To(Succeed())
+			g.Expect(hubLB.Finalizers).NotTo(BeEmpty(), "apinetlet finalizes the hub's LoadBalancer again")
 		}).Should(Succeed())
 		AddReportEntry("hand-back: offboard --release", released.Round(time.Millisecond).String())
 		AddReportEntry("hand-back: offboard --release to apinetlet finalizing every object", time.Since(start).Round(time.Millisecond).String())
@@ -183,6 +217,26 @@ var _ = Describe("Taking over a member from a running apinetlet", func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(s.member["Network/net-apinetlet"]).To(ContainSubstring("state=Available"))
 		}).Should(Succeed(), "apinetlet maps new objects again")
+
+		By("changing the ports of the hub's LoadBalancer: apinetlet v0.2.4 writes them to apinet")
+		handedBackLB, err := hubAN()
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() error {
+			if err := ic.Get(ctx, client.ObjectKeyFromObject(hubLB), hubLB); err != nil {
+				return err
+			}
+			hubLB.Spec.Ports = []networkingv1alpha1.LoadBalancerPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}, {Protocol: ptr.To(corev1.ProtocolUDP), Port: 53}}
+			return ic.Update(ctx, hubLB)
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			an, err := hubAN()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(an.Spec.Ports).To(Equal([]apinetv1alpha1.LoadBalancerPort{
+				{Protocol: ptr.To(corev1.ProtocolTCP), Port: 443}, {Protocol: ptr.To(corev1.ProtocolUDP), Port: 53},
+			}))
+			g.Expect(an.UID).To(Equal(handedBackLB.UID), "the same apinet LoadBalancer")
+			g.Expect(an.Spec.Selector).To(Equal(handedBackLB.Spec.Selector))
+		}, 30*time.Second).Should(Succeed(), "apinetlet v0.2.4 applies the hub's LoadBalancer")
 		Consistently(func(g Gomega) {
 			s, err := takeoverSnapshot(ctx, m)
 			g.Expect(err).NotTo(HaveOccurred())
