@@ -17,22 +17,34 @@ func (p *Provider) ensureConnectionLocked(rec *record, role clusterprofiles.Role
 		return nil
 	}
 	p.stopLocked(rec)
-	name := string(clusterprofiles.ClusterName(rec.key))
-	cfg := p.opts.tune(creds.Config, name)
-	httpClient, err := rest.HTTPClientFor(cfg)
+	conn, err := newConnection(p.ctx, p.opts, string(clusterprofiles.ClusterName(rec.key)), role, creds)
 	if err != nil {
 		return err
 	}
-	prober, err := clusterprofiles.NewProber(p.opts.withTimeout(cfg), role)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(p.ctx)
-	conn := &connection{hash: creds.Hash, source: creds.Source, role: role, config: cfg, httpClient: httpClient, prober: prober, ctx: ctx, cancel: cancel}
 	rec.conn = conn
 	rec.eng.failedFor = engageKey{}
 	go p.probeLoop(rec, conn)
 	return nil
+}
+
+// newConnection builds the clients of one cluster with one set of
+// credentials: the transport the caches share, and the prober's. close
+// releases them: client-go (v0.36, ClientsAllowTLSCacheGC) holds its cached
+// TLS transports weakly, so they are garbage once the connection's clients
+// are, at the latest when x/net/http2's health-check timer of a closed
+// connection (the read-idle timeout, 30 s) has fired.
+func newConnection(ctx context.Context, opts Options, name string, role clusterprofiles.Role, creds *clusterprofiles.Credentials) (*connection, error) {
+	cfg := opts.tune(creds.Config, name)
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	prober, err := clusterprofiles.NewProber(opts.withTimeout(cfg), role)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	return &connection{hash: creds.Hash, source: creds.Source, role: role, config: cfg, httpClient: httpClient, prober: prober, ctx: ctx, cancel: cancel}, nil
 }
 
 // stopLocked ends everything of a record: engagement, job, connection.
