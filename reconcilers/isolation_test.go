@@ -1,14 +1,17 @@
 package reconcilers_test
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -24,19 +27,20 @@ var _ = Describe("Isolation", func() {
 			return types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(gw.GetUID())}
 		}
 
-		By("breaking a mapped NATGateway: its IP family changes (IronCore allows it, apinet refuses it)")
+		By("breaking a mapped NATGateway: an admission policy in the peer refuses every write to its apinet NATGateway, then a change of its ports makes the hub write")
 		broken := createNATGateway(ctx, ns, "broken", "net", nil)
 		DeferCleanup(func(ctx SpecContext) {
 			Expect(client.IgnoreNotFound(ic("ironcore-1").Delete(ctx, broken))).To(Succeed())
 		})
 		Eventually(func() error { return peer().Get(ctx, apinetKey(broken), &apinetv1alpha1.NATGateway{}) }).Should(Succeed())
+		refuseWrites(ctx, "natgateways", apinetKey(broken).Name)
 		errorCount := gathered("apinet_hub_reconcile_total", map[string]string{"controller": "natgateway", "member": "fleet.ironcore-1", "result": "error"})
 		before := errorCount()
 		Eventually(func() error {
 			if err := ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(broken), broken); err != nil {
 				return err
 			}
-			broken.Spec.IPFamily = corev1.IPv6Protocol
+			broken.Spec.PortsPerNetworkInterface = ptr.To[int32](1024)
 			return ic("ironcore-1").Update(ctx, broken)
 		}).Should(Succeed())
 
@@ -61,7 +65,55 @@ var _ = Describe("Isolation", func() {
 		Expect(gathered("apinet_hub_queue_depth", map[string]string{"controller": "natgateway", "member": "fleet.ironcore-1"})()).To(BeNumerically(">=", 1))
 		an := &apinetv1alpha1.NATGateway{}
 		Expect(peer().Get(ctx, apinetKey(broken), an)).To(Succeed())
-		Expect(an.Spec.IPFamily).To(Equal(corev1.IPv4Protocol))
+		Expect(an.Spec.PortsPerNetworkInterface).To(Equal(int32(2048)))
 		Expect(errorCount() - before).To(BeNumerically(">=", failed))
 	})
 })
+
+// refuseWrites makes the peer refuse every create and update of the apinet
+// object of that resource (core.apinet.ironcore.dev) and name, by a
+// ValidatingAdmissionPolicy (the apinet API server runs the admission
+// plugin, as any generic API server does), until the spec ends. It returns
+// once the peer refuses a dry-run write.
+func refuseWrites(ctx context.Context, resource, name string) {
+	GinkgoHelper()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "refuse-" + name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule: admissionregistrationv1.Rule{
+						APIGroups: []string{apinetv1alpha1.SchemeGroupVersion.Group}, APIVersions: []string{"*"}, Resources: []string{resource},
+					},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: fmt.Sprintf("object.metadata.name != %q", name),
+				Message:    "refused by the test's admission policy",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	Expect(peer().Create(ctx, policy)).To(Succeed())
+	Expect(peer().Create(ctx, binding)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(client.IgnoreNotFound(peer().Delete(ctx, binding))).To(Succeed())
+		Expect(client.IgnoreNotFound(peer().Delete(ctx, policy))).To(Succeed())
+	})
+	Eventually(func() error {
+		an := &apinetv1alpha1.NATGateway{}
+		if err := peer().Get(ctx, types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: name}, an); err != nil {
+			return err
+		}
+		an.Labels["refuse-writes-probe"] = "x"
+		return peer().Update(ctx, an, client.DryRunAll)
+	}).Should(MatchError(ContainSubstring("refused by the test's admission policy")), "the peer enforces the policy")
+}

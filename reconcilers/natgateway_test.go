@@ -3,6 +3,7 @@ package reconcilers_test
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	apinetnet "github.com/ironcore-dev/ironcore-net/apimachinery/api/net"
@@ -14,6 +15,8 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -38,6 +41,50 @@ func natIPs(ctx context.Context, gw *networkingv1alpha1.NATGateway) func() []com
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
 		return gw.Status.IPs
 	}
+}
+
+// setPeerNAT replaces the NAT annotations of the apinet-1 profile (the
+// region every member of the suite maps into) with nat (nil: none) and
+// waits until the members' peer settings have them.
+func setPeerNAT(ctx context.Context, nat map[string]string) {
+	GinkgoHelper()
+	hub := testFleet.Hub().Client()
+	Eventually(func() error {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		if err := hub.Get(ctx, types.NamespacedName{Namespace: fleetNamespace, Name: "apinet-1"}, cp); err != nil {
+			return err
+		}
+		if cp.Annotations == nil {
+			cp.Annotations = map[string]string{}
+		}
+		for _, k := range []string{clusterprofiles.AnnotationNATMinPublicIPs, clusterprofiles.AnnotationNATMaxPublicIPs, clusterprofiles.AnnotationNATPublicIPsCeiling} {
+			delete(cp.Annotations, k)
+		}
+		maps.Copy(cp.Annotations, nat)
+		return hub.Update(ctx, cp)
+	}).Should(Succeed())
+	Eventually(func() map[string]string {
+		m, err := topology.Member(member("ironcore-1"))
+		if err != nil {
+			return nil
+		}
+		return m.Peer.Settings.Load().NATAnnotations
+	}).Should(Equal(map[string]string(maps.Clone(nat))))
+}
+
+// eventsOf returns the Events of one reason on an IronCore object of
+// ironcore-1.
+func eventsOf(ctx context.Context, obj client.Object, reason string) []eventsv1.Event {
+	GinkgoHelper()
+	list := &eventsv1.EventList{}
+	Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(obj.GetNamespace()))).To(Succeed())
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == obj.GetName() && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 var _ = Describe("NATGateway", func() {
@@ -220,5 +267,125 @@ var _ = Describe("NATGateway", func() {
 
 		Expect(ic("ironcore-1").Delete(ctx, gw)).To(Succeed())
 		Eventually(func() error { return peer().Get(ctx, key, autoscaler) }).Should(MatchError(ContainSubstring("not found")))
+	})
+	It("layers the peer's NAT defaults and ceiling over the hub's flags, and counts public IPs and short gateways per peer", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		DeferCleanup(func(ctx SpecContext) { setPeerNAT(ctx, nil) })
+		key := func(gw client.Object) types.NamespacedName {
+			return types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(gw.GetUID())}
+		}
+		limits := func(gw client.Object) func() []int32 {
+			return func() []int32 {
+				autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{}
+				if err := peer().Get(ctx, key(gw), autoscaler); err != nil {
+					return nil
+				}
+				return []int32{*autoscaler.Spec.MinPublicIPs, *autoscaler.Spec.MaxPublicIPs}
+			}
+		}
+		short := gathered("apinet_hub_nat_gateways_short", map[string]string{"member": "fleet.ironcore-1", "peer": "fleet.apinet-1"})
+
+		By("a region's minimum of 2 under its ceiling of 3, over the hub's 1/10")
+		setPeerNAT(ctx, map[string]string{clusterprofiles.AnnotationNATMinPublicIPs: "2", clusterprofiles.AnnotationNATPublicIPsCeiling: "3"})
+		gw := createNATGateway(ctx, ns, "regional", "net", nil)
+		Eventually(limits(gw)).Should(Equal([]int32{2, 3}), "the peer's minimum, the hub's maximum clamped under the peer's ceiling")
+		Eventually(natIPs(ctx, gw), "60s").Should(HaveLen(2))
+		Eventually(gathered("apinet_hub_peer_public_ips", map[string]string{"peer": "fleet.apinet-1", "kind": "natgateway"})).Should(BeNumerically(">=", 2))
+		for _, kind := range []string{"virtualip", "loadbalancer"} {
+			Expect(gathered("apinet_hub_peer_public_ips", map[string]string{"peer": "fleet.apinet-1", "kind": kind})()).To(BeNumerically(">=", 0))
+		}
+
+		By("a NATGateway asking above the region's ceiling is refused, and held under it")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		gw.Annotations = map[string]string{reconcilers.AnnotationNATMaxPublicIPs: "8"}
+		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, gw, reconcilers.ReasonNATLimitRefused) }).Should(ContainElement(
+			HaveField("Note", ContainSubstring(reconcilers.AnnotationNATMaxPublicIPs+"=8 is above the operator's maximum of 3"))))
+		Expect(limits(gw)()).To(Equal([]int32{2, 3}))
+
+		By("the region's minimum dropped: the hub's minimum of 1 again, the autoscaler scales down")
+		setPeerNAT(ctx, map[string]string{clusterprofiles.AnnotationNATPublicIPsCeiling: "3"})
+		Eventually(limits(gw)).Should(Equal([]int32{1, 3}))
+		Eventually(natIPs(ctx, gw), "60s").Should(HaveLen(1))
+		Expect(short()).To(BeZero())
+
+		By("32 NICs on one IP (31 NAT slots): one waits while the gateway is under its maximum, so it is short")
+		an := apinetNetworkOf(ctx, "ironcore-1", nw)
+		for i := range 32 {
+			nic := &apinetv1alpha1.NetworkInterface{
+				ObjectMeta: metav1.ObjectMeta{Namespace: an.Namespace, Name: fmt.Sprintf("short-nic-%d", i)},
+				Spec: apinetv1alpha1.NetworkInterfaceSpec{
+					NodeRef:    corev1.LocalObjectReference{Name: "node-1"},
+					NetworkRef: corev1.LocalObjectReference{Name: an.Name},
+					IPs:        []apinetnet.IP{apinetnet.MustParseIP(fmt.Sprintf("10.2.0.%d", i+1))},
+				},
+			}
+			Expect(peer().Create(ctx, nic)).To(Succeed())
+			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(peer().Delete(ctx, nic))).To(Succeed()) })
+		}
+		Eventually(short, "60s").Should(BeNumerically(">=", 1), "requested NAT IPs above the used ones, 1 public IP of at most 3")
+
+		By("a ceiling of 1 on the region: the gateway is at its maximum, a limit rather than a shortage")
+		setPeerNAT(ctx, map[string]string{clusterprofiles.AnnotationNATPublicIPsCeiling: "1"})
+		Eventually(limits(gw)).Should(Equal([]int32{1, 1}))
+		Eventually(short).Should(BeZero())
+
+		By("the region's annotations removed: the hub's flags and the NATGateway's own maximum again")
+		setPeerNAT(ctx, nil)
+		Eventually(limits(gw)).Should(Equal([]int32{1, 8}))
+		Expect(ic("ironcore-1").Delete(ctx, gw)).To(Succeed())
+	})
+
+	It("keeps the apinet NATGateway's IP family when the IronCore one changes, reports it once and applies the rest", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "ironcore-1")
+		nw := createNetwork(ctx, "ironcore-1", ns, "net")
+		expectAvailable(ctx, "ironcore-1", nw)
+		gw := createNATGateway(ctx, ns, "family", "net", nil)
+		key := types.NamespacedName{Namespace: apinetNamespace("ironcore-1"), Name: string(gw.UID)}
+		Eventually(natIPs(ctx, gw)).Should(HaveLen(1))
+		errorCount := gathered("apinet_hub_reconcile_total", map[string]string{"controller": "natgateway", "member": "fleet.ironcore-1", "result": "error"})
+		before := errorCount()
+
+		By("changing ipFamily (apinet refuses it) and portsPerNetworkInterface (apinet takes it) in one edit")
+		Eventually(func() error {
+			if err := ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {
+				return err
+			}
+			gw.Spec.IPFamily = corev1.IPv6Protocol
+			gw.Spec.PortsPerNetworkInterface = ptr.To[int32](1024)
+			return ic("ironcore-1").Update(ctx, gw)
+		}).Should(Succeed())
+		an := &apinetv1alpha1.NATGateway{}
+		Eventually(func() int32 { Expect(peer().Get(ctx, key, an)).To(Succeed()); return an.Spec.PortsPerNetworkInterface }).Should(Equal(int32(1024)))
+		Expect(an.Spec.IPFamily).To(Equal(corev1.IPv4Protocol))
+		Expect(an.Annotations).To(HaveKeyWithValue(reconcilers.AnnotationImmutableRefused, "spec.ipFamily is IPv4 in apinet, asked IPv6"))
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged) }).Should(HaveLen(1))
+		e := eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged)[0]
+		Expect(e.Type).To(Equal(corev1.EventTypeWarning))
+		Expect(e.Note).To(And(ContainSubstring("spec.ipFamily is IPv4 in apinet, asked IPv6"), ContainSubstring("delete the NATGateway")))
+
+		By("reporting it once and not retrying: reconciles of the unchanged gateway add no Event and no error")
+		for i := range 3 {
+			Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+			gw.Labels = map[string]string{"poke": fmt.Sprint(i)}
+			Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		}
+		Consistently(func(g Gomega) {
+			events := eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged)
+			g.Expect(events).To(HaveLen(1))
+			g.Expect(events[0].Series).To(BeNil(), "no repeat of the same refusal")
+		}, "5s").Should(Succeed())
+		Expect(errorCount()-before).To(BeZero(), "no failed reconcile of the gateway")
+		Expect(natIPs(ctx, gw)()).To(HaveLen(1), "the gateway keeps its public IP")
+
+		By("changing the family back: the refusal record goes")
+		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
+		gw.Spec.IPFamily = corev1.IPv4Protocol
+		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
+		Eventually(func() map[string]string { Expect(peer().Get(ctx, key, an)).To(Succeed()); return an.Annotations }).ShouldNot(HaveKey(reconcilers.AnnotationImmutableRefused))
+		Expect(eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged)).To(HaveLen(1))
+		Expect(ic("ironcore-1").Delete(ctx, gw)).To(Succeed())
 	})
 })
