@@ -112,7 +112,7 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 		return reconcile.Result{}, err
 	}
 	if report {
-		refused.report(m, lb, "the apinet LoadBalancer keeps them, the rest of the change is applied; recreate the LoadBalancer to change them")
+		refused.report(m, lb, "apinet keeps its value of each, the rest of the change is applied; recreate the LoadBalancer to change them")
 	}
 	if err := r.apply(ctx, m, apinetLoadBalancerRouting(m, lb, an, destinations), FieldManager); err != nil {
 		return reconcile.Result{}, err

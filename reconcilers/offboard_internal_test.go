@@ -1,11 +1,14 @@
 package reconcilers
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -93,4 +96,58 @@ func TestLoadBalancerHandbackBlockers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzLoadBalancerHandbackBlockers feeds apinet LoadBalancers with
+// arbitrary origin metadata and selectors (what the peer holds): no panic,
+// at most one line per object, and an object is a blocker exactly when its
+// selector is not the one the layout writes for its origin.
+func FuzzLoadBalancerHandbackBlockers(f *testing.F) {
+	o := OriginLoadBalancer
+	f.Add("uid-1", "default", "web", "", true, "uid-1", "default", "web", false)
+	f.Add("uid-1", "default", "web", "web", false, "uid-1", "default", "", true)
+	f.Add("", "default", "", "", true, "", "", "", false)
+	f.Add("u", "ns", strings.Repeat("n", 70), "", true, "u", "ns", strings.Repeat("n", 70), true)
+	f.Fuzz(func(t *testing.T, uid, ns, nameAnnotation, nameLabel string, v024 bool, selUID, selNS, selName string, withExpr bool) {
+		labels := map[string]string{}
+		for k, v := range map[string]string{o.UIDLabel(): uid, o.NamespaceLabel(): ns, o.NameKey(): nameLabel} {
+			if v != "" {
+				labels[k] = v
+			}
+		}
+		sel := &metav1.LabelSelector{MatchLabels: map[string]string{}}
+		for k, v := range map[string]string{o.UIDLabel(): selUID, o.NamespaceLabel(): selNS, o.NameKey(): selName} {
+			if v != "" {
+				sel.MatchLabels[k] = v
+			}
+		}
+		if withExpr {
+			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "k", Operator: metav1.LabelSelectorOpExists}}
+		}
+		an := &apinetv1alpha1.LoadBalancer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "lb", Labels: labels, Annotations: map[string]string{o.NameKey(): nameAnnotation}},
+			Spec:       apinetv1alpha1.LoadBalancerSpec{Selector: sel},
+		}
+		layout := clusterprofiles.HandbackHead
+		if v024 {
+			layout = clusterprofiles.HandbackV024
+		}
+		got := loadBalancerHandbackBlockers(layout, []*apinetv1alpha1.LoadBalancer{an})
+		if len(got) > 1 {
+			t.Fatalf("%d lines for one object: %q", len(got), got)
+		}
+		src, ok := o.Of(an)
+		if !ok || uid == "" {
+			if len(got) != 1 {
+				t.Fatalf("no origin, yet no blocker")
+			}
+			return
+		}
+		ic := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name, UID: types.UID(uid)}}
+		want := o.LayoutLabels(layout, ic)
+		adoptable := !withExpr && maps.Equal(sel.MatchLabels, want) && (layout != clusterprofiles.HandbackV024 || len(validation.IsValidLabelValue(src.Name)) == 0)
+		if adoptable != (len(got) == 0) {
+			t.Fatalf("layout %s, origin %v/%s, selector %v: blockers %q, adoptable %t", layout, src, uid, sel, got, adoptable)
+		}
+	})
 }
