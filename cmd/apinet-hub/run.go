@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
@@ -62,6 +64,7 @@ type hubFlags struct {
 	reconcilers             reconcilers.Options
 	zap                     zap.Options
 	maxConcurrentReconciles int
+	memoryLimit             int64
 }
 
 func (f *hubFlags) bind(fs *pflag.FlagSet) {
@@ -116,6 +119,14 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 		int32Flag(&nat.Min))
 	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" on a ClusterProfile replaces it; on a NATGateway it may only narrow the range)",
 		int32Flag(&nat.Max))
+	fs.Func("memory-limit", "the container's memory limit (bytes or a quantity such as 1Gi; the chart passes limits.memory): the Go runtime's soft memory limit is set to 90 % of it, so that the garbage collector works harder before the container is killed (GOMEMLIMIT in the environment takes precedence)", func(v string) error {
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Sign() <= 0 {
+			return fmt.Errorf("%q is not a memory quantity > 0", v)
+		}
+		f.memoryLimit = q.Value()
+		return nil
+	})
 	fs.DurationVar(&f.reconcileTimeout, "reconcile-timeout", time.Minute, "deadline of one reconcile")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "workers per controller, shared by all members")
 	fs.DurationVar(&f.reconcilers.UnmappedGrace, "unmapped-grace", reconcilers.DefaultUnmappedGrace,
@@ -195,6 +206,10 @@ func runHub(ctx context.Context, f *hubFlags) error {
 	setupLogging(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 	metrics.SetBuildInfo(versionString(), runtime.Version())
+	if limit, ok := goMemoryLimit(f.memoryLimit, os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+		log.Info("Go soft memory limit set", "bytes", limit, "containerLimit", f.memoryLimit)
+	}
 
 	cfg, err := f.hub.restConfig()
 	if err != nil {
@@ -328,6 +343,19 @@ func readiness(elected <-chan struct{}, synced func(context.Context) bool, runni
 		}
 		return nil
 	}
+}
+
+// goMemoryLimit is the Go runtime's soft memory limit for a container
+// limit (0: none): 90 % of it, leaving the rest to what the runtime does not
+// count (stacks of the OS, cgo, page tables). None when GOMEMLIMIT is set
+// (the runtime has read it, and the operator's explicit value wins), and
+// none below 32 MiB, which no hub runs in: a typo there would make the
+// collector run without pause.
+func goMemoryLimit(containerLimit int64, gomemlimit string) (int64, bool) {
+	if containerLimit < 32<<20 || gomemlimit != "" {
+		return 0, false
+	}
+	return containerLimit / 10 * 9, true
 }
 
 // shardedCoordinator spreads members over the replicas that run with

@@ -135,7 +135,7 @@ var _ = Describe("The chart", func() {
 			"--probe-interval=10s", "--probe-failure-threshold=3", "--probe-success-threshold=2",
 			"--retry-interval=15s", "--max-retry-interval=5m", "--member-queue-share=1", "--member-max-in-flight=0",
 			"--nat-min-public-ips=1", "--nat-max-public-ips=10",
-			"--zap-log-level=info"}))
+			"--zap-log-level=info", "--memory-limit=$(MEMORY_LIMIT)"}))
 
 		deployment := find(objs, "Deployment")[0]
 		replicas, _, _ := unstructured.NestedFieldNoCopy(deployment.Object, "spec", "replicas")
@@ -154,7 +154,9 @@ var _ = Describe("The chart", func() {
 		Expect(container["readinessProbe"]).To(HaveKeyWithValue("httpGet", HaveKeyWithValue("path", "/readyz")))
 		Expect(container["ports"]).To(ContainElement(SatisfyAll(HaveKeyWithValue("name", "metrics"), HaveKeyWithValue("containerPort", BeEquivalentTo(8443)))))
 		Expect(container).To(HaveKeyWithValue("image", "ghcr.io/apinet-hub/apinet-hub:0.1.0"), "the appVersion's tag")
-		Expect(container).NotTo(HaveKey("env"))
+		Expect(container["env"]).To(Equal([]any{map[string]any{"name": "MEMORY_LIMIT",
+			"valueFrom": map[string]any{"resourceFieldRef": map[string]any{"resource": "limits.memory"}}}}),
+			"the container's memory limit, for the Go runtime's soft limit (--memory-limit)")
 		Expect(pod).NotTo(HaveKey("topologySpreadConstraints"))
 
 		dashboard := find(objs, "ConfigMap")[0]
@@ -263,7 +265,7 @@ var _ = Describe("The chart", func() {
 
 		withEnv := renderObjects(ctx, map[string]any{"sharding": map[string]any{"enabled": true},
 			"extraEnv": []any{map[string]string{"name": "TZ", "value": "UTC"}}})
-		Expect(hubContainer(withEnv)["env"]).To(ConsistOf(HaveKeyWithValue("name", "POD_NAME"), HaveKeyWithValue("name", "TZ")))
+		Expect(hubContainer(withEnv)["env"]).To(ConsistOf(HaveKeyWithValue("name", "MEMORY_LIMIT"), HaveKeyWithValue("name", "POD_NAME"), HaveKeyWithValue("name", "TZ")))
 	})
 
 	It("pulls the image by digest when image.digest is set, whatever the tag", func(ctx SpecContext) {
@@ -289,6 +291,12 @@ var _ = Describe("The chart", func() {
 				HaveKeyWithValue("whenUnsatisfiable", "DoNotSchedule"), HaveKeyWithValue("labelSelector", own)),
 		))
 		Expect(pod).To(HaveKeyWithValue("affinity", HaveKey("podAntiAffinity")), "the default affinity stays")
+	})
+
+	It("passes no memory limit to the Go runtime when the container has none", func(ctx SpecContext) {
+		objs := renderObjects(ctx, map[string]any{"resources": map[string]any{"limits": nil}})
+		Expect(containerArgs(objs)).NotTo(ContainElement(HavePrefix("--memory-limit")))
+		Expect(hubContainer(objs)).NotTo(HaveKey("env"))
 	})
 
 	It("renders no PodDisruptionBudget for a single replica, which it would keep from ever draining", func(ctx SpecContext) {

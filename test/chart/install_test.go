@@ -101,7 +101,9 @@ func hubArgs(container []string) []string {
 		if strings.HasPrefix(a, "--metrics-bind-address") || strings.HasPrefix(a, "--health-probe-bind-address") {
 			continue
 		}
-		args = append(args, a)
+		// The kubelet expands $(MEMORY_LIMIT) from the container's env:
+		// limits.memory in bytes (the default values' 1Gi).
+		args = append(args, strings.ReplaceAll(a, "$(MEMORY_LIMIT)", "1073741824"))
 	}
 	return args
 }
