@@ -10,6 +10,7 @@ import (
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -176,7 +177,10 @@ func TestOffboardReleaseRefusesUnadoptable(t *testing.T) {
 	g.Expect(ic.Delete(ctx, headLB)).To(Succeed())
 	g.Eventually(func() error {
 		return peer.Get(ctx, types.NamespacedName{Namespace: nsName, Name: string(headLB.UID)}, &apinetv1alpha1.LoadBalancer{})
-	}, time.Minute).ShouldNot(Succeed())
+	}, time.Minute).Should(Satisfy(apierrors.IsNotFound), "the hub deletes its apinet LoadBalancer")
+	g.Eventually(func() error {
+		return ic.Get(ctx, client.ObjectKeyFromObject(headLB), &networkingv1alpha1.LoadBalancer{})
+	}, time.Minute).Should(Satisfy(apierrors.IsNotFound), "then lets the IronCore one go")
 	recreated := newLB("lb-head")
 	g.Eventually(selectorOf(recreated), time.Minute).Should(HaveLen(3))
 	code, out, errOut = offboard()
