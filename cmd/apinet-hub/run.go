@@ -115,9 +115,9 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 		"pin load balancer instances to their targets' nodes (annotation "+clusterprofiles.AnnotationNodeAffinityAware+" on a ClusterProfile overrides it)")
 	nat := reconcilers.DefaultNATLimits
 	f.reconcilers.NATPublicIPs = &nat
-	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on a ClusterProfile replaces it; on a NATGateway it may only narrow the range)",
+	fs.Func("nat-min-public-ips", "default minimum of public IPs per NAT gateway (default 1; annotation "+reconcilers.AnnotationNATMinPublicIPs+" on an apinet ClusterProfile replaces it for the peer's members, on a member's ClusterProfile for that member, within any ceiling set above; on a NATGateway it may only narrow the range)",
 		int32Flag(&nat.Min))
-	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" on a ClusterProfile replaces it; on a NATGateway it may only narrow the range)",
+	fs.Func("nat-max-public-ips", "default maximum of public IPs per NAT gateway (default 10; annotation "+reconcilers.AnnotationNATMaxPublicIPs+" on an apinet ClusterProfile replaces it for the peer's members, on a member's ClusterProfile for that member, within any ceiling set above; on a NATGateway it may only narrow the range)",
 		int32Flag(&nat.Max))
 	fs.Func("memory-limit", "the container's memory limit (bytes or a quantity such as 1Gi; the chart passes limits.memory): the Go runtime's soft memory limit is set to 90 % of it, so that the garbage collector works harder before the container is killed (GOMEMLIMIT in the environment takes precedence)", func(v string) error {
 		q, err := resource.ParseQuantity(v)
