@@ -266,15 +266,7 @@ var _ = Describe("LoadBalancer", func() {
 		Expect(an.Annotations).To(HaveKeyWithValue(reconcilers.AnnotationImmutableRefused, "spec.type is Public in apinet, asked Internal"))
 
 		refusals := func() []eventsv1.Event {
-			list := &eventsv1.EventList{}
-			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
-			var out []eventsv1.Event
-			for _, e := range list.Items {
-				if e.Regarding.Name == lb.Name && e.Reason == reconcilers.ReasonImmutableFieldChanged {
-					out = append(out, e)
-				}
-			}
-			return out
+			return eventsOf(ctx, "ironcore-1", lb, reconcilers.ReasonImmutableFieldChanged)
 		}
 		Eventually(refusals).Should(HaveLen(1))
 		Expect(refusals()[0].Type).To(Equal(corev1.EventTypeWarning))

@@ -72,21 +72,6 @@ func setPeerNAT(ctx context.Context, nat map[string]string) {
 	}).Should(Equal(map[string]string(maps.Clone(nat))))
 }
 
-// eventsOf returns the Events of one reason on an IronCore object of
-// ironcore-1.
-func eventsOf(ctx context.Context, obj client.Object, reason string) []eventsv1.Event {
-	GinkgoHelper()
-	list := &eventsv1.EventList{}
-	Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(obj.GetNamespace()))).To(Succeed())
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Name == obj.GetName() && e.Reason == reason {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 var _ = Describe("NATGateway", func() {
 	It("allocates an apinet NATGateway with its autoscaler, and the public IP the controller-manager scales to", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "ironcore-1")
@@ -177,17 +162,7 @@ var _ = Describe("NATGateway", func() {
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
 		gw.Annotations = map[string]string{reconcilers.AnnotationNATMaxPublicIPs: "lots"}
 		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
-		Eventually(func() []string {
-			list := &eventsv1.EventList{}
-			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
-			var reasons []string
-			for _, e := range list.Items {
-				if e.Regarding.Name == gw.Name {
-					reasons = append(reasons, e.Reason)
-				}
-			}
-			return reasons
-		}).Should(ContainElement("InvalidNATAutoscaling"))
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, "ironcore-1", gw, "InvalidNATAutoscaling") }).ShouldNot(BeEmpty())
 		autoscaler := &apinetv1alpha1.NATGatewayAutoscaler{}
 		Expect(peer().Get(ctx, types.NamespacedName{Namespace: an.Namespace, Name: string(gw.UID)}, autoscaler)).To(Succeed())
 		Expect(*autoscaler.Spec.MaxPublicIPs).To(Equal(int32(1)))
@@ -214,17 +189,7 @@ var _ = Describe("NATGateway", func() {
 		Eventually(limits).Should(Equal([]int32{10, 10}), "200/500 clamped into the operator's range [1, 10]")
 		Expect(autoscaler.Annotations).To(HaveKeyWithValue(reconcilers.AnnotationNATRefused, ContainSubstring("=500 is above the operator's maximum of 10")))
 
-		refusals := func() []eventsv1.Event {
-			list := &eventsv1.EventList{}
-			Expect(ic("ironcore-1").List(ctx, list, client.InNamespace(ns))).To(Succeed())
-			var out []eventsv1.Event
-			for _, e := range list.Items {
-				if e.Regarding.Name == gw.Name && e.Reason == reconcilers.ReasonNATLimitRefused {
-					out = append(out, e)
-				}
-			}
-			return out
-		}
+		refusals := func() []eventsv1.Event { return eventsOf(ctx, "ironcore-1", gw, reconcilers.ReasonNATLimitRefused) }
 		Eventually(refusals).Should(HaveLen(1))
 		e := refusals()[0]
 		Expect(e.Type).To(Equal(corev1.EventTypeWarning))
@@ -301,7 +266,7 @@ var _ = Describe("NATGateway", func() {
 		Expect(ic("ironcore-1").Get(ctx, client.ObjectKeyFromObject(gw), gw)).To(Succeed())
 		gw.Annotations = map[string]string{reconcilers.AnnotationNATMaxPublicIPs: "8"}
 		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
-		Eventually(func() []eventsv1.Event { return eventsOf(ctx, gw, reconcilers.ReasonNATLimitRefused) }).Should(ContainElement(
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, "ironcore-1", gw, reconcilers.ReasonNATLimitRefused) }).Should(ContainElement(
 			HaveField("Note", ContainSubstring(reconcilers.AnnotationNATMaxPublicIPs+"=8 is above the operator's maximum of 3"))))
 		Expect(limits(gw)()).To(Equal([]int32{2, 3}))
 
@@ -361,8 +326,10 @@ var _ = Describe("NATGateway", func() {
 		Eventually(func() int32 { Expect(peer().Get(ctx, key, an)).To(Succeed()); return an.Spec.PortsPerNetworkInterface }).Should(Equal(int32(1024)))
 		Expect(an.Spec.IPFamily).To(Equal(corev1.IPv4Protocol))
 		Expect(an.Annotations).To(HaveKeyWithValue(reconcilers.AnnotationImmutableRefused, "spec.ipFamily is IPv4 in apinet, asked IPv6"))
-		Eventually(func() []eventsv1.Event { return eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged) }).Should(HaveLen(1))
-		e := eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged)[0]
+		Eventually(func() []eventsv1.Event {
+			return eventsOf(ctx, "ironcore-1", gw, reconcilers.ReasonImmutableFieldChanged)
+		}).Should(HaveLen(1))
+		e := eventsOf(ctx, "ironcore-1", gw, reconcilers.ReasonImmutableFieldChanged)[0]
 		Expect(e.Type).To(Equal(corev1.EventTypeWarning))
 		Expect(e.Note).To(And(ContainSubstring("spec.ipFamily is IPv4 in apinet, asked IPv6"), ContainSubstring("delete the NATGateway")))
 
@@ -373,7 +340,7 @@ var _ = Describe("NATGateway", func() {
 			Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
 		}
 		Consistently(func(g Gomega) {
-			events := eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged)
+			events := eventsOf(ctx, "ironcore-1", gw, reconcilers.ReasonImmutableFieldChanged)
 			g.Expect(events).To(HaveLen(1))
 			g.Expect(events[0].Series).To(BeNil(), "no repeat of the same refusal")
 		}, "5s").Should(Succeed())
@@ -385,7 +352,7 @@ var _ = Describe("NATGateway", func() {
 		gw.Spec.IPFamily = corev1.IPv4Protocol
 		Expect(ic("ironcore-1").Update(ctx, gw)).To(Succeed())
 		Eventually(func() map[string]string { Expect(peer().Get(ctx, key, an)).To(Succeed()); return an.Annotations }).ShouldNot(HaveKey(reconcilers.AnnotationImmutableRefused))
-		Expect(eventsOf(ctx, gw, reconcilers.ReasonImmutableFieldChanged)).To(HaveLen(1))
+		Expect(eventsOf(ctx, "ironcore-1", gw, reconcilers.ReasonImmutableFieldChanged)).To(HaveLen(1))
 		Expect(ic("ironcore-1").Delete(ctx, gw)).To(Succeed())
 	})
 })

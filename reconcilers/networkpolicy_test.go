@@ -378,16 +378,7 @@ var _ = Describe("NetworkPolicy status", func() {
 		Expect(peer().Delete(ctx, rule)).To(Succeed())
 		Eventually(applied).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", "RuleApplyFailed")))
 		Expect(applied().Message).To(ContainSubstring("terminat"))
-		Eventually(func() []string {
-			list := &eventsv1.EventList{}
-			Expect(ic("ironcore-policy").List(ctx, list, client.InNamespace("default"))).To(Succeed())
-			var notes []string
-			for _, e := range list.Items {
-				if e.Regarding.Name == np.Name && e.Reason == "APINetNetworkPolicyRuleFailed" && e.Type == corev1.EventTypeWarning {
-					notes = append(notes, e.Note)
-				}
-			}
-			return notes
-		}).Should(ContainElement(HavePrefix("apinet peer ")), "the skeleton's write-failure Event, named by the apinet kind")
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, "ironcore-policy", np, "APINetNetworkPolicyRuleFailed") }).Should(ContainElement(And(
+			HaveField("Type", corev1.EventTypeWarning), HaveField("Note", HavePrefix("apinet peer ")))), "the skeleton's write-failure Event, named by the apinet kind")
 	})
 })

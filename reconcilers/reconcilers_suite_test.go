@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -129,4 +130,19 @@ func engaged(ctx context.Context, name string) bool {
 	}
 	c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
 	return c != nil && c.Reason == clusterprofiles.ReasonEngaged
+}
+
+// eventsOf returns the Events of one reason on an IronCore object of a
+// member.
+func eventsOf(ctx context.Context, memberName string, obj client.Object, reason string) []eventsv1.Event {
+	GinkgoHelper()
+	list := &eventsv1.EventList{}
+	Expect(ic(memberName).List(ctx, list, client.InNamespace(obj.GetNamespace()))).To(Succeed())
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == obj.GetName() && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
 }
