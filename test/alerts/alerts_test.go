@@ -35,6 +35,12 @@ const (
 	// fileSelector is the job selector the file is written with; the chart
 	// replaces it by prometheusRule.jobSelector.
 	fileSelector = `job="apinet-hub"`
+	// runbookBase is the base of every runbook_url in the file, the docs on
+	// GitHub; the chart replaces it by prometheusRule.runbookBaseURL.
+	runbookBase = "https://github.com/apinet-hub/apinet-hub/blob/main/docs/operations.md"
+	// clusterProfileAPI makes helm template render as for a cluster that
+	// serves ClusterProfiles (the chart fails without it).
+	clusterProfileAPI = "multicluster.x-k8s.io/v1alpha1/ClusterProfile"
 )
 
 // alertNames are the alerts docs/operations.md documents.
@@ -155,9 +161,13 @@ func TestRulesConventions(t *testing.T) {
 			if !strings.Contains(r.Expr, fileSelector) {
 				t.Errorf("%s: the expression has no %s for the chart to substitute: %s", r.Alert, fileSelector, r.Expr)
 			}
+			// test/chart checks that docs/operations.md has the anchor.
+			if want := runbookBase + "#" + strings.ToLower(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+			}
 			for k := range r.Annotations {
-				if k != "summary" && k != "description" {
-					t.Errorf("%s: annotation %s: only summary and description", r.Alert, k)
+				if k != "summary" && k != "description" && k != "runbook_url" {
+					t.Errorf("%s: annotation %s: only summary, description and runbook_url", r.Alert, k)
 				}
 			}
 		}
@@ -242,13 +252,18 @@ func TestChartPrometheusRule(t *testing.T) {
 		t.Fatalf("%s: %v", rulesFile, err)
 	}
 	for _, tc := range []struct {
-		name, jobSelector, want string
+		name, jobSelector, want, runbookBaseURL string
 	}{
-		{"default: the job of the metrics Service", "", `job="hub-apinet-hub-metrics"`},
-		{"prometheusRule.jobSelector", `job=~"apinet-hub|hub-b", namespace="ops"`, `job=~"apinet-hub|hub-b", namespace="ops"`},
+		{"default: the job of the metrics Service", "", `job="hub-apinet-hub-metrics"`, ""},
+		{"prometheusRule.jobSelector and runbookBaseURL", `job=~"apinet-hub|hub-b", namespace="ops"`, `job=~"apinet-hub|hub-b", namespace="ops"`,
+			"https://wiki.example.com/ops/apinet-hub"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			values := map[string]any{"prometheusRule": map[string]any{"enabled": true, "jobSelector": tc.jobSelector}}
+			rule := map[string]any{"enabled": true, "jobSelector": tc.jobSelector}
+			if tc.runbookBaseURL != "" {
+				rule["runbookBaseURL"] = tc.runbookBaseURL
+			}
+			values := map[string]any{"prometheusRule": rule}
 			valuesFile := filepath.Join(t.TempDir(), "values.json")
 			data, _ := json.Marshal(values) // JSON is YAML
 			if err := os.WriteFile(valuesFile, data, 0o600); err != nil {
@@ -256,7 +271,7 @@ func TestChartPrometheusRule(t *testing.T) {
 			}
 			home := t.TempDir()
 			out := run(t, []string{"HELM_CONFIG_HOME=" + home, "HELM_CACHE_HOME=" + home, "HELM_DATA_HOME=" + home},
-				helm, "template", "hub", chartDir, "--namespace", "apinet-hub", "--values", valuesFile,
+				helm, "template", "hub", chartDir, "--namespace", "apinet-hub", "--values", valuesFile, "--api-versions", clusterProfileAPI,
 				"--show-only", "templates/prometheusrule.yaml")
 
 			var rendered struct {
@@ -282,7 +297,10 @@ func TestChartPrometheusRule(t *testing.T) {
 					rendered.APIVersion, rendered.Kind, rendered.Metadata.Namespace, rendered.Metadata.Name)
 			}
 
-			want := substitute(file, tc.want)
+			want := substitute(file, fileSelector, tc.want)
+			if tc.runbookBaseURL != "" {
+				want = substitute(want, runbookBase+"#", tc.runbookBaseURL+"#")
+			}
 			if !reflect.DeepEqual(spec, want) {
 				got, _ := json.MarshalIndent(spec, "", "  ")
 				exp, _ := json.MarshalIndent(want, "", "  ")
@@ -311,24 +329,23 @@ func TestChartPrometheusRule(t *testing.T) {
 	}
 }
 
-// substitute returns a copy of v with selector instead of fileSelector in
-// every string.
-func substitute(v any, selector string) any {
+// substitute returns a copy of v with new instead of old in every string.
+func substitute(v any, old, new string) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := map[string]any{}
 		for k, e := range v {
-			out[k] = substitute(e, selector)
+			out[k] = substitute(e, old, new)
 		}
 		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = substitute(e, selector)
+			out[i] = substitute(e, old, new)
 		}
 		return out
 	case string:
-		return strings.ReplaceAll(v, fileSelector, selector)
+		return strings.ReplaceAll(v, old, new)
 	default:
 		return v
 	}
