@@ -175,7 +175,7 @@ func ParseClusterName(name multicluster.ClusterName) (types.NamespacedName, erro
 // shortened with a hash suffix when longer than 63 characters. (Namespaces
 // hold no dots, so the form is unambiguous.)
 func LabelValue(name multicluster.ClusterName) string {
-	return boundedName(strings.ReplaceAll(string(name), "/", "."), validation.LabelValueMaxLength)
+	return BoundedName(strings.ReplaceAll(string(name), "/", "."), validation.LabelValueMaxLength)
 }
 
 // DefaultAPINetNamespace is the apinet namespace of an IronCore member whose
@@ -193,14 +193,14 @@ func LabelValue(name multicluster.ClusterName) string {
 func DefaultAPINetNamespace(key types.NamespacedName) string {
 	plain := strings.ReplaceAll(key.Namespace+"-"+key.Name, ".", "-")
 	if !strings.Contains(key.Namespace, "-") && !strings.Contains(key.Name, ".") {
-		return boundedName(plain, validation.DNS1123LabelMaxLength)
+		return BoundedName(plain, validation.DNS1123LabelMaxLength)
 	}
 	return withSuffix(plain, shortHash(key.Namespace+"/"+key.Name), validation.DNS1123LabelMaxLength)
 }
 
-// boundedName cuts s to max characters, replacing the tail by a hash of the
+// BoundedName cuts s to max characters, replacing the tail by a hash of the
 // whole so that distinct long inputs stay distinct.
-func boundedName(s string, max int) string {
+func BoundedName(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

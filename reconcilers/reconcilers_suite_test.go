@@ -102,7 +102,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 // onboard creates a ClusterProfile and its credential Secret, with a token
 // of the hub's own ServiceAccount bound to exactly the ClusterRole the hub
-// needs (clusterprofiles/access): every reconciler runs on least privilege.
+// needs (lifecycle/access): every reconciler runs on least privilege.
 func onboard(ctx context.Context, name string, labels, annotations map[string]string) {
 	GinkgoHelper()
 	kubeconfig, err := testFleet.Cluster(name).HubKubeconfig(ctx)

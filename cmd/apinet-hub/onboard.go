@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
 )
 
 // onboardFieldManager owns what `apinet-hub onboard` writes on the hub.
@@ -263,19 +264,19 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 // binding in the cluster being onboarded (with the caller's config), asks
 // for a token of the ServiceAccount and puts a kubeconfig with it into o.
 // It returns the config the checks reach the cluster with: the token's.
-func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest.Config, o *clusterprofiles.Onboarding, stdout io.Writer) (*rest.Config, error) {
+func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest.Config, o *lifecycle.Onboarding, stdout io.Writer) (*rest.Config, error) {
 	c, err := client.New(callerCfg, client.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("cluster at %s: %w", callerCfg.Host, err)
 	}
-	access := clusterprofiles.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
+	access := lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
 	req, err := access.Apply(ctx, c, onboardFieldManager, f.tokenExpiration, func(kind, name string) {
 		fmt.Fprintf(stdout, "%s %s applied in the cluster\n", strings.ToLower(kind), name)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the hub's access in the cluster at %s: %w", callerCfg.Host, describeClusterError("cluster", callerCfg.Host, err))
 	}
-	data, err := clusterprofiles.TokenKubeconfig(f.clusterKC, f.context, req.Status.Token)
+	data, err := lifecycle.TokenKubeconfig(f.clusterKC, f.context, req.Status.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +326,7 @@ func waitEngaged(ctx context.Context, hub client.Client, key types.NamespacedNam
 
 // onboarding reads the cluster's kubeconfig and builds what to write, and
 // the config the checks reach the cluster with.
-func (f *onboardFlags) onboarding() (*clusterprofiles.Onboarding, *rest.Config, error) {
+func (f *onboardFlags) onboarding() (*lifecycle.Onboarding, *rest.Config, error) {
 	kc, source, err := f.loadClusterKubeconfig()
 	if err != nil {
 		return nil, nil, err
@@ -339,23 +340,23 @@ func (f *onboardFlags) onboarding() (*clusterprofiles.Onboarding, *rest.Config, 
 	}
 	name := f.name
 	if name == "" {
-		if name = clusterprofiles.ProfileNameFromContext(contextName); name == "" {
+		if name = lifecycle.ProfileNameFromContext(contextName); name == "" {
 			return nil, nil, usagef("cannot derive a profile name from context %q of %s; pass --name", contextName, source)
 		}
 	}
-	labels := clusterprofiles.RoleLabels(clusterprofiles.Role(f.role), f.peer)
+	labels := lifecycle.RoleLabels(clusterprofiles.Role(f.role), f.peer)
 	var annotations map[string]string
 	if f.apinetNamespace != "" {
 		annotations = map[string]string{clusterprofiles.AnnotationAPINetNamespace: f.apinetNamespace}
 	}
-	o := &clusterprofiles.Onboarding{
+	o := &lifecycle.Onboarding{
 		Namespace: f.namespace, Name: name, ClusterManager: f.clusterManager,
 		Labels: labels, Annotations: annotations, TakeOver: f.takeOver, Consumer: f.consumer,
 	}
 
 	var clusterCfg *rest.Config
 	if f.accessProvider != "" {
-		ap, err := clusterprofiles.AccessProviderFor(kc, f.context, f.accessProvider)
+		ap, err := lifecycle.AccessProviderFor(kc, f.context, f.accessProvider)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", source, err)
 		}
@@ -376,8 +377,8 @@ func (f *onboardFlags) onboarding() (*clusterprofiles.Onboarding, *rest.Config, 
 		}
 		f.clusterKC = kc
 	} else {
-		data, err := clusterprofiles.CredentialKubeconfig(kc, f.context)
-		if errors.Is(err, clusterprofiles.ErrPluginCredentials) {
+		data, err := lifecycle.CredentialKubeconfig(kc, f.context)
+		if errors.Is(err, lifecycle.ErrPluginCredentials) {
 			return nil, nil, fmt.Errorf("%s: %w; onboard with --access-provider NAME and give the hub that provider in its --clusterprofile-provider-file", source, err)
 		}
 		if err != nil {
@@ -421,7 +422,7 @@ func (f *onboardFlags) loadClusterKubeconfig() (*clientcmdapi.Config, string, er
 
 // check runs the checks before writing: the hub namespace, the peer of an
 // IronCore cluster, the cluster itself, and the profile's cluster manager.
-func (f *onboardFlags) check(ctx context.Context, hub client.Client, hubHost string, cluster *rest.Config, o *clusterprofiles.Onboarding) error {
+func (f *onboardFlags) check(ctx context.Context, hub client.Client, hubHost string, cluster *rest.Config, o *lifecycle.Onboarding) error {
 	if err := hub.Get(ctx, client.ObjectKey{Name: f.namespace}, &corev1.Namespace{}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("hub namespace %q does not exist; create it first", f.namespace)
@@ -442,7 +443,7 @@ func (f *onboardFlags) check(ctx context.Context, hub client.Client, hubHost str
 // checkClusterManager refuses to update a profile of another cluster
 // manager: spec.clusterManager.name is immutable, and the profile is that
 // manager's to change.
-func checkClusterManager(ctx context.Context, hub client.Client, o *clusterprofiles.Onboarding) error {
+func checkClusterManager(ctx context.Context, hub client.Client, o *lifecycle.Onboarding) error {
 	cp := &clusterinventoryv1alpha1.ClusterProfile{}
 	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -547,7 +548,7 @@ func describeClusterError(what, host string, err error) error {
 
 // printManifests prints what Apply would send, as YAML documents, with the
 // Secret's kubeconfig redacted unless showSecrets.
-func printManifests(w io.Writer, o *clusterprofiles.Onboarding, showSecrets bool) error {
+func printManifests(w io.Writer, o *lifecycle.Onboarding, showSecrets bool) error {
 	manifests, err := o.Manifests()
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
 )
 
 // Token is a revocable credential for a cluster: a ServiceAccount token
@@ -32,12 +33,12 @@ type Token struct {
 
 // ServiceAccountToken returns a new token of ServiceAccount kube-system/<sa>,
 // bound (on first use) to exactly the ClusterRole the hub needs in a
-// cluster of this cluster's role (clusterprofiles.AccessClusterRole), never
+// cluster of this cluster's role (lifecycle.AccessClusterRole), never
 // to cluster-admin: every suite that hands the hub such a token proves that
 // the shipped roles suffice. Each call makes a distinct token.
 func (c *Cluster) ServiceAccountToken(ctx context.Context, sa string) (*Token, error) {
 	cl := c.Client()
-	role, err := clusterprofiles.AccessClusterRole(clusterprofiles.Role(c.Role))
+	role, err := lifecycle.AccessClusterRole(clusterprofiles.Role(c.Role))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Name, err)
 	}
@@ -98,11 +99,11 @@ func (c *Cluster) CAData() []byte { return c.admin.CAData }
 
 // HubKubeconfig returns a kubeconfig for this cluster with a token of the
 // hub's own ServiceAccount, bound to exactly the ClusterRole the hub needs
-// in a cluster of its role (clusterprofiles.ServiceAccountAccess, what
+// in a cluster of its role (lifecycle.ServiceAccountAccess, what
 // `apinet-hub onboard --create-service-account` sets up).
 func (c *Cluster) HubKubeconfig(ctx context.Context) ([]byte, error) {
 	role := clusterprofiles.Role(c.Role)
-	access := clusterprofiles.ServiceAccountAccess{Namespace: "apinet-hub", Name: "apinet-hub", Role: role}
+	access := lifecycle.ServiceAccountAccess{Namespace: "apinet-hub", Name: "apinet-hub", Role: role}
 	req, err := access.Apply(ctx, c.Client(), FieldManager, 24*time.Hour, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Name, err)

@@ -6,6 +6,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
 )
 
 // FieldManager is the field manager, and the spec.clusterManager.name, of
@@ -16,11 +17,11 @@ const FieldManager = "apinet-hub-fleet"
 // with the given labels and annotations and, if kubeconfig is not nil, its
 // credential Secret "<name>-credentials" (the Cluster Inventory Secret
 // convention for the default consumer), as a cluster manager would. It
-// writes the objects `apinet-hub onboard` writes (clusterprofiles.Onboarding),
+// writes the objects `apinet-hub onboard` writes (lifecycle.Onboarding),
 // by server-side apply with force, but validates nothing: tests onboard
 // broken profiles on purpose.
 func Onboard(ctx context.Context, hub client.Client, namespace, name string, labels, annotations map[string]string, kubeconfig []byte) error {
-	o := clusterprofiles.Onboarding{
+	o := lifecycle.Onboarding{
 		Namespace: namespace, Name: name, ClusterManager: FieldManager,
 		Labels: labels, Annotations: annotations, Kubeconfig: kubeconfig,
 	}
@@ -31,8 +32,8 @@ func Onboard(ctx context.Context, hub client.Client, namespace, name string, lab
 // IronCoreLabels are the labels of an IronCore member's ClusterProfile
 // paired with the apinet profile peer.
 func IronCoreLabels(peer string) map[string]string {
-	return clusterprofiles.RoleLabels(clusterprofiles.RoleIronCore, peer)
+	return lifecycle.RoleLabels(clusterprofiles.RoleIronCore, peer)
 }
 
 // APINetLabels are the labels of an apinet peer's ClusterProfile.
-var APINetLabels = clusterprofiles.RoleLabels(clusterprofiles.RoleAPINet, "")
+var APINetLabels = lifecycle.RoleLabels(clusterprofiles.RoleAPINet, "")

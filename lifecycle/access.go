@@ -1,4 +1,4 @@
-package clusterprofiles
+package lifecycle
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // accessManifests holds the ClusterRoles the hub needs in a cluster of each role
@@ -25,7 +27,7 @@ var accessManifests embed.FS
 
 // AccessClusterRole is the ClusterRole the hub needs in a cluster of role
 // (named apinet-hub:<role>).
-func AccessClusterRole(role Role) (*rbacv1.ClusterRole, error) {
+func AccessClusterRole(role clusterprofiles.Role) (*rbacv1.ClusterRole, error) {
 	raw, err := accessManifests.ReadFile("access/" + string(role) + ".yaml")
 	if err != nil {
 		return nil, fmt.Errorf("no ClusterRole for role %q", role)
@@ -44,7 +46,7 @@ func AccessClusterRole(role Role) (*rbacv1.ClusterRole, error) {
 type ServiceAccountAccess struct {
 	// Namespace and Name of the ServiceAccount in the onboarded cluster.
 	Namespace, Name string
-	Role            Role
+	Role            clusterprofiles.Role
 }
 
 // Objects are the objects to apply, in order: the namespace, the

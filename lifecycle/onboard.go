@@ -1,4 +1,4 @@
-package clusterprofiles
+package lifecycle
 
 import (
 	"context"
@@ -21,12 +21,14 @@ import (
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
-// This file is the writing side of the conventions that profile.go and
-// credentials.go read: what a cluster manager puts on the hub to hand a
-// cluster to apinet-hub. `apinet-hub onboard` and the test fleet both build
-// their objects here, so what they write is what the hub reads.
+// This file is the writing side of the conventions that clusterprofiles'
+// profile.go and credentials.go read: what a cluster manager puts on the hub
+// to hand a cluster to apinet-hub. `apinet-hub onboard` and the test fleet
+// both build their objects here, so what they write is what the hub reads.
 
 // CredentialSecretName is the name of a profile's credential Secret. The hub
 // finds the Secret by its labels, not by this name.
@@ -35,10 +37,10 @@ func CredentialSecretName(profile string) string { return profile + "-credential
 // RoleLabels are the labels the hub reads on a profile of the given role;
 // peer (the apinet profile an IronCore cluster maps into) is left out when
 // empty.
-func RoleLabels(role Role, peer string) map[string]string {
-	labels := map[string]string{LabelRole: string(role)}
+func RoleLabels(role clusterprofiles.Role, peer string) map[string]string {
+	labels := map[string]string{clusterprofiles.LabelRole: string(role)}
 	if peer != "" {
-		labels[LabelPeer] = peer
+		labels[clusterprofiles.LabelPeer] = peer
 	}
 	return labels
 }
@@ -54,13 +56,13 @@ type Onboarding struct {
 	// Labels and Annotations of the profile (RoleLabels builds the labels the
 	// hub needs).
 	Labels, Annotations map[string]string
-	// TakeOver writes AnnotationTakeOver: "true" on the profile of an
+	// TakeOver writes clusterprofiles.AnnotationTakeOver: "true" on the profile of an
 	// IronCore cluster, so that the hub adopts an apinet namespace that
 	// apinetlet (or another writer) filled. Left false, the annotation is
 	// not written, and Apply removes it if an earlier Apply wrote it.
 	TakeOver bool
 	// Consumer is the x-k8s.io/cluster-inventory-consumer label of the Secret;
-	// empty means DefaultConsumer.
+	// empty means clusterprofiles.DefaultConsumer.
 	Consumer string
 	// Kubeconfig is the Secret's kubeconfig (see CredentialKubeconfig); nil
 	// means no Secret.
@@ -86,7 +88,7 @@ func (o *Onboarding) ClusterProfile() *clusterinventoryv1alpha1.ClusterProfile {
 		if cp.Annotations == nil {
 			cp.Annotations = map[string]string{}
 		}
-		cp.Annotations[AnnotationTakeOver] = "true"
+		cp.Annotations[clusterprofiles.AnnotationTakeOver] = "true"
 	}
 	for _, a := range o.AccessProviders {
 		cp.Status.AccessProviders = append(cp.Status.AccessProviders, *a.DeepCopy())
@@ -104,22 +106,22 @@ func (o *Onboarding) CredentialSecret() *corev1.Secret {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: o.Namespace, Name: CredentialSecretName(o.Name),
-			Labels: map[string]string{LabelSecretConsumer: o.consumer(), LabelSecretProfile: o.Name},
+			Labels: map[string]string{clusterprofiles.LabelSecretConsumer: o.consumer(), clusterprofiles.LabelSecretProfile: o.Name},
 		},
-		Data: map[string][]byte{SecretKeyConfig: append([]byte(nil), o.Kubeconfig...)},
+		Data: map[string][]byte{clusterprofiles.SecretKeyConfig: append([]byte(nil), o.Kubeconfig...)},
 	}
 }
 
 func (o *Onboarding) consumer() string {
 	if o.Consumer == "" {
-		return DefaultConsumer
+		return clusterprofiles.DefaultConsumer
 	}
 	return o.Consumer
 }
 
 // Validate reports, in one error, everything that would keep the hub from
 // using o: names the API server or the Secret labels refuse, a profile that
-// Parse refuses, settings that ParseSettings reports (the hub would run
+// clusterprofiles.Parse refuses, settings that clusterprofiles.ParseSettings reports (the hub would run
 // with them but ignore the bad value), a take-over asked for a cluster that
 // is not an IronCore cluster, a kubeconfig that a credential Secret may not
 // hold.
@@ -140,20 +142,20 @@ func (o *Onboarding) Validate() error {
 		errs = append(errs, fmt.Sprintf("consumer %q is not a DNS label: %s", o.consumer(), strings.Join(e, "; ")))
 	}
 	cp := o.ClusterProfile()
-	if p, problem := Parse(cp); problem != nil {
+	if p, problem := clusterprofiles.Parse(cp); problem != nil {
 		errs = append(errs, problem.Message)
-	} else if p.Role == RoleIronCore {
-		_, problems := ParseSettings(cp, Settings{})
+	} else if p.Role == clusterprofiles.RoleIronCore {
+		_, problems := clusterprofiles.ParseSettings(cp, clusterprofiles.Settings{})
 		for _, problem := range problems {
 			errs = append(errs, problem.Message)
 		}
 	}
 	// Only an IronCore member has an apinet namespace to take over.
-	if o.TakeOver && o.Labels[LabelRole] != string(RoleIronCore) {
-		errs = append(errs, fmt.Sprintf("take-over applies to role %s only (annotation %s)", RoleIronCore, AnnotationTakeOver))
+	if o.TakeOver && o.Labels[clusterprofiles.LabelRole] != string(clusterprofiles.RoleIronCore) {
+		errs = append(errs, fmt.Sprintf("take-over applies to role %s only (annotation %s)", clusterprofiles.RoleIronCore, clusterprofiles.AnnotationTakeOver))
 	}
 	if o.Kubeconfig != nil {
-		if _, err := RESTConfigFromSecretKubeconfig(o.Kubeconfig); err != nil {
+		if _, err := clusterprofiles.RESTConfigFromSecretKubeconfig(o.Kubeconfig); err != nil {
 			errs = append(errs, "credential kubeconfig: "+err.Error())
 		}
 	}
@@ -370,12 +372,12 @@ func ProfileNameFromContext(context string) string {
 			dash = true
 		}
 	}
-	return boundedName(strings.TrimRight(b.String(), "-"), validation.DNS1123LabelMaxLength)
+	return clusterprofiles.BoundedName(strings.TrimRight(b.String(), "-"), validation.DNS1123LabelMaxLength)
 }
 
 // ErrPluginCredentials is returned for a kubeconfig user whose credentials
 // come from an exec or auth-provider plugin: a credential Secret may hold
-// only inline credentials (see RESTConfigFromSecretKubeconfig); such a
+// only inline credentials (see clusterprofiles.RESTConfigFromSecretKubeconfig); such a
 // cluster is reached through an access provider instead.
 var ErrPluginCredentials = errors.New("credentials from a plugin cannot be stored in a credential Secret")
 
@@ -387,7 +389,7 @@ const maxReferencedFile = 1 << 20
 // context of kc ("" means its current context): minified to that context,
 // its cluster and its user, and flattened: the files it names (CA, client
 // certificate and key, token file) are read and inlined. The result is
-// accepted by RESTConfigFromSecretKubeconfig, or this fails. A user with an
+// accepted by clusterprofiles.RESTConfigFromSecretKubeconfig, or this fails. A user with an
 // exec or auth-provider plugin yields ErrPluginCredentials.
 //
 // Relative file names are resolved against the working directory; load kc
@@ -434,7 +436,7 @@ func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientc
 	if err != nil {
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
 	}
-	if _, err := RESTConfigFromSecretKubeconfig(data); err != nil {
+	if _, err := clusterprofiles.RESTConfigFromSecretKubeconfig(data); err != nil {
 		return nil, fmt.Errorf("context %q cannot be stored in a credential Secret: %w", name, err)
 	}
 	return data, nil
@@ -442,7 +444,7 @@ func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientc
 
 // AccessProviderFor is the status.accessProviders entry named provider that
 // points the hub at the cluster of one context of kc ("" means its current
-// context): server, inlined CA, TLS server name and proxy. Credentials are
+// context): server, inlined CA, TLS server name and proxy. clusterprofiles.Credentials are
 // not part of it: the hub's provider file supplies them.
 func AccessProviderFor(kc *clientcmdapi.Config, context, provider string) (clusterinventoryv1alpha1.AccessProvider, error) {
 	_, _, cluster, err := pickContext(kc, context)

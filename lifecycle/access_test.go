@@ -1,8 +1,10 @@
-package clusterprofiles
+package lifecycle
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // TestAccessClusterRoles checks the shipped least-privilege roles for what
@@ -11,7 +13,7 @@ import (
 // objects, and namespace delete in either role (offboard --purge deletes a
 // member's namespace with the operator's own credentials).
 func TestAccessClusterRoles(t *testing.T) {
-	for _, role := range []Role{RoleIronCore, RoleAPINet} {
+	for _, role := range []clusterprofiles.Role{clusterprofiles.RoleIronCore, clusterprofiles.RoleAPINet} {
 		cr, err := AccessClusterRole(role)
 		if err != nil {
 			t.Fatal(err)
@@ -37,10 +39,10 @@ func TestAccessClusterRoles(t *testing.T) {
 			if slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "namespaces") && slices.Contains(r.Verbs, "delete") {
 				t.Errorf("%s rule %d: namespace delete: %+v", role, i, r)
 			}
-			if role == RoleIronCore && slices.Contains(r.APIGroups, "networking.ironcore.dev") && (slices.Contains(r.Verbs, "create") || slices.Contains(r.Verbs, "delete")) {
+			if role == clusterprofiles.RoleIronCore && slices.Contains(r.APIGroups, "networking.ironcore.dev") && (slices.Contains(r.Verbs, "create") || slices.Contains(r.Verbs, "delete")) {
 				t.Errorf("%s rule %d: the hub creates or deletes no IronCore object: %+v", role, i, r)
 			}
-			if role == RoleIronCore && slices.Contains(r.Resources, "namespaces") && !slices.Equal(r.ResourceNames, []string{"kube-system"}) {
+			if role == clusterprofiles.RoleIronCore && slices.Contains(r.Resources, "namespaces") && !slices.Equal(r.ResourceNames, []string{"kube-system"}) {
 				t.Errorf("%s rule %d: namespaces beyond kube-system: %+v", role, i, r)
 			}
 		}
