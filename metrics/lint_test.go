@@ -34,6 +34,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 	member, peer := ClusterLabels("ironcore", "fleet.ironcore-1", "fleet.apinet-1")
 	ClusterEngaged.WithLabelValues(member, peer, "ironcore").Set(1)
 	ClusterEngagedReason.WithLabelValues(member, peer, "ironcore", "Engaged").Set(1)
+	CredentialExpiry.WithLabelValues(member, peer).Set(1.7672256e9)
 	ClusterProbeDuration.WithLabelValues(member, peer, "ironcore").Observe(0.01)
 	ClusterProbeFailures.WithLabelValues(member, peer, "ironcore").Inc()
 	EngageErrors.WithLabelValues(member, peer, "Paused").Inc()

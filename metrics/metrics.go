@@ -41,6 +41,16 @@ var (
 		Help: "1 for the current reason of the cluster's Engaged condition (Engaged, Paused, PeerPaused, Unreachable, ...); one series per cluster.",
 	}, []string{LabelMember, LabelPeer, LabelRole, LabelReason})
 
+	// CredentialExpiry is when the credentials the hub uses for a cluster
+	// expire, in unix seconds: the earliest of the bearer token's exp, the
+	// client certificate's NotAfter and an exec credential's
+	// expirationTimestamp (clusterprofiles.PropertyCredentialExpiry). No
+	// series while it is unknown.
+	CredentialExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "apinet_hub_credential_expiry_timestamp_seconds",
+		Help: "When the credentials the hub uses for the cluster expire (unix seconds): the earliest of the token's exp, the client certificate's NotAfter and the exec credential's expirationTimestamp. Absent while unknown.",
+	}, []string{LabelMember, LabelPeer})
+
 	// BuildInfo is 1, labelled with the hub's version.
 	BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "apinet_hub_build_info",
@@ -146,13 +156,13 @@ func (heldDeletionsCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectors are every metric of the hub, registered once.
-var collectors = []prometheus.Collector{ClusterEngaged, ClusterEngagedReason, BuildInfo, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
+var collectors = []prometheus.Collector{ClusterEngaged, ClusterEngagedReason, CredentialExpiry, BuildInfo, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
 	ReconcileTotal, ReconcileDuration, MappingLatency, QueueDepth, ReconcilesInFlight, usageCollector{}, heldDeletionsCollector{}}
 
 // clusterVecs are every vector with a member label.
 var clusterVecs = []interface {
 	DeletePartialMatch(prometheus.Labels) int
-}{ClusterEngaged, ClusterEngagedReason, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency,
+}{ClusterEngaged, ClusterEngagedReason, CredentialExpiry, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency,
 	QueueDepth, ReconcilesInFlight}
 
 func init() {
@@ -170,6 +180,7 @@ func ForgetCluster(cluster string) {
 		v.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
 	}
 	ClusterProbeDuration.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
+	CredentialExpiry.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
 	ClusterProbeFailures.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
 	EngageErrors.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster, LabelMember: ""})
 	ReconcileTotal.DeletePartialMatch(prometheus.Labels{LabelPeer: cluster})
