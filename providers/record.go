@@ -52,6 +52,18 @@ type record struct {
 	// cluster this profile claims to write (writer.go).
 	created  metav1.Time
 	writerOf clusterprofiles.Identity
+	// expiryExported is the credential expiry series exported for the
+	// profile (metrics.CredentialExpiry), so that it is replaced only when
+	// it changes.
+	expiryExported exportedExpiry
+}
+
+// exportedExpiry is one series of metrics.CredentialExpiry; the zero value
+// is none.
+type exportedExpiry struct {
+	member, peer string
+	at           int64 // unix seconds
+	set          bool
 }
 
 // connection is how the hub reaches one cluster with one set of
@@ -67,6 +79,12 @@ type connection struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	health health
+
+	// staticExpiry is when the credentials expire as they themselves say
+	// (clusterprofiles.CredentialExpiry), read once when the connection is
+	// built; execExpiry what the access provider's exec plugin returns
+	// (execExpiryLoop). Zero: unknown.
+	staticExpiry, execExpiry time.Time
 
 	// member is an IronCore member's cluster (client and cache) for these
 	// credentials, shared by the member's successive engagements: a peer's
@@ -107,6 +125,18 @@ func (c *connection) close() {
 		// http.Client.CloseIdleConnections does not see through.
 		utilnet.CloseIdleConnectionsFor(c.httpClient.Transport)
 	}()
+}
+
+// expiry is when the connection's credentials expire: the earlier of
+// staticExpiry and execExpiry (zero: unknown).
+func (c *connection) expiry() time.Time {
+	switch {
+	case c.staticExpiry.IsZero():
+		return c.execExpiry
+	case c.execExpiry.IsZero() || c.staticExpiry.Before(c.execExpiry):
+		return c.staticExpiry
+	}
+	return c.execExpiry
 }
 
 func (c *connection) dropMember() {

@@ -54,7 +54,9 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	if d.pin == "" {
 		d.pin = clusterprofiles.PinnedIdentity(cp) // keep what is recorded
 	}
-	same := clusterprofiles.PinnedIdentity(cp) == d.pin && clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) == objects
+	expiry := p.credentialExpiry(key)
+	same := clusterprofiles.PinnedIdentity(cp) == d.pin && clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) == objects &&
+		clusterprofiles.Property(cp, clusterprofiles.PropertyCredentialExpiry) == expiry
 	heldNow := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionDeletionsHeld)
 	if heldNow == nil {
 		same = same && held == ""
@@ -65,7 +67,7 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		current.ObservedGeneration == cp.Generation && same {
 		return nil
 	}
-	written := reported{d, objects, held}
+	written := reported{d, objects, held, expiry}
 	if last, ok := p.conditions.Load(key); ok && last.(reported) == written && current == nil {
 		return nil // written already; the cache has not caught up
 	}
@@ -111,6 +113,9 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	if objects != "" {
 		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyMappedObjects, "value": objects})
 	}
+	if expiry != "" {
+		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyCredentialExpiry, "value": expiry})
+	}
 	if properties != nil {
 		if err := unstructured.SetNestedSlice(u.Object, properties, "status", "properties"); err != nil {
 			return err
@@ -137,7 +142,7 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 // reported is what report last wrote for a profile.
 type reported struct {
 	decision
-	objects, held string
+	objects, held, expiry string
 }
 
 // recordDecision exports a profile's engagement as metrics.
