@@ -40,8 +40,11 @@ the profiles alone: the hub's Engaged condition, the number of apinet objects
 the hub maps for each member (status property ` + clusterprofiles.PropertyMappedObjects + `,
 refreshed while the member is engaged; a peer shows its members' sum) and
 since when the condition holds. It needs access to the hub only, not to the
-members. -o wide adds the apinet namespace, the recorded cluster identity and
-the condition's message; -o yaml|json|name print the profiles themselves.`,
+members. -o wide adds the apinet namespace, the recorded cluster identity, when
+the hub's credentials for the cluster expire (EXPIRES: status property
+` + clusterprofiles.PropertyCredentialExpiry + `; "unknown" when they do not say,
+"expired" once past) and the condition's message; -o yaml|json|name print the
+profiles themselves.`,
 		ValidArgsFunction: completeProfiles(&f.hub, &f.namespace),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), &f, args, cmd.OutOrStdout())
@@ -132,6 +135,7 @@ var statusColumns = []metav1.TableColumnDefinition{
 	{Name: "Since", Type: "string", Priority: 1},
 	{Name: "APINet-Namespace", Type: "string", Priority: 1},
 	{Name: "Cluster-UID", Type: "string", Priority: 1},
+	{Name: "Expires", Type: "string", Priority: 1},
 	{Name: "Message", Type: "string", Priority: 1},
 }
 
@@ -174,7 +178,23 @@ func statusRow(cp *clusterinventoryv1alpha1.ClusterProfile, perPeer map[types.Na
 		since = age(c.LastTransitionTime.Time, now)
 	}
 	uid := string(clusterprofiles.PinnedIdentity(cp))
-	return []any{cp.Name, role, dash(peer), engaged, reason, objects, age(cp.CreationTimestamp.Time, now), since, dash(namespace), dash(uid), message}
+	return []any{cp.Name, role, dash(peer), engaged, reason, objects, age(cp.CreationTimestamp.Time, now), since, dash(namespace), dash(uid),
+		expires(cp, now), message}
+}
+
+// expires is the EXPIRES cell: how long the hub's credentials for the
+// cluster remain valid ("13d", "5h"), "expired", or "unknown" when the hub
+// has not recorded an expiry (the credentials do not say, or it has not
+// read them).
+func expires(cp *clusterinventoryv1alpha1.ClusterProfile, now time.Time) string {
+	at, ok := clusterprofiles.Expiry(cp)
+	switch {
+	case !ok:
+		return "unknown"
+	case !at.After(now):
+		return "expired"
+	}
+	return duration.HumanDuration(at.Sub(now))
 }
 
 func age(t, now time.Time) string {
