@@ -29,8 +29,9 @@ BENCH_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/apinet-hub
+build: ## build bin/apinet-hub, and bin/kubectl-apinet_hub linked to it (put bin/ on PATH: kubectl apinet-hub)
 	$(GO) build -o $(BIN)/apinet-hub ./cmd/apinet-hub
+	ln -sf apinet-hub $(BIN)/kubectl-apinet_hub
 
 servers: ## build the real API servers into bin/servers (skipped when up to date)
 	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet helm prometheus >/dev/null
@@ -52,7 +53,7 @@ lint: ## gofmt and go vet
 chart: ## helm lint --strict and helm template of charts/apinet-hub
 	hack/install-servers.sh --dest $(SERVERS) helm >/dev/null
 	$(SERVERS)/helm lint --strict charts/apinet-hub
-	$(SERVERS)/helm template apinet-hub charts/apinet-hub --namespace apinet-hub >/dev/null
+	$(SERVERS)/helm template apinet-hub charts/apinet-hub --namespace apinet-hub --api-versions multicluster.x-k8s.io/v1alpha1/ClusterProfile >/dev/null
 
 .PHONY: fuzz-short soak
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -92,6 +93,11 @@ on the hub cluster; the other commands manage those profiles. See README.md.`,
 			return exitError(exitUsage)
 		},
 	}
+	if isKubectlPlugin(os.Args[0]) {
+		// Run as kubectl's plugin (kubectl apinet-hub): usage, help and
+		// errors name the command as it was typed.
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl apinet-hub"}
+	}
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		if cmd.Name() != "run" {
 			// The short commands report every failure as their error;
@@ -112,6 +118,16 @@ on the hub cluster; the other commands manage those profiles. See README.md.`,
 		},
 	})
 	return root
+}
+
+// kubectlPluginName is the binary's name as a kubectl plugin: kubectl runs
+// kubectl-apinet_hub for `kubectl apinet-hub` (make build links it).
+const kubectlPluginName = "kubectl-apinet_hub"
+
+// isKubectlPlugin tells whether argv0 is the kubectl plugin's name (a path
+// to it; .exe on Windows).
+func isKubectlPlugin(argv0 string) bool {
+	return strings.TrimSuffix(filepath.Base(argv0), ".exe") == kubectlPluginName
 }
 
 func versionString() string {
