@@ -127,6 +127,7 @@ var _ = Describe("The chart", func() {
 			"ClusterRole /"+metricsAuthRole, "ClusterRoleBinding /"+metricsAuthRole, "ClusterRole /"+metricsReaderRole,
 			"Deployment apinet-hub/hub-apinet-hub", "Service apinet-hub/hub-apinet-hub-metrics",
 			"PodDisruptionBudget apinet-hub/hub-apinet-hub", "ConfigMap apinet-hub/hub-apinet-hub-dashboard",
+			"Pod apinet-hub/hub-apinet-hub-test-status-fleet", // the helm test hook
 		))
 		Expect(containerArgs(objs)).To(Equal([]string{"run", "--leader-elect", "--leader-election-namespace=apinet-hub",
 			"--leader-election-lease-duration=15s", "--leader-election-renew-deadline=10s", "--leader-election-retry-period=2s",

@@ -248,7 +248,7 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 			Expect(hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		}
 		Expect(hubClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: hubNamespace, Name: scraperServiceAccount}})).To(Succeed())
-		for _, o := range rendered {
+		for _, o := range installed(rendered) {
 			Expect(hubClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership)).
 				To(Succeed(), "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
 		}
@@ -339,7 +339,7 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		Expect(hubClient.Delete(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: "hub-apinet-hub-fleet"}})).To(Succeed())
 		rendered := renderObjects(ctx, map[string]any{"fleetNamespaces": []string{}, "config": map[string]any{"probeInterval": "1s"}})
 		Expect(kinds(rendered)).To(ContainElement("ClusterRole /apinet-hub-hub-apinet-hub-fleet"))
-		for _, o := range rendered {
+		for _, o := range installed(rendered) {
 			Expect(hubClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership)).
 				To(Succeed(), "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
 		}
@@ -388,7 +388,7 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		})
 		Expect(kinds(rendered)).To(ContainElement("Role apinet-hub/hub-apinet-hub-sharding"))
 		Expect(kinds(rendered)).NotTo(ContainElement(ContainSubstring("leader-election")))
-		for _, o := range rendered {
+		for _, o := range installed(rendered) {
 			Expect(hubClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership)).
 				To(Succeed(), "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
 		}

@@ -63,10 +63,22 @@ func helm(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// clusterProfileAPI is the API version helm's capabilities must hold for
+// the chart to render without crds.install: a cluster that serves
+// ClusterProfiles.
+const clusterProfileAPI = "multicluster.x-k8s.io/v1alpha1/ClusterProfile"
+
 // render runs `helm template` for release "hub" in namespace apinet-hub with
-// values (nil: the chart's defaults) and returns the output.
+// values (nil: the chart's defaults), as for a cluster that serves
+// ClusterProfiles (--api-versions), and returns the output.
 func render(ctx context.Context, values map[string]any) (string, error) {
-	args := []string{"template", "hub", chartDir, "--namespace", hubNamespace}
+	return renderArgs(ctx, values, "--api-versions", clusterProfileAPI)
+}
+
+// renderArgs runs `helm template` like render with further args instead of
+// render's --api-versions.
+func renderArgs(ctx context.Context, values map[string]any, extra ...string) (string, error) {
+	args := append([]string{"template", "hub", chartDir, "--namespace", hubNamespace}, extra...)
 	if values != nil {
 		file, err := valuesFile(values)
 		if err != nil {
@@ -114,6 +126,25 @@ func decode(manifest string) ([]*unstructured.Unstructured, error) {
 			objs = append(objs, u)
 		}
 	}
+}
+
+// isHook tells a helm hook (the helm test Pods), which helm template
+// renders but helm install does not create.
+func isHook(o *unstructured.Unstructured) bool {
+	_, hook := o.GetAnnotations()["helm.sh/hook"]
+	return hook
+}
+
+// installed are the objects of a rendering that helm install creates: all
+// but the hooks.
+func installed(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if !isHook(o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // find returns the rendered objects of kind, in order.

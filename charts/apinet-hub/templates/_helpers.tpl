@@ -86,3 +86,34 @@ namespace, or one ClusterRole when it watches every namespace.
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/*
+The ClusterProfile CRD the chart pins: sigs.k8s.io/cluster-inventory-api at
+the version of go.mod (test/chart checks both), copied verbatim into
+files/crds.
+*/}}
+{{- define "apinet-hub.clusterProfileAPIVersion" -}}
+v0.1.2
+{{- end }}
+
+{{- define "apinet-hub.clusterProfileCRDFile" -}}
+files/crds/multicluster.x-k8s.io_clusterprofiles.yaml
+{{- end }}
+
+{{/* The pinned command that installs the ClusterProfile CRD by hand. */}}
+{{- define "apinet-hub.clusterProfileCRDCommand" -}}
+kubectl apply --server-side -f https://raw.githubusercontent.com/kubernetes-sigs/cluster-inventory-api/{{ include "apinet-hub.clusterProfileAPIVersion" . }}/config/crd/bases/multicluster.x-k8s.io_clusterprofiles.yaml
+{{- end }}
+
+{{/*
+Fails an install or upgrade (and helm template, which renders an install)
+when the cluster does not serve ClusterProfiles and crds.install is off: the
+hub would start, and fail to list its fleet. helm lint (neither install nor
+upgrade) knows no cluster and skips it. helm template knows only the API
+versions of --api-versions.
+*/}}
+{{- define "apinet-hub.requireClusterProfileAPI" -}}
+{{- if and (or .Release.IsInstall .Release.IsUpgrade) (not .Values.crds.install) (not (.Capabilities.APIVersions.Has "multicluster.x-k8s.io/v1alpha1/ClusterProfile")) }}
+{{- fail (printf "the cluster does not serve the ClusterProfile API (multicluster.x-k8s.io/v1alpha1/ClusterProfile), which apinet-hub reads its fleet from. Install its CRD (cluster-inventory-api %s) first: `%s`, or set crds.install=true to have the chart install it. helm template: pass --api-versions multicluster.x-k8s.io/v1alpha1/ClusterProfile" (include "apinet-hub.clusterProfileAPIVersion" .) (include "apinet-hub.clusterProfileCRDCommand" .)) }}
+{{- end }}
+{{- end }}
