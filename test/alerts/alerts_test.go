@@ -14,6 +14,7 @@ package alerts
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,8 @@ const (
 // alertNames are the alerts docs/operations.md documents.
 var alertNames = []string{
 	"ApinetHubMemberNotEngaged", "ApinetHubPeerUnusable", "ApinetHubReconcileErrors", "ApinetHubMappingSlow",
-	"ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNATShortOfPublicIPs", "ApinetHubNoLeader", "ApinetHubAbsent",
+	"ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNATShortOfPublicIPs",
+	"ApinetHubCredentialExpiringSoon", "ApinetHubCredentialExpiryImminent", "ApinetHubNoLeader", "ApinetHubAbsent",
 }
 
 // repoRoot is the repository's root: this package is test/alerts.
@@ -253,15 +255,21 @@ func TestChartPrometheusRule(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, jobSelector, want, runbookBaseURL string
+		// credentialExpiry: prometheusRule.credentialExpiry, replacing
+		// the day counts of the credential expiry alerts.
+		credentialExpiry map[string]any
 	}{
-		{"default: the job of the metrics Service", "", `job="hub-apinet-hub-metrics"`, ""},
-		{"prometheusRule.jobSelector and runbookBaseURL", `job=~"apinet-hub|hub-b", namespace="ops"`, `job=~"apinet-hub|hub-b", namespace="ops"`,
-			"https://wiki.example.com/ops/apinet-hub"},
+		{"default: the job of the metrics Service", "", `job="hub-apinet-hub-metrics"`, "", nil},
+		{"prometheusRule.jobSelector and runbookBaseURL and credentialExpiry", `job=~"apinet-hub|hub-b", namespace="ops"`, `job=~"apinet-hub|hub-b", namespace="ops"`,
+			"https://wiki.example.com/ops/apinet-hub", map[string]any{"warningDays": 30, "criticalDays": 0.5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rule := map[string]any{"enabled": true, "jobSelector": tc.jobSelector}
 			if tc.runbookBaseURL != "" {
 				rule["runbookBaseURL"] = tc.runbookBaseURL
+			}
+			if tc.credentialExpiry != nil {
+				rule["credentialExpiry"] = tc.credentialExpiry
 			}
 			values := map[string]any{"prometheusRule": rule}
 			valuesFile := filepath.Join(t.TempDir(), "values.json")
@@ -300,6 +308,10 @@ func TestChartPrometheusRule(t *testing.T) {
 			want := substitute(file, fileSelector, tc.want)
 			if tc.runbookBaseURL != "" {
 				want = substitute(want, runbookBase+"#", tc.runbookBaseURL+"#")
+			}
+			if tc.credentialExpiry != nil {
+				want = substitute(want, "< 14 * 86400", fmt.Sprintf("< %v * 86400", tc.credentialExpiry["warningDays"]))
+				want = substitute(want, "< 1 * 24 * 3600", fmt.Sprintf("< %v * 24 * 3600", tc.credentialExpiry["criticalDays"]))
 			}
 			if !reflect.DeepEqual(spec, want) {
 				got, _ := json.MarshalIndent(spec, "", "  ")
