@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -230,6 +232,44 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		Expect(notes).To(ContainSubstring("ClusterRole\n   " + metricsReaderRole))
 		Expect(notes).To(ContainSubstring("Set prometheusRule.enabled=true"))
 		Expect(notes).To(ContainSubstring("ConfigMap apinet-hub/hub-apinet-hub-dashboard"))
+		Expect(notes).To(ContainSubstring("apinet-hub status --kubeconfig <hub kubeconfig> -n fleet -o wide"))
+		Expect(notes).To(ContainSubstring("helm test hub -n apinet-hub --logs"))
+		Expect(notes).NotTo(ContainSubstring("It installed the ClusterProfile CRD"), "crds.install is off")
+	})
+
+	It("refuses a cluster without the ClusterProfile API with the pinned command, unless crds.install, whose CRD the cluster then serves", func(ctx SpecContext) {
+		// The IronCore member's kube-apiserver serves no ClusterProfiles:
+		// helm reads the capabilities from its discovery.
+		member := testFleet.Cluster("ironcore-1")
+		version, _ := crdModuleVersionDir(ctx)
+		install := func(args ...string) (string, error) {
+			return helm(ctx, append([]string{"install", "hub", chartDir, "--namespace", hubNamespace, "--dry-run=client",
+				"--kubeconfig", member.KubeconfigPath()}, args...)...)
+		}
+		_, err := install()
+		Expect(err).To(MatchError(SatisfyAll(ContainSubstring(missingAPIMessage), ContainSubstring(pinnedCommand(version)))))
+
+		out, err := install("--set", "crds.install=true")
+		Expect(err).NotTo(HaveOccurred())
+		_, notes, _ := strings.Cut(out, "NOTES:")
+		Expect(notes).To(ContainSubstring("It installed the ClusterProfile CRD of cluster-inventory-api " + version + " (crds.install)"))
+
+		By("applying the CRD crds.install renders, as helm would: the API server establishes it")
+		crds := find(renderObjects(ctx, map[string]any{"crds": map[string]any{"install": true}}), "CustomResourceDefinition")
+		Expect(crds).To(HaveLen(1))
+		Expect(member.Client().Apply(ctx, client.ApplyConfigurationFromUnstructured(crds[0]), client.FieldOwner("helm"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			crd := &unstructured.Unstructured{}
+			crd.SetGroupVersionKind(crds[0].GroupVersionKind())
+			g.Expect(member.Client().Get(ctx, client.ObjectKey{Name: crds[0].GetName()}, crd)).To(Succeed())
+			g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+			conditions, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			g.Expect(conditions).To(ContainElement(SatisfyAll(
+				HaveKeyWithValue("type", string(apiextensionsv1.Established)), HaveKeyWithValue("status", string(apiextensionsv1.ConditionTrue)))))
+		}).Should(Succeed())
+
+		By("installing without crds.install once the cluster serves ClusterProfiles")
+		Eventually(func() error { _, err := install(); return err }).Should(Succeed())
 	})
 
 	It("accepts every rendered object, and a hub under the chart's ServiceAccount engages the fleet without a forbidden request", func(ctx SpecContext) {
@@ -327,6 +367,62 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing Secrets cluster-wide: %v", err)
 		err = saClient.List(ctx, &clusterinventoryv1alpha1.ClusterProfileList{})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing ClusterProfiles cluster-wide: %v", err)
+	})
+
+	// A real `helm test` needs a kubelet to run its Pod, which the fleet has
+	// not: the API server accepts the rendered Pod, and its command line runs
+	// with the binary and a token of its ServiceAccount (what the kubelet
+	// would mount; here as --kubeconfig instead of in-cluster).
+	It("helm test: the test Pod is accepted, and its apinet-hub status under the chart's ServiceAccount lists the engaged fleet", func(ctx SpecContext) {
+		hub := testFleet.Hub()
+		hubClient := hub.Client()
+		rendered := renderObjects(ctx, map[string]any{"fleetNamespaces": []string{fleetNamespace}})
+		var pods []*unstructured.Unstructured
+		for _, o := range find(rendered, "Pod") {
+			if isHook(o) {
+				pods = append(pods, o)
+			}
+		}
+		Expect(pods).To(HaveLen(1))
+		pod := pods[0]
+
+		By("creating the test Pod as helm test would (it stays Pending: no kubelet), then deleting it")
+		Expect(hubClient.Create(ctx, pod.DeepCopy())).To(Succeed(), "the API server accepts the rendered Pod, its ServiceAccount exists")
+		Expect(hubClient.Delete(ctx, pod.DeepCopy())).To(Succeed())
+
+		By("running the Pod's args with the binary and the Pod's ServiceAccount")
+		spec := pod.Object["spec"].(map[string]any)
+		Expect(spec["serviceAccountName"]).To(Equal(serviceAccount))
+		container := spec["containers"].([]any)[0].(map[string]any)
+		var args []string
+		for _, a := range container["args"].([]any) {
+			args = append(args, a.(string))
+		}
+		Expect(args).To(Equal([]string{"status", "--namespace=" + fleetNamespace, "--output=wide"}))
+		kubeconfig, _ := tokenKubeconfig(ctx, hub)
+		var stdout, stderr strings.Builder
+		cmd := exec.CommandContext(ctx, hubBinary, append(args, "--kubeconfig", kubeconfig)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		start := time.Now()
+		Expect(cmd.Run()).To(Succeed(), "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		AddReportEntry("helm test's apinet-hub status", time.Since(start).Round(time.Millisecond).String())
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		Expect(lines).To(HaveLen(3), "a header and the two profiles:\n%s", stdout.String())
+		Expect(strings.Fields(lines[0])[:2]).To(Equal([]string{"NAME", "ROLE"}))
+		for _, name := range []string{"apinet-1", "ironcore-1"} {
+			Expect(lines[1:]).To(ContainElement(SatisfyAll(HavePrefix(name+" "), ContainSubstring(clusterprofiles.ReasonEngaged))),
+				"%s engaged (the previous spec's hub): \n%s", name, stdout.String())
+		}
+
+		By("failing, as the Pod would, under an identity that may not read the fleet")
+		scraper := serviceAccountToken(ctx, hub, scraperServiceAccount)
+		other, err := hub.KubeconfigWith(&clientcmdapi.AuthInfo{Token: scraper}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		otherPath := filepath.Join(GinkgoT().TempDir(), "scraper.kubeconfig")
+		Expect(os.WriteFile(otherPath, other, 0o600)).To(Succeed())
+		out, err := exec.CommandContext(ctx, hubBinary, append(args, "--kubeconfig", otherPath)...).CombinedOutput()
+		Expect(err).To(HaveOccurred(), "%s", out)
+		Expect(string(out)).To(ContainSubstring("forbidden"))
 	})
 
 	It("watching every namespace, works with the ClusterRole alone", func(ctx SpecContext) {
