@@ -13,11 +13,14 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
+	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,9 +89,11 @@ func TestStatusShowsCredentialExpiry(t *testing.T) {
 	execExpiry := time.Now().Add(90 * time.Minute).UTC().Truncate(time.Second)
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "expiring-plugin")
+	runs := filepath.Join(dir, "runs") // a line per run of the plugin
 	g.Expect(os.WriteFile(plugin, []byte(fmt.Sprintf(`#!/bin/sh
+echo run >> %s
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}'
-`, execToken.Token, execExpiry.Format(time.RFC3339))), 0o700)).To(Succeed())
+`, runs, execToken.Token, execExpiry.Format(time.RFC3339))), 0o700)).To(Succeed())
 	providerFile := filepath.Join(dir, "providers.json")
 	raw, err := json.Marshal(access.Config{Providers: []access.Provider{{Name: "expiring",
 		ExecConfig: &clientcmdapi.ExecConfig{APIVersion: "client.authentication.k8s.io/v1", Command: plugin}}}})
@@ -123,6 +128,18 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 	for name, at := range want {
 		g.Eventually(property(name), 30*time.Second).Should(Equal(at.UTC().Format(time.RFC3339)), name)
 	}
+
+	// The plugin runs once for client-go (which keeps the credential until
+	// its expirationTimestamp) and once for the hub's reading; not per
+	// probe (every second here) or per reconcile.
+	pluginRuns := func() int {
+		data, _ := os.ReadFile(runs)
+		return strings.Count(string(data), "run\n")
+	}
+	before := pluginRuns()
+	g.Expect(before).To(BeNumerically("<=", 3), "client-go's run(s) and the hub's")
+	g.Consistently(pluginRuns, 5*time.Second, time.Second).Should(Equal(before), "no run per probe or reconcile")
+	t.Logf("exec plugin runs after engagement and 5 s of probes every second: %d", before)
 
 	// The metric, labelled like the profiles' other series.
 	series := map[string]string{
@@ -165,10 +182,38 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 	g.Expect(shown["ironcore-1"]).To(Equal("23h"), "a one-day token")
 	g.Expect(shown["ironcore-2"]).To(MatchRegexp(`^(89|90)m$`), "the exec credential's expirationTimestamp, before the exp of its token")
 
+	// New credentials, a new reading: a one-hour token.
+	short := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	g.Expect(f.Cluster("ironcore-1").Client().SubResource("token").Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "apinet-hub-expiry"}}, short)).To(Succeed())
+	shortExpiry, ok := clusterprofiles.TokenExpiry(short.Status.Token)
+	g.Expect(ok).To(BeTrue())
+	shortKubeconfig, err := f.Cluster("ironcore-1").KubeconfigWith(&clientcmdapi.AuthInfo{Token: short.Status.Token}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "ironcore-1", fleet.IronCoreLabels("apinet-1"), nil, shortKubeconfig)).To(Succeed())
+	g.Eventually(property("ironcore-1"), 30*time.Second).Should(Equal(shortExpiry.UTC().Format(time.RFC3339)))
+	g.Eventually(func() (float64, error) {
+		return gaugeValue(scrape(), "apinet_hub_credential_expiry_timestamp_seconds"+series["ironcore-1"])
+	},
+		30*time.Second).Should(Equal(float64(shortExpiry.Unix())))
+	code, out, errOut = cli(ctx, "status", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "-o", "wide", "ironcore-1")
+	g.Expect(code).To(Equal(0), errOut)
+	g.Expect(strings.Fields(strings.Split(out, "\n")[1])[column]).To(MatchRegexp(`^(59|60)m$`), out)
+
+	// A token that says nothing (and does not work): unknown, no series.
+	opaque, err := f.Cluster("ironcore-1").KubeconfigWith(&clientcmdapi.AuthInfo{Token: "not-a-jwt"}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "ironcore-1", fleet.IronCoreLabels("apinet-1"), nil, opaque)).To(Succeed())
+	g.Eventually(property("ironcore-1"), 30*time.Second).Should(BeEmpty())
+	g.Eventually(scrape, 30*time.Second).ShouldNot(ContainSubstring(`apinet_hub_credential_expiry_timestamp_seconds{member="fleet.ironcore-1"`))
+	code, out, errOut = cli(ctx, "status", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "-o", "wide", "ironcore-1")
+	g.Expect(code).To(Equal(0), errOut)
+	g.Expect(strings.Fields(strings.Split(out, "\n")[1])[column]).To(Equal("unknown"), out)
+
 	// Gone with the profile.
-	g.Expect(hub.Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "ironcore-1"}})).To(Succeed())
-	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`apinet_hub_credential_expiry_timestamp_seconds{member="fleet.ironcore-1"`))
-	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_credential_expiry_timestamp_seconds{member="fleet.ironcore-2"`))
+	g.Expect(hub.Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "ironcore-2"}})).To(Succeed())
+	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`apinet_hub_credential_expiry_timestamp_seconds{member="fleet.ironcore-2"`))
+	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_credential_expiry_timestamp_seconds{member="",peer="fleet.apinet-1"}`))
 }
 
 // gaugeValue reads the value of one series (name and labels, as printed)
