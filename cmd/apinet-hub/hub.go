@@ -40,12 +40,12 @@ func (h *hubConnection) restConfig() (*rest.Config, error) {
 }
 
 // client is a client of the hub with the fleet's scheme.
-func (h *hubConnection) client() (client.Client, error) {
+func (h *hubConnection) client() (client.WithWatch, error) {
 	cfg, err := h.restConfig()
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: clusterprofiles.Scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: clusterprofiles.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("hub at %s: %w", cfg.Host, err)
 	}

@@ -73,7 +73,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // cannot dispatch (a plain error; flag errors go through the flag error
 // func, positional arguments through each command's own check).
 func isCobraUsageError(err error) bool {
-	return strings.HasPrefix(err.Error(), "unknown command ")
+	for _, prefix := range []string{
+		"unknown command ",
+		"required flag(s) ",                        // MarkFlagRequired
+		"if any flags in the group ",               // MarkFlagsMutuallyExclusive, MarkFlagsRequiredTogether
+		"at least one of the flags in the group [", // MarkFlagsOneRequired
+	} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func newRootCommand() *cobra.Command {

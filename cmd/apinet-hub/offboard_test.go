@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -173,8 +174,8 @@ func TestStatusAndOffboard(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"ironcore-1"}, 2, "pass exactly one of --release"},
-		{[]string{"ironcore-1", "--release", "--purge"}, 2, "pass exactly one of --release"},
+		{[]string{"ironcore-1"}, 2, "at least one of the flags in the group [release purge] is required"},
+		{[]string{"ironcore-1", "--release", "--purge"}, 2, "if any flags in the group [release purge] are set none of the others can be"},
 		{[]string{"--purge"}, 2, "give the ClusterProfile's name"},
 		{[]string{"ironcore-1", "--release", "--peer-kubeconfig", "x"}, 2, "--peer-kubeconfig and --peer-context are for --purge only"},
 		{[]string{"ironcore-1", "--purge", "--peer-context", "x"}, 2, "--peer-context needs --peer-kubeconfig"},
@@ -360,7 +361,7 @@ func TestOffboardResumes(t *testing.T) {
 	g.Expect(objects()).To(BeZero())
 	cp := profile()
 	g.Expect(cp.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOffboarding, "purge"))
-	g.Expect(cp.Annotations).NotTo(HaveKey(annotationOffboarded))
+	g.Expect(cp.Annotations).NotTo(HaveKey(lifecycle.AnnotationOffboarded))
 	patch := client.MergeFrom(cp.DeepCopy())
 	delete(cp.Annotations, clusterprofiles.AnnotationOffboarding)
 	g.Expect(hub.Patch(ctx, cp, patch)).To(Succeed())
@@ -420,7 +421,7 @@ func TestOffboardResumes(t *testing.T) {
 	g.Expect(errOut).To(ContainSubstring("interrupted after step secrets"))
 	g.Expect(out).To(And(ContainSubstring("marked for offboarding (purge) already: resuming"), ContainSubstring("removed 40 finalizers"),
 		ContainSubstring("deleted namespace fleet-ironcore-1 of peer fleet/apinet-1, empty now"), ContainSubstring("secret fleet/ironcore-1-credentials deleted")))
-	g.Expect(profile().Annotations).To(HaveKeyWithValue(annotationOffboarded, "purge"))
+	g.Expect(profile().Annotations).To(HaveKeyWithValue(lifecycle.AnnotationOffboarded, "purge"))
 
 	// 5. The last run has no credentials left and needs none.
 	offboardStep = nil

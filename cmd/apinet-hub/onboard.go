@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -69,10 +68,13 @@ type onboardFlags struct {
 }
 
 func (f *onboardFlags) bind(fs *pflag.FlagSet) {
-	// --context names the onboarded cluster's context, as it always has.
 	f.hub.bind(fs, "hub-context")
 	fs.StringVar(&f.clusterKubeconfig, "cluster-kubeconfig", "", "kubeconfig of the cluster to onboard (default: $KUBECONFIG, then ~/.kube/config)")
-	fs.StringVar(&f.context, "context", "", "context of --cluster-kubeconfig to onboard (default: its current context)")
+	fs.StringVar(&f.context, "cluster-context", "", "context of --cluster-kubeconfig to onboard (default: its current context)")
+	// --context named the onboarded cluster's context before, while every
+	// other command's --context names the hub's: kept, deprecated.
+	fs.StringVar(&f.context, "context", "", "deprecated: --cluster-context")
+	_ = fs.MarkHidden("context")
 	fs.StringVar(&f.namespace, "namespace", "", "hub namespace of the ClusterProfile and its Secret (required)")
 	fs.StringVar(&f.name, "name", "", "ClusterProfile name, a DNS label (default: the context name, lower-cased, other characters replaced by '-')")
 	fs.StringVar(&f.role, "role", "", "role of the cluster: ironcore or apinet (required)")
@@ -100,9 +102,6 @@ func (f *onboardFlags) bind(fs *pflag.FlagSet) {
 
 // validate checks the flags alone, before anything is read.
 func (f *onboardFlags) validate() error {
-	if f.namespace == "" {
-		return usagef("--namespace is required")
-	}
 	if e := validation.IsDNS1123Label(f.namespace); len(e) > 0 {
 		return usagef("--namespace %q is not a namespace name: %s", f.namespace, strings.Join(e, "; "))
 	}
@@ -155,14 +154,7 @@ func (f *onboardFlags) validate() error {
 		return usagef("--show-secrets applies to --dry-run only")
 	}
 	if f.createSA {
-		switch {
-		case f.accessProvider != "":
-			return usagef("--create-service-account stores a token in a Secret; --access-provider stores none")
-		case f.dryRun:
-			return usagef("--create-service-account writes to the cluster being onboarded; it does not apply to --dry-run")
-		case f.skipChecks:
-			return usagef("--create-service-account needs the cluster: it does not apply to --skip-checks")
-		case f.tokenExpiration < 10*time.Minute:
+		if f.tokenExpiration < 10*time.Minute {
 			return usagef("--token-expiration must be at least 10m (the API server's minimum)")
 		}
 		for flag, v := range map[string]string{"--service-account-namespace": f.saNamespace, "--service-account-name": f.saName} {
@@ -192,10 +184,20 @@ role's API, that the hub namespace exists and, for an IronCore cluster, that
 its apinet peer is onboarded. See docs/clusterprofiles.md.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("context") {
+				// On stderr: pflag's own deprecation notice would go to
+				// stdout, among the command's output.
+				fmt.Fprintln(cmd.ErrOrStderr(), "Flag --context has been deprecated, use --cluster-context (in the other commands, --context names the hub's context)")
+			}
 			return runOnboard(cmd.Context(), &f, cmd.OutOrStdout())
 		},
 	}
 	f.bind(cmd.Flags())
+	registerCompletions(cmd, &f.hub, &f.namespace)
+	_ = cmd.MarkFlagRequired("namespace")
+	cmd.MarkFlagsMutuallyExclusive("create-service-account", "access-provider")
+	cmd.MarkFlagsMutuallyExclusive("create-service-account", "dry-run")
+	cmd.MarkFlagsMutuallyExclusive("create-service-account", "skip-checks")
 	return cmd
 }
 
@@ -228,7 +230,7 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 	}
 	hubCfg = rest.CopyConfig(hubCfg)
 	hubCfg.Timeout = f.timeout
-	hub, err := client.New(hubCfg, client.Options{Scheme: clusterprofiles.Scheme})
+	hub, err := client.NewWithWatch(hubCfg, client.Options{Scheme: clusterprofiles.Scheme})
 	if err != nil {
 		return fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
 	}
@@ -292,17 +294,10 @@ func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest
 
 // waitEngaged polls the profile until the hub reports it Engaged, printing
 // each new reason and message of the hub's condition as it comes.
-func waitEngaged(ctx context.Context, hub client.Client, key types.NamespacedName, limit time.Duration, stdout io.Writer) error {
+func waitEngaged(ctx context.Context, hub client.WithWatch, key types.NamespacedName, limit time.Duration, stdout io.Writer) error {
 	last := "no " + clusterprofiles.ConditionEngaged + " condition yet (is apinet-hub running and watching namespace " + key.Namespace + "?)"
 	printed := ""
-	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		cp := &clusterinventoryv1alpha1.ClusterProfile{}
-		if err := hub.Get(ctx, key, cp); err != nil {
-			if apierrors.IsNotFound(err) {
-				return false, fmt.Errorf("clusterprofile %s was deleted while waiting", key)
-			}
-			return false, nil // a blip of the hub's API: poll again
-		}
+	err := lifecycle.WaitForProfile(ctx, hub, key, func(cp *clusterinventoryv1alpha1.ClusterProfile) (bool, error) {
 		c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
 		if c == nil {
 			return false, nil

@@ -59,8 +59,8 @@ func TestOnboard(t *testing.T) {
 	clusters := writeClustersKubeconfig(t, f)
 	base := []string{"--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", clusters, "--namespace", "fleet"}
 	args := func(more ...string) []string { return append(append([]string{}, base...), more...) }
-	member := args("--context", "ironcore-1", "--role", "ironcore", "--peer", "apinet-1")
-	peer := args("--context", "apinet-1", "--role", "apinet")
+	member := args("--cluster-context", "ironcore-1", "--role", "ironcore", "--peer", "apinet-1")
+	peer := args("--cluster-context", "apinet-1", "--role", "apinet")
 
 	profile := func(name string) (*clusterinventoryv1alpha1.ClusterProfile, error) {
 		cp := &clusterinventoryv1alpha1.ClusterProfile{}
@@ -157,11 +157,33 @@ func TestOnboard(t *testing.T) {
 		g.Expect(after.ResourceVersion).To(Equal(before.ResourceVersion))
 	})
 
+	t.Run("the old --context still names the cluster's context, with a deprecation warning", func(t *testing.T) {
+		g := NewWithT(t)
+		r := onboard(ctx, args("--context", "ironcore-1", "--role", "ironcore", "--peer", "apinet-1")...)
+		g.Expect(r.code).To(Equal(0), r.stderr)
+		g.Expect(r.stdout).To(Equal("secret fleet/ironcore-1-credentials unchanged\nclusterprofile fleet/ironcore-1 unchanged\n"))
+		g.Expect(r.stderr).To(ContainSubstring("Flag --context has been deprecated, use --cluster-context"))
+	})
+
+	t.Run("completes --role, --peer and --namespace from the hub", func(t *testing.T) {
+		g := NewWithT(t)
+		complete := func(args ...string) []string {
+			code, stdout, stderr := cli(ctx, append([]string{"__complete", "onboard", "--kubeconfig", f.Hub().KubeconfigPath()}, args...)...)
+			g.Expect(code).To(Equal(0), stderr)
+			lines := strings.Split(strings.TrimSpace(stdout), "\n")
+			return lines[:len(lines)-1] // the last line is the directive
+		}
+		g.Expect(complete("--role", "")).To(Equal([]string{"ironcore", "apinet"}))
+		g.Expect(complete("--namespace", "fleet", "--peer", "")).To(Equal([]string{"apinet-1"}), "apinet profiles only")
+		g.Expect(complete("--namespace", "")).To(Equal([]string{"fleet"}))
+		g.Expect(complete("--namespace", "nothing-here", "--peer", "")).To(BeEmpty())
+	})
+
 	t.Run("changing the peer or the apinet namespace updates the profile", func(t *testing.T) {
 		g := NewWithT(t)
-		r := onboard(ctx, args("--context", "apinet-1", "--role", "apinet", "--name", "apinet-2")...)
+		r := onboard(ctx, args("--cluster-context", "apinet-1", "--role", "apinet", "--name", "apinet-2")...)
 		g.Expect(r.code).To(Equal(0), r.stderr)
-		r = onboard(ctx, args("--context", "ironcore-1", "--role", "ironcore", "--peer", "apinet-2", "--apinet-namespace", "tenant-a")...)
+		r = onboard(ctx, args("--cluster-context", "ironcore-1", "--role", "ironcore", "--peer", "apinet-2", "--apinet-namespace", "tenant-a")...)
 		g.Expect(r.code).To(Equal(0), r.stderr)
 		g.Expect(r.stdout).To(Equal("secret fleet/ironcore-1-credentials unchanged\nclusterprofile fleet/ironcore-1 configured\n"))
 		p := accepted(g, "ironcore-1", &networkingv1alpha1.NetworkList{})
@@ -209,11 +231,11 @@ func TestOnboard(t *testing.T) {
 	t.Run("leaves profiles and fields of other managers alone unless told", func(t *testing.T) {
 		g := NewWithT(t)
 		g.Expect(fleet.Onboard(ctx, hub, "fleet", "managed", fleet.IronCoreLabels("apinet-1"), nil, nil)).To(Succeed())
-		r := onboard(ctx, args("--context", "apinet-1", "--role", "apinet", "--name", "managed")...)
+		r := onboard(ctx, args("--cluster-context", "apinet-1", "--role", "apinet", "--name", "managed")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine(`ClusterProfile fleet/managed belongs to cluster manager "apinet-hub-fleet" (spec.clusterManager.name cannot change); pass --cluster-manager apinet-hub-fleet to update it anyway`))
 
-		managed := args("--context", "apinet-1", "--role", "apinet", "--name", "managed", "--cluster-manager", fleet.FieldManager)
+		managed := args("--cluster-context", "apinet-1", "--role", "apinet", "--name", "managed", "--cluster-manager", fleet.FieldManager)
 		r = onboard(ctx, managed...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stdout).To(Equal("secret fleet/managed-credentials created\n"))
@@ -231,13 +253,13 @@ func TestOnboard(t *testing.T) {
 
 	t.Run("refuses a cluster that does not serve the API of its role", func(t *testing.T) {
 		g := NewWithT(t)
-		r := onboard(ctx, args("--context", "apinet-1", "--role", "ironcore", "--peer", "apinet-1", "--name", "wrong")...)
+		r := onboard(ctx, args("--cluster-context", "apinet-1", "--role", "ironcore", "--peer", "apinet-1", "--name", "wrong")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine("wrong role: cluster at " + f.Cluster("apinet-1").Host() +
 			" does not serve networking.ironcore.dev/v1alpha1, the API of role ironcore; it serves core.apinet.ironcore.dev/v1alpha1, the API of role apinet"))
 		expectAbsent(g, "wrong")
 
-		r = onboard(ctx, args("--context", "ironcore-1", "--role", "apinet", "--name", "wrong")...)
+		r = onboard(ctx, args("--cluster-context", "ironcore-1", "--role", "apinet", "--name", "wrong")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine("does not serve core.apinet.ironcore.dev/v1alpha1, the API of role apinet; it serves networking.ironcore.dev/v1alpha1"))
 		expectAbsent(g, "wrong")
@@ -245,7 +267,7 @@ func TestOnboard(t *testing.T) {
 
 	t.Run("refuses a peer that is not an apinet cluster", func(t *testing.T) {
 		g := NewWithT(t)
-		r := onboard(ctx, args("--context", "ironcore-1", "--role", "ironcore", "--peer", "ironcore-1", "--name", "wrong")...)
+		r := onboard(ctx, args("--cluster-context", "ironcore-1", "--role", "ironcore", "--peer", "ironcore-1", "--name", "wrong")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine(`peer ClusterProfile fleet/ironcore-1 has label apinet-hub.ironcore.dev/role="ironcore"; a peer must have role apinet`))
 		expectAbsent(g, "wrong")
@@ -253,7 +275,7 @@ func TestOnboard(t *testing.T) {
 
 	t.Run("refuses a hub namespace that does not exist", func(t *testing.T) {
 		g := NewWithT(t)
-		r := onboard(ctx, "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", clusters, "--context", "apinet-1",
+		r := onboard(ctx, "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", clusters, "--cluster-context", "apinet-1",
 			"--namespace", "nowhere", "--role", "apinet")
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine(`hub namespace "nowhere" does not exist; create it first`))
@@ -261,13 +283,13 @@ func TestOnboard(t *testing.T) {
 
 	t.Run("fails on an unreachable cluster within the timeout", func(t *testing.T) {
 		g := NewWithT(t)
-		r := onboard(ctx, args("--context", "closed-port", "--role", "apinet", "--timeout", "3s")...)
+		r := onboard(ctx, args("--cluster-context", "closed-port", "--role", "apinet", "--timeout", "3s")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine("cluster at https://" + closedAddr + " is unreachable: "))
 		g.Expect(r.stderr).To(ContainSubstring("connection refused"))
 		expectAbsent(g, "closed-port")
 
-		r = onboard(ctx, args("--context", "black-hole", "--role", "apinet", "--timeout", "3s")...)
+		r = onboard(ctx, args("--cluster-context", "black-hole", "--role", "apinet", "--timeout", "3s")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine("cluster at https://" + blackHoleAddr + " is unreachable: "))
 		g.Expect(r.took).To(BeNumerically("<", 10*time.Second), "a server that never answers is given up on at --timeout")
@@ -277,13 +299,13 @@ func TestOnboard(t *testing.T) {
 
 	t.Run("refuses an exec-plugin user unless the hub reaches the cluster through an access provider", func(t *testing.T) {
 		g := NewWithT(t)
-		r := onboard(ctx, args("--context", "exec-user", "--role", "apinet")...)
+		r := onboard(ctx, args("--cluster-context", "exec-user", "--role", "apinet")...)
 		g.Expect(r.code).To(Equal(1))
 		g.Expect(r.stderr).To(oneLine(`user "exec-user" gets its credentials from exec plugin "fetch-token"`))
 		g.Expect(r.stderr).To(ContainSubstring("onboard with --access-provider NAME and give the hub that provider in its --clusterprofile-provider-file"))
 		expectAbsent(g, "exec-user")
 
-		r = onboard(ctx, args("--context", "exec-user", "--role", "apinet", "--access-provider", "token-vault", "--skip-checks")...)
+		r = onboard(ctx, args("--cluster-context", "exec-user", "--role", "apinet", "--access-provider", "token-vault", "--skip-checks")...)
 		g.Expect(r.code).To(Equal(0), r.stderr)
 		g.Expect(r.stdout).To(Equal("clusterprofile fleet/exec-user created\n"), "no Secret")
 		cp, err := profile("exec-user")
@@ -299,7 +321,7 @@ func TestOnboard(t *testing.T) {
 		g.Expect(creds.Source).To(Equal("access provider token-vault"))
 		g.Expect(creds.Config.Host).To(Equal(f.Cluster("apinet-1").Host()))
 
-		r = onboard(ctx, args("--context", "exec-user", "--role", "apinet", "--access-provider", "token-vault", "--skip-checks")...)
+		r = onboard(ctx, args("--cluster-context", "exec-user", "--role", "apinet", "--access-provider", "token-vault", "--skip-checks")...)
 		g.Expect(r.stdout).To(Equal("clusterprofile fleet/exec-user unchanged\n"))
 	})
 }
@@ -371,7 +393,7 @@ func TestOnboardUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--role", "apinet"}, "--namespace is required"},
+		{[]string{"--role", "apinet"}, `required flag(s) "namespace" not set`},
 		{[]string{"--namespace", "Fleet", "--role", "apinet"}, `--namespace "Fleet" is not a namespace name`},
 		{[]string{"--namespace", "fleet"}, "--role is required: ironcore or apinet"},
 		{[]string{"--namespace", "fleet", "--role", "member"}, `--role "member" is not ironcore or apinet`},
@@ -389,8 +411,8 @@ func TestOnboardUsage(t *testing.T) {
 		{with("--show-secrets"), "--show-secrets applies to --dry-run only"},
 		{with("--wait", "-1s"), "--wait must not be negative"},
 		{with("--wait", "1m", "--dry-run"), "--wait does not apply to --dry-run"},
-		{with("--create-service-account", "--access-provider", "vault"), "--access-provider stores none"},
-		{with("--create-service-account", "--dry-run"), "does not apply to --dry-run"},
+		{with("--create-service-account", "--access-provider", "vault"), "if any flags in the group [create-service-account access-provider] are set none of the others can be"},
+		{with("--create-service-account", "--dry-run"), "if any flags in the group [create-service-account dry-run] are set none of the others can be"},
 		{with("--create-service-account", "--token-expiration", "1m"), "--token-expiration must be at least 10m"},
 		{with("--create-service-account", "--service-account-name", "Hub"), `--service-account-name "Hub" is not a DNS label`},
 		{with("--frobnicate"), "unknown flag: --frobnicate (see 'apinet-hub onboard -h')"},
