@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -392,9 +393,9 @@ const maxReferencedFile = 1 << 20
 // accepted by clusterprofiles.RESTConfigFromSecretKubeconfig, or this fails. A user with an
 // exec or auth-provider plugin yields ErrPluginCredentials.
 //
-// Relative file names are resolved against the working directory; load kc
-// with clientcmd.LoadFromFile or loading rules to resolve them against the
-// kubeconfig's own directory.
+// Relative file names are resolved against the directory of the kubeconfig
+// that holds them (LocationOfOrigin, set by clientcmd's loading rules), or
+// the working directory for a kubeconfig read from elsewhere.
 func CredentialKubeconfig(kc *clientcmdapi.Config, context string) ([]byte, error) {
 	return credentialKubeconfig(kc, context, nil)
 }
@@ -414,23 +415,34 @@ func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientc
 	if err != nil {
 		return nil, err
 	}
-	out := clientcmdapi.NewConfig()
-	out.Clusters[kctx.Cluster] = cluster
-	out.Contexts[name] = &clientcmdapi.Context{Cluster: kctx.Cluster, AuthInfo: kctx.AuthInfo, Namespace: kctx.Namespace}
+	if u, ok := kc.AuthInfos[kctx.AuthInfo]; kctx.AuthInfo != "" && (!ok || u == nil) {
+		return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", name, kctx.AuthInfo)
+	}
+	out := kc.DeepCopy()
 	out.CurrentContext = name
-	if user != nil {
+	if err := clientcmdapi.MinifyConfig(out); err != nil {
+		return nil, err
+	}
+	// What the Secret keeps: the cluster's connection (CA inlined by
+	// pickContext), and the context's user, inline.
+	out.Clusters = map[string]*clientcmdapi.Cluster{kctx.Cluster: cluster}
+	out.Contexts[name] = &clientcmdapi.Context{Cluster: kctx.Cluster, AuthInfo: kctx.AuthInfo, Namespace: kctx.Namespace}
+	out.Extensions, out.Preferences = nil, clientcmdapi.Preferences{}
+	switch {
+	case user != nil:
 		out.Contexts[name].AuthInfo = "apinet-hub"
-		out.AuthInfos["apinet-hub"] = user
-	} else if kctx.AuthInfo != "" {
-		user, ok := kc.AuthInfos[kctx.AuthInfo]
-		if !ok || user == nil {
-			return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", name, kctx.AuthInfo)
-		}
-		inline, err := inlineUser(kctx.AuthInfo, user)
+		out.AuthInfos = map[string]*clientcmdapi.AuthInfo{"apinet-hub": user}
+	case kctx.AuthInfo != "":
+		inline, err := inlineUser(kctx.AuthInfo, out.AuthInfos[kctx.AuthInfo])
 		if err != nil {
 			return nil, fmt.Errorf("context %q: %w", name, err)
 		}
 		out.AuthInfos[kctx.AuthInfo] = inline
+	}
+	// client-go's FlattenConfig reads the certificate files into the
+	// kubeconfig; inlineUser has checked them first.
+	if err := clientcmdapi.FlattenConfig(out); err != nil {
+		return nil, fmt.Errorf("context %q: %w", name, err)
 	}
 	data, err := clientcmd.Write(*out)
 	if err != nil {
@@ -489,7 +501,7 @@ func pickContext(kc *clientcmdapi.Config, context string) (string, *clientcmdapi
 	// Inline data wins over a file in client-go; read the file only when
 	// there is no data.
 	if len(cluster.CertificateAuthorityData) == 0 && src.CertificateAuthority != "" {
-		data, err := readReferencedFile(src.CertificateAuthority)
+		data, err := readReferencedFile(clientcmdapi.ResolvePath(src.CertificateAuthority, filepath.Dir(src.LocationOfOrigin)))
 		if err != nil {
 			return "", nil, nil, fmt.Errorf("cluster %q: certificate-authority: %w", kctx.Cluster, err)
 		}
@@ -517,26 +529,31 @@ func inlineUser(name string, src *clientcmdapi.AuthInfo) (*clientcmdapi.AuthInfo
 		ImpersonateUserExtra:  src.ImpersonateUserExtra,
 		Username:              src.Username,
 		Password:              src.Password,
+		LocationOfOrigin:      src.LocationOfOrigin,
 	}
+	// Inline data wins over a file in client-go; a file named without data
+	// is checked here (a regular file of bounded size: a FIFO or a device
+	// must not hang the command) and read by FlattenConfig, against the
+	// kubeconfig's own directory.
 	for _, f := range []struct {
 		path, field string
-		dst         *[]byte
+		data        []byte
+		dst         *string
 	}{
-		{src.ClientCertificate, "client-certificate", &user.ClientCertificateData},
-		{src.ClientKey, "client-key", &user.ClientKeyData},
+		{src.ClientCertificate, "client-certificate", src.ClientCertificateData, &user.ClientCertificate},
+		{src.ClientKey, "client-key", src.ClientKeyData, &user.ClientKey},
 	} {
-		if f.path == "" || len(*f.dst) > 0 {
+		if f.path == "" || len(f.data) > 0 {
 			continue
 		}
-		data, err := readReferencedFile(f.path)
-		if err != nil {
+		if _, err := checkReferencedFile(clientcmdapi.ResolvePath(f.path, filepath.Dir(src.LocationOfOrigin))); err != nil {
 			return nil, fmt.Errorf("user %q: %s: %w", name, f.field, err)
 		}
-		*f.dst = data
+		*f.dst = f.path
 	}
 	// client-go re-reads a token file and prefers it over an inline token.
 	if src.TokenFile != "" {
-		data, err := readReferencedFile(src.TokenFile)
+		data, err := readReferencedFile(clientcmdapi.ResolvePath(src.TokenFile, filepath.Dir(src.LocationOfOrigin)))
 		if err != nil {
 			return nil, fmt.Errorf("user %q: tokenFile: %w", name, err)
 		}
@@ -545,19 +562,29 @@ func inlineUser(name string, src *clientcmdapi.AuthInfo) (*clientcmdapi.AuthInfo
 	return user, nil
 }
 
-// readReferencedFile reads a regular file of at most maxReferencedFile
-// bytes: a kubeconfig that names a FIFO or a device must not hang or
-// exhaust the command.
-func readReferencedFile(path string) ([]byte, error) {
+// checkReferencedFile checks that a file a kubeconfig names is a regular,
+// non-empty file of at most maxReferencedFile bytes: a kubeconfig that names
+// a FIFO or a device must not hang or exhaust the command.
+func checkReferencedFile(path string) (os.FileInfo, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	if !info.Mode().IsRegular() {
+	switch {
+	case !info.Mode().IsRegular():
 		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if info.Size() > maxReferencedFile {
+	case info.Size() > maxReferencedFile:
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxReferencedFile)
+	case info.Size() == 0:
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return info, nil
+}
+
+// readReferencedFile reads a file a kubeconfig names, once checked.
+func readReferencedFile(path string) ([]byte, error) {
+	if _, err := checkReferencedFile(path); err != nil {
+		return nil, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
