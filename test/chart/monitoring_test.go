@@ -197,7 +197,8 @@ var _ = Describe("The chart's metrics, alerts and network policy", func() {
 		}
 		// test/alerts compares every rule with files/alerts.yaml.
 		Expect(alerts).To(ConsistOf("ApinetHubMemberNotEngaged", "ApinetHubPeerUnusable", "ApinetHubReconcileErrors",
-			"ApinetHubMappingSlow", "ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNATShortOfPublicIPs", "ApinetHubNoLeader", "ApinetHubAbsent"))
+			"ApinetHubMappingSlow", "ApinetHubObjectsUnmapped", "ApinetHubDeletionsHeld", "ApinetHubNATShortOfPublicIPs",
+			"ApinetHubCredentialExpiringSoon", "ApinetHubCredentialExpiryImminent", "ApinetHubNoLeader", "ApinetHubAbsent"))
 
 		inRelease := renderObjects(ctx, map[string]any{"prometheusRule": map[string]any{"enabled": true, "jobSelector": `job=~"hub-.*"`}})
 		rule = object(inRelease, "PrometheusRule", hubNamespace+"/hub-apinet-hub")
