@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -11,7 +12,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -50,7 +53,8 @@ type ServiceAccountAccess struct {
 }
 
 // Objects are the objects to apply, in order: the namespace, the
-// ServiceAccount, the ClusterRole and its binding. They carry apiVersion
+// ServiceAccount, the ClusterRole and its binding, and the Role (and
+// binding) that lets the ServiceAccount rotate its own token. They carry apiVersion
 // and kind (for server-side apply).
 func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 	role, err := AccessClusterRole(a.Role)
@@ -68,13 +72,31 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a.Namespace, Name: a.Name}},
 	}
-	return []client.Object{ns, sa, role, binding}, nil
+	// In the ServiceAccount's namespace, the hub may mint its own next token
+	// (apinet-hub rotate with the stored credentials) and create and delete
+	// the anchor Secrets its tokens are bound to: keep that namespace the
+	// hub's own.
+	tokenRole := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: "apinet-hub:token", Labels: labels},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{a.Name}, Verbs: []string{"create"}},
+			// No get: anchors are deleted by name and label (deletecollection),
+			// and no Secret of the namespace is ever read.
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create", "deletecollection"}},
+		},
+	}
+	tokenBinding := &rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: "apinet-hub:token:" + a.Name, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: tokenRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a.Namespace, Name: a.Name}},
+	}
+	return []client.Object{ns, sa, role, binding, tokenRole, tokenBinding}, nil
 }
 
 // Apply applies Objects to the cluster of c by server-side apply under
-// fieldManager, calling applied after each, and returns a token of the
-// ServiceAccount valid for expiration (a TokenRequest).
-func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldManager string, expiration time.Duration, applied func(kind, name string)) (*authenticationv1.TokenRequest, error) {
+// fieldManager, calling applied after each, and issues a token of the
+// ServiceAccount valid for about expiration (IssueToken).
+func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldManager string, expiration time.Duration, applied func(kind, name string)) (*Token, error) {
 	objs, err := a.Objects()
 	if err != nil {
 		return nil, err
@@ -96,10 +118,78 @@ func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldM
 			applied(u.GetKind(), name)
 		}
 	}
+	return a.IssueToken(ctx, c, expiration)
+}
+
+// Token is a token of the hub's ServiceAccount, bound to an anchor Secret
+// in the ServiceAccount's namespace: deleting the anchor revokes this token
+// alone (RevokeToken), where deleting the ServiceAccount would revoke all.
+type Token struct {
+	Value   string
+	Anchor  types.NamespacedName
+	Expires time.Time
+}
+
+// AnnotationTokenAnchor, on a profile's credential Secret, names the anchor
+// of the token it holds ("<namespace>/<name>" in the cluster), and
+// AnnotationServiceAccount the ServiceAccount ("<namespace>/<name>"): what
+// `apinet-hub rotate` and `offboard --remove-access` act on.
+const (
+	AnnotationTokenAnchor    = "apinet-hub.ironcore.dev/token-anchor"
+	AnnotationServiceAccount = "apinet-hub.ironcore.dev/service-account"
+)
+
+// TokenAnnotations record on a credential Secret which ServiceAccount and
+// anchor its token belongs to.
+func TokenAnnotations(a ServiceAccountAccess, t *Token) map[string]string {
+	return map[string]string{
+		AnnotationServiceAccount: a.Namespace + "/" + a.Name,
+		AnnotationTokenAnchor:    t.Anchor.String(),
+	}
+}
+
+// LabelTokenOf, on an anchor Secret, names the ServiceAccount whose token
+// it anchors.
+const LabelTokenOf = "apinet-hub.ironcore.dev/token-of"
+
+// tokenSpread is the share of a token's lifetime cut at random, so that the
+// tokens of clusters onboarded together do not expire together.
+const tokenSpread = 0.1
+
+// spreadExpiration is expiration less a random cut of up to tokenSpread of
+// it (u in [0, 1)), never below the API server's 10 minutes.
+func spreadExpiration(expiration time.Duration, u float64) time.Duration {
+	d := expiration - time.Duration(float64(expiration)*tokenSpread*u)
+	return max(d.Truncate(time.Second), 10*time.Minute)
+}
+
+// IssueToken creates an anchor Secret and a token of the ServiceAccount
+// bound to it, valid for expiration less a random cut of up to 10 %
+// (spreadExpiration). The anchor is deleted again if the token cannot be
+// made.
+func (a ServiceAccountAccess) IssueToken(ctx context.Context, c client.Client, expiration time.Duration) (*Token, error) {
+	anchor := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, GenerateName: a.Name + "-token-",
+		Labels: map[string]string{LabelTokenOf: a.Name, "app.kubernetes.io/managed-by": "apinet-hub-onboard"}}, Type: corev1.SecretTypeOpaque}
+	if err := c.Create(ctx, anchor); err != nil {
+		return nil, fmt.Errorf("anchor Secret of a token of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
+	}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name}}
-	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(expiration / time.Second))}}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr.To(int64(spreadExpiration(expiration, rand.Float64()) / time.Second)),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: anchor.Name, UID: anchor.UID},
+	}}
 	if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
+		_ = c.Delete(ctx, anchor)
 		return nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
 	}
-	return req, nil
+	return &Token{Value: req.Status.Token, Anchor: client.ObjectKeyFromObject(anchor), Expires: req.Status.ExpirationTimestamp.Time}, nil
+}
+
+// RevokeToken deletes a token's anchor Secret, by name and only if it
+// carries LabelTokenOf (deletecollection with both selectors: the hub's
+// Role reads no Secret): the API server rejects the token from then on. An
+// anchor already gone is no error.
+func RevokeToken(ctx context.Context, c client.Client, anchor types.NamespacedName) error {
+	return c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(anchor.Namespace), client.HasLabels{LabelTokenOf},
+		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", anchor.Name)})
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -45,6 +46,34 @@ func TestAccessClusterRoles(t *testing.T) {
 			if role == clusterprofiles.RoleIronCore && slices.Contains(r.Resources, "namespaces") && !slices.Equal(r.ResourceNames, []string{"kube-system"}) {
 				t.Errorf("%s rule %d: namespaces beyond kube-system: %+v", role, i, r)
 			}
+		}
+	}
+}
+
+// TestSpreadExpiration pins the spread of token lifetimes: up to 10 % cut at
+// random, whole seconds, never below the API server's 10 minutes.
+func TestSpreadExpiration(t *testing.T) {
+	year := 365 * 24 * time.Hour
+	for _, tc := range []struct {
+		name       string
+		expiration time.Duration
+		u          float64
+		want       time.Duration
+	}{
+		{"no cut", year, 0, year},
+		{"the most cut", year, 0.999999, 0}, // checked as a range below
+		{"half", 10 * time.Hour, 0.5, 9*time.Hour + 30*time.Minute},
+		{"never below 10 minutes", 10 * time.Minute, 0.9, 10 * time.Minute},
+	} {
+		got := spreadExpiration(tc.expiration, tc.u)
+		if tc.name == "the most cut" {
+			if got < year-year/10 || got > year-year/10+time.Minute {
+				t.Errorf("%s: %s, want about %s", tc.name, got, year-year/10)
+			}
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s: spreadExpiration(%s, %v) = %s, want %s", tc.name, tc.expiration, tc.u, got, tc.want)
 		}
 	}
 }

@@ -68,6 +68,8 @@ type Onboarding struct {
 	// Kubeconfig is the Secret's kubeconfig (see CredentialKubeconfig); nil
 	// means no Secret.
 	Kubeconfig []byte
+	// CredentialAnnotations go on the Secret (TokenAnnotations).
+	CredentialAnnotations map[string]string
 	// AccessProviders become the profile's status.accessProviders: how the
 	// hub reaches the cluster through its --clusterprofile-provider-file.
 	AccessProviders []clusterinventoryv1alpha1.AccessProvider
@@ -107,7 +109,8 @@ func (o *Onboarding) CredentialSecret() *corev1.Secret {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: o.Namespace, Name: CredentialSecretName(o.Name),
-			Labels: map[string]string{clusterprofiles.LabelSecretConsumer: o.consumer(), clusterprofiles.LabelSecretProfile: o.Name},
+			Labels:      map[string]string{clusterprofiles.LabelSecretConsumer: o.consumer(), clusterprofiles.LabelSecretProfile: o.Name},
+			Annotations: copyMap(o.CredentialAnnotations),
 		},
 		Data: map[string][]byte{clusterprofiles.SecretKeyConfig: append([]byte(nil), o.Kubeconfig...)},
 	}

@@ -154,7 +154,13 @@ func (f *onboardFlags) validate() error {
 		return usagef("--show-secrets applies to --dry-run only")
 	}
 	if f.createSA {
-		if f.tokenExpiration < 10*time.Minute {
+		// By value, not by cobra's flag groups: --dry-run=false is fine.
+		switch {
+		case f.dryRun:
+			return usagef("--create-service-account writes to the cluster being onboarded; it does not apply to --dry-run")
+		case f.skipChecks:
+			return usagef("--create-service-account needs the cluster: it does not apply to --skip-checks")
+		case f.tokenExpiration < 10*time.Minute:
 			return usagef("--token-expiration must be at least 10m (the API server's minimum)")
 		}
 		for flag, v := range map[string]string{"--service-account-namespace": f.saNamespace, "--service-account-name": f.saName} {
@@ -196,8 +202,6 @@ its apinet peer is onboarded. See docs/clusterprofiles.md.`,
 	registerCompletions(cmd, &f.hub, &f.namespace)
 	_ = cmd.MarkFlagRequired("namespace")
 	cmd.MarkFlagsMutuallyExclusive("create-service-account", "access-provider")
-	cmd.MarkFlagsMutuallyExclusive("create-service-account", "dry-run")
-	cmd.MarkFlagsMutuallyExclusive("create-service-account", "skip-checks")
 	return cmd
 }
 
@@ -272,18 +276,19 @@ func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest
 		return nil, fmt.Errorf("cluster at %s: %w", callerCfg.Host, err)
 	}
 	access := lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
-	req, err := access.Apply(ctx, c, onboardFieldManager, f.tokenExpiration, func(kind, name string) {
+	token, err := access.Apply(ctx, c, onboardFieldManager, f.tokenExpiration, func(kind, name string) {
 		fmt.Fprintf(stdout, "%s %s applied in the cluster\n", strings.ToLower(kind), name)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the hub's access in the cluster at %s: %w", callerCfg.Host, describeClusterError("cluster", callerCfg.Host, err))
 	}
-	data, err := lifecycle.TokenKubeconfig(f.clusterKC, f.context, req.Status.Token)
+	data, err := lifecycle.TokenKubeconfig(f.clusterKC, f.context, token.Value)
 	if err != nil {
 		return nil, err
 	}
 	o.Kubeconfig = data
-	fmt.Fprintf(stdout, "token of serviceaccount %s/%s made, valid until %s\n", f.saNamespace, f.saName, req.Status.ExpirationTimestamp.UTC().Format(time.RFC3339))
+	o.CredentialAnnotations = lifecycle.TokenAnnotations(access, token)
+	fmt.Fprintf(stdout, "token of serviceaccount %s/%s made, bound to secret %s, valid until %s\n", f.saNamespace, f.saName, token.Anchor, token.Expires.UTC().Format(time.RFC3339))
 	cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(data)
 	if err != nil {
 		return nil, err

@@ -108,5 +108,5 @@ func (c *Cluster) HubKubeconfig(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Name, err)
 	}
-	return c.KubeconfigWith(&clientcmdapi.AuthInfo{Token: req.Status.Token}, nil)
+	return c.KubeconfigWith(&clientcmdapi.AuthInfo{Token: req.Value}, nil)
 }

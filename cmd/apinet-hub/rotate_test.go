@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
+)
+
+// TestRotate onboards two members and their peer with the hub's own
+// ServiceAccounts, runs the hub, and rotates one member's token with the
+// hub's stored credentials: the Secret holds a new token bound to a new
+// anchor, the hub is Engaged on it, the old token is rejected by the
+// cluster, and the other member is not re-engaged. A second rotation with
+// the caller's credentials works the same way.
+func TestRotate(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f, hub := startFleet(ctx, t, 2, 1)
+	for _, c := range []struct{ name, role, peer string }{{"apinet-1", "apinet", ""}, {"ironcore-1", "ironcore", "apinet-1"}, {"ironcore-2", "ironcore", "apinet-1"}} {
+		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster(c.name).KubeconfigPath(),
+			"--namespace", "fleet", "--name", c.name, "--role", c.role, "--create-service-account"}
+		if c.peer != "" {
+			args = append(args, "--peer", c.peer)
+		}
+		code, out, errOut := cli(ctx, args...)
+		g.Expect(code).To(Equal(0), "onboard %s: %s %s", c.name, out, errOut)
+		g.Expect(out).To(ContainSubstring("bound to secret apinet-hub/apinet-hub-token-"))
+	}
+	startHub(ctx, t, f, "--probe-interval", "1s", "--profile-status-interval", "1s")
+	for _, name := range []string{"apinet-1", "ironcore-1", "ironcore-2"} {
+		g.Eventually(engagedReason(ctx, hub, "fleet", name), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged), name)
+	}
+	engagedSince := func(name string) metav1.Time {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: name}, cp)).To(Succeed())
+		return meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged).LastTransitionTime
+	}
+	other := engagedSince("ironcore-2")
+	credentials := func() *corev1.Secret {
+		s := &corev1.Secret{}
+		g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-1-credentials"}, s)).To(Succeed())
+		return s
+	}
+	// rejected reports whether the cluster rejects the token of a stored
+	// credential kubeconfig.
+	rejected := func(kubeconfig []byte) func() bool {
+		cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(kubeconfig)
+		g.Expect(err).NotTo(HaveOccurred())
+		c, err := client.New(cfg, client.Options{})
+		g.Expect(err).NotTo(HaveOccurred())
+		return func() bool {
+			return apierrors.IsUnauthorized(c.Get(ctx, client.ObjectKey{Name: "kube-system"}, &corev1.Namespace{}))
+		}
+	}
+
+	rotate := func(args ...string) (time.Duration, string) {
+		before := credentials()
+		start := time.Now()
+		code, out, errOut := cli(ctx, append([]string{"rotate", "ironcore-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet"}, args...)...)
+		took := time.Since(start)
+		g.Expect(code).To(Equal(0), "%s %s", out, errOut)
+		g.Expect(out).To(And(ContainSubstring("the hub is engaged with the new token"), ContainSubstring("old token revoked (anchor secret "+before.Annotations[lifecycle.AnnotationTokenAnchor])))
+		after := credentials()
+		g.Expect(after.Data[clusterprofiles.SecretKeyConfig]).NotTo(Equal(before.Data[clusterprofiles.SecretKeyConfig]))
+		g.Expect(after.Annotations[lifecycle.AnnotationTokenAnchor]).NotTo(Equal(before.Annotations[lifecycle.AnnotationTokenAnchor]))
+		g.Expect(rejected(after.Data[clusterprofiles.SecretKeyConfig])()).To(BeFalse(), "the new token works")
+		g.Eventually(rejected(before.Data[clusterprofiles.SecretKeyConfig]), 30*time.Second).Should(BeTrue(), "the old token is revoked")
+		g.Expect(engagedReason(ctx, hub, "fleet", "ironcore-1")()).To(Equal(clusterprofiles.ReasonEngaged))
+		return took, out
+	}
+	took, _ := rotate()
+	t.Logf("rotation with the hub's stored credentials: %s", took)
+	took, _ = rotate("--cluster-kubeconfig", f.Cluster("ironcore-1").KubeconfigPath())
+	t.Logf("rotation with the caller's credentials: %s", took)
+	g.Expect(engagedSince("ironcore-2")).To(Equal(other), "the other member was not re-engaged")
+
+	code, _, errOut := cli(ctx, "rotate", "apinet-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--token-expiration", "1m")
+	g.Expect(code).To(Equal(2))
+	g.Expect(errOut).To(ContainSubstring("--token-expiration must be at least 10m"))
+}
