@@ -5,11 +5,14 @@ import (
 	"embed"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -42,6 +45,9 @@ func AccessClusterRole(role clusterprofiles.Role) (*rbacv1.ClusterRole, error) {
 	return cr, nil
 }
 
+// managedByLabel marks what onboard creates in a cluster.
+const managedByLabel, managedBy = "app.kubernetes.io/managed-by", "apinet-hub-onboard"
+
 // ServiceAccountAccess is what `apinet-hub onboard --create-service-account`
 // creates in the cluster being onboarded (as karmadactl join does): a
 // ServiceAccount of the hub, bound to the role's AccessClusterRole. The hub
@@ -62,7 +68,7 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 		return nil, err
 	}
 	role.TypeMeta = metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"}
-	labels := map[string]string{"app.kubernetes.io/managed-by": "apinet-hub-onboard"}
+	labels := map[string]string{managedByLabel: managedBy}
 	role.Labels = labels
 	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: a.Namespace, Labels: labels}}
 	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
@@ -169,7 +175,7 @@ func spreadExpiration(expiration time.Duration, u float64) time.Duration {
 // made.
 func (a ServiceAccountAccess) IssueToken(ctx context.Context, c client.Client, expiration time.Duration) (*Token, error) {
 	anchor := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, GenerateName: a.Name + "-token-",
-		Labels: map[string]string{LabelTokenOf: a.Name, "app.kubernetes.io/managed-by": "apinet-hub-onboard"}}, Type: corev1.SecretTypeOpaque}
+		Labels: map[string]string{LabelTokenOf: a.Name, managedByLabel: managedBy}}, Type: corev1.SecretTypeOpaque}
 	if err := c.Create(ctx, anchor); err != nil {
 		return nil, fmt.Errorf("anchor Secret of a token of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
 	}
@@ -192,4 +198,74 @@ func (a ServiceAccountAccess) IssueToken(ctx context.Context, c client.Client, e
 func RevokeToken(ctx context.Context, c client.Client, anchor types.NamespacedName) error {
 	return c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(anchor.Namespace), client.HasLabels{LabelTokenOf},
 		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", anchor.Name)})
+}
+
+// Remove deletes what Objects and IssueToken created, with the caller's
+// client of the cluster: every token anchor of the ServiceAccount (revoking
+// its tokens), the Role and bindings, the ServiceAccount, the ClusterRole
+// when no other binding names it, and the namespace when onboard created it
+// (its label) and no other ServiceAccount than "default" is left there. It
+// returns what it deleted, "<Kind> <name>" each; what is gone already is no
+// error.
+func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client) ([]string, error) {
+	objs, err := a.Objects()
+	if err != nil {
+		return nil, err
+	}
+	ns, sa, clusterRole, binding, tokenRole, tokenBinding := objs[0], objs[1], objs[2], objs[3], objs[4], objs[5]
+	var removed []string
+	del := func(obj client.Object) error {
+		kind := obj.GetObjectKind().GroupVersionKind().Kind
+		if err := c.Delete(ctx, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("delete %s %s: %w", kind, client.ObjectKeyFromObject(obj), err)
+		}
+		removed = append(removed, kind+" "+strings.TrimPrefix(client.ObjectKeyFromObject(obj).String(), "/"))
+		return nil
+	}
+	if err := c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(a.Namespace), client.MatchingLabels{LabelTokenOf: a.Name}); err != nil && !apierrors.IsNotFound(err) {
+		return removed, fmt.Errorf("delete the token anchors of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
+	}
+	removed = append(removed, "token anchors of ServiceAccount "+a.Namespace+"/"+a.Name)
+	for _, obj := range []client.Object{tokenBinding, binding, sa} {
+		if err := del(obj); err != nil {
+			return removed, err
+		}
+	}
+	// Shared objects go only with their last user.
+	roleBindings := &rbacv1.RoleBindingList{}
+	if err := c.List(ctx, roleBindings, client.InNamespace(a.Namespace)); err != nil {
+		return removed, err
+	}
+	if !slices.ContainsFunc(roleBindings.Items, func(b rbacv1.RoleBinding) bool {
+		return b.RoleRef.Kind == "Role" && b.RoleRef.Name == tokenRole.GetName()
+	}) {
+		if err := del(tokenRole); err != nil {
+			return removed, err
+		}
+	}
+	clusterBindings := &rbacv1.ClusterRoleBindingList{}
+	if err := c.List(ctx, clusterBindings); err != nil {
+		return removed, err
+	}
+	if !slices.ContainsFunc(clusterBindings.Items, func(b rbacv1.ClusterRoleBinding) bool { return b.RoleRef.Name == clusterRole.GetName() }) {
+		if err := del(clusterRole); err != nil {
+			return removed, err
+		}
+	}
+	live := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(ns), live); err != nil {
+		return removed, client.IgnoreNotFound(err)
+	}
+	accounts := &corev1.ServiceAccountList{}
+	if err := c.List(ctx, accounts, client.InNamespace(a.Namespace)); err != nil {
+		return removed, err
+	}
+	others := slices.ContainsFunc(accounts.Items, func(s corev1.ServiceAccount) bool { return s.Name != "default" && s.Name != a.Name })
+	if live.Labels[managedByLabel] == managedBy && !others && !clusterprofiles.SystemNamespace(a.Namespace) {
+		return removed, del(ns)
+	}
+	return removed, nil
 }

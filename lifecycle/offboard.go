@@ -65,6 +65,13 @@ type Offboard struct {
 	// PeerKubeconfig, PeerContext: the operator's own credentials for the
 	// peer, used for one request only: deleting the member's namespace.
 	PeerKubeconfig, PeerContext string
+	// RemoveAccess removes what onboard --create-service-account created in
+	// the cluster (ServiceAccountAccess.Remove), with Caller; without
+	// Caller it revokes the hub's token with the hub's own credentials and
+	// says what stays.
+	RemoveAccess bool
+	// Caller, if set, is the caller's own config of the profile's cluster.
+	Caller *rest.Config
 	// AfterStep, if set, is called after each step with its name; an error
 	// ends the run there, as an interruption would (tests).
 	AfterStep func(step string) error
@@ -124,6 +131,14 @@ func (f *Offboard) Run(ctx context.Context, hub client.WithWatch) error {
 			}
 			return f.deleteProfile(ctx, hub, cp)
 		}
+		// Steps 1-5 are done: the access, the Secrets and the profile are
+		// left (the stored token may be revoked already).
+		fmt.Fprintf(out, "an earlier run finished with the cluster's objects (annotation %s)\n", AnnotationOffboarded)
+		if f.DryRun {
+			fmt.Fprintf(out, "dry run: nothing was changed\n")
+			return nil
+		}
+		return f.finish(ctx, hub, cp, profile)
 	}
 	var o *reconcilers.Offboarding
 	var ownPeer client.Client
@@ -210,7 +225,73 @@ func (f *Offboard) Run(ctx context.Context, hub client.WithWatch) error {
 			return err
 		}
 	}
+	return f.finish(ctx, hub, cp, profile)
+}
+
+// finish removes the hub's access to the cluster if asked (step
+// "access"), then the credential Secrets and the profile.
+func (f *Offboard) finish(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, profile *clusterprofiles.Profile) error {
+	if f.RemoveAccess {
+		if err := f.removeAccess(ctx, hub, cp, profile); err != nil {
+			return err
+		}
+	}
+	if err := f.stepDone("access"); err != nil {
+		return err
+	}
 	return f.deleteProfile(ctx, hub, cp)
+}
+
+// removeAccess removes, for each credential Secret whose token onboard
+// made, what onboard created in the cluster: everything, with the caller's
+// credentials (proved to reach the recorded cluster); else only the hub's
+// token, revoked with the hub's own credentials (its Role allows that), and
+// it says what stays.
+func (f *Offboard) removeAccess(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, profile *clusterprofiles.Profile) error {
+	secrets, err := credentialSecrets(ctx, hub, cp, f.Consumer)
+	if err != nil {
+		return err
+	}
+	pinned := clusterprofiles.PinnedIdentity(cp)
+	for i := range secrets {
+		secret := &secrets[i]
+		access, anchor, err := tokenOf(secret)
+		if err != nil {
+			fmt.Fprintf(f.Out, "secret %s/%s: no access of onboard --create-service-account recorded: nothing to remove in the cluster\n", secret.Namespace, secret.Name)
+			continue
+		}
+		access.Role = profile.Role
+		if f.Caller != nil {
+			c, _, err := provenConfigClient(ctx, f.Caller, pinned, profile.Role, "your credentials of the cluster")
+			if err != nil {
+				return err
+			}
+			removed, err := access.Remove(ctx, c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Out, "removed from the cluster: %s\n", strings.Join(removed, ", "))
+			continue
+		}
+		cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(secret.Data[clusterprofiles.SecretKeyConfig])
+		if err != nil {
+			return fmt.Errorf("Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+		}
+		c, _, err := provenConfigClient(ctx, cfg, pinned, profile.Role, "the hub's stored credentials")
+		switch {
+		case err != nil && strings.Contains(err.Error(), "Unauthorized"):
+			fmt.Fprintf(f.Out, "the hub's token of the cluster is rejected already (revoked)\n")
+		case err != nil:
+			return err
+		case anchor.Name != "":
+			if err := RevokeToken(ctx, c, anchor); err != nil {
+				return fmt.Errorf("revoke the hub's token (anchor %s): %w", anchor, err)
+			}
+			fmt.Fprintf(f.Out, "the hub's token of the cluster is revoked (anchor secret %s deleted)\n", anchor)
+		}
+		fmt.Fprintf(f.Out, "ServiceAccount %s/%s, its bindings and roles stay in the cluster: remove them with your own credentials of it (offboard --remove-access --cluster-kubeconfig)\n", access.Namespace, access.Name)
+	}
+	return nil
 }
 
 // provenOffboarding proves what belongs to the member (its identity, its

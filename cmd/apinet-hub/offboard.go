@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/lifecycle"
@@ -30,6 +32,11 @@ type offboardFlags struct {
 	// peer, used for one request only: deleting the member's namespace.
 	peerKubeconfig string
 	peerContext    string
+	// removeAccess, clusterKubeconfig, clusterContext: remove what onboard
+	// created in the cluster, with the caller's own credentials of it.
+	removeAccess      bool
+	clusterKubeconfig string
+	clusterContext    string
 }
 
 func (f *offboardFlags) bind(fs *pflag.FlagSet) {
@@ -48,6 +55,10 @@ func (f *offboardFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.peerKubeconfig, "peer-kubeconfig", "",
 		"with --purge: your own kubeconfig of the apinet peer, used only to delete the member's emptied namespace there (the hub's role in the peer may not delete namespaces); without it the namespace is kept and the command to delete it printed")
 	fs.StringVar(&f.peerContext, "peer-context", "", "context of --peer-kubeconfig (default: its current context)")
+	fs.BoolVar(&f.removeAccess, "remove-access", false,
+		"remove what onboard --create-service-account created in the cluster: with --cluster-kubeconfig its ServiceAccount, token anchors, bindings and roles (and its namespace if onboard made it and nothing else uses it); without, only the hub's token is revoked (default: on with --purge)")
+	fs.StringVar(&f.clusterKubeconfig, "cluster-kubeconfig", "", "with --remove-access: your own kubeconfig of the cluster being offboarded")
+	fs.StringVar(&f.clusterContext, "cluster-context", "", "context of --cluster-kubeconfig (default: its current context)")
 }
 
 func newOffboardCommand() *cobra.Command {
@@ -85,6 +96,9 @@ every change is limited to the member's own namespace and label.`,
 		},
 		ValidArgsFunction: completeProfiles(&f.hub, &f.namespace),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("remove-access") {
+				f.removeAccess = f.purge
+			}
 			return runOffboard(cmd.Context(), &f, args[0], cmd.OutOrStdout())
 		},
 	}
@@ -109,6 +123,12 @@ func (f *offboardFlags) validate(name string) error {
 	if f.peerContext != "" && f.peerKubeconfig == "" {
 		return usagef("--peer-context needs --peer-kubeconfig")
 	}
+	if f.clusterContext != "" && f.clusterKubeconfig == "" {
+		return usagef("--cluster-context needs --cluster-kubeconfig")
+	}
+	if f.clusterKubeconfig != "" && !f.removeAccess {
+		return usagef("--cluster-kubeconfig is for --remove-access only")
+	}
 	return nil
 }
 
@@ -130,7 +150,13 @@ func runOffboard(parent context.Context, f *offboardFlags, name string, out io.W
 	o := &lifecycle.Offboard{
 		Key: types.NamespacedName{Namespace: f.namespace, Name: name}, Purge: f.purge, DryRun: f.dryRun, WithoutHub: f.withoutHub,
 		Consumer: f.consumer, ProviderFile: f.providerFile, PeerKubeconfig: f.peerKubeconfig, PeerContext: f.peerContext,
-		AfterStep: offboardStep, Out: out,
+		RemoveAccess: f.removeAccess, AfterStep: offboardStep, Out: out,
+	}
+	if f.clusterKubeconfig != "" {
+		if o.Caller, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.clusterKubeconfig},
+			&clientcmd.ConfigOverrides{CurrentContext: f.clusterContext}).ClientConfig(); err != nil {
+			return fmt.Errorf("--cluster-kubeconfig: %w", err)
+		}
 	}
 	return o.Run(ctx, hub)
 }
