@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,35 +71,31 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	if last, ok := p.conditions.Load(key); ok && last.(reported) == written && current == nil {
 		return nil // written already; the cache has not caught up
 	}
-	transition := metav1.Now()
-	if current != nil && current.Status == d.status {
-		transition = current.LastTransitionTime
-	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(clusterinventoryv1alpha1.GroupVersion.WithKind("ClusterProfile"))
 	u.SetNamespace(cp.Namespace)
 	u.SetName(cp.Name)
-	conditions := []any{map[string]any{
-		"type":               clusterprofiles.ConditionEngaged,
-		"status":             string(d.status),
-		"reason":             d.reason,
-		"message":            truncate(d.message, 1024),
-		"observedGeneration": cp.Generation,
-		"lastTransitionTime": transition.UTC().Format(time.RFC3339),
-	}}
-	if held != "" {
-		since := metav1.Now()
-		if heldNow != nil {
-			since = heldNow.LastTransitionTime
+	// The hub's conditions, from what the profile shows: meta.SetStatusCondition
+	// keeps a condition's lastTransitionTime unless its status changes.
+	var ours []metav1.Condition
+	set := func(now *metav1.Condition, c metav1.Condition) {
+		if now != nil {
+			ours = append(ours, *now)
 		}
-		conditions = append(conditions, map[string]any{
-			"type":               clusterprofiles.ConditionDeletionsHeld,
-			"status":             string(metav1.ConditionTrue),
-			"reason":             clusterprofiles.ReasonDeletionsHeld,
-			"message":            truncate(held, 1024),
-			"observedGeneration": cp.Generation,
-			"lastTransitionTime": since.UTC().Format(time.RFC3339),
-		})
+		c.Message, c.ObservedGeneration = truncate(c.Message, 1024), cp.Generation
+		meta.SetStatusCondition(&ours, c)
+	}
+	set(current, metav1.Condition{Type: clusterprofiles.ConditionEngaged, Status: d.status, Reason: d.reason, Message: d.message})
+	if held != "" {
+		set(heldNow, metav1.Condition{Type: clusterprofiles.ConditionDeletionsHeld, Status: metav1.ConditionTrue, Reason: clusterprofiles.ReasonDeletionsHeld, Message: held})
+	}
+	conditions := make([]any, 0, len(ours))
+	for i := range ours {
+		c, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&ours[i])
+		if err != nil {
+			return err
+		}
+		conditions = append(conditions, c)
 	}
 	if err := unstructured.SetNestedSlice(u.Object, conditions, "status", "conditions"); err != nil {
 		return err
