@@ -87,6 +87,14 @@ func (o *Onboarding) ClusterProfile() *clusterinventoryv1alpha1.ClusterProfile {
 			ClusterManager: clusterinventoryv1alpha1.ClusterManager{Name: o.ClusterManager},
 		},
 	}
+	if o.ClusterManager != "" {
+		// The label the Cluster Inventory API recommends beside
+		// spec.clusterManager, so that consumers select by manager.
+		if cp.Labels == nil {
+			cp.Labels = map[string]string{}
+		}
+		cp.Labels[clusterinventoryv1alpha1.LabelClusterManagerKey] = o.ClusterManager
+	}
 	if o.TakeOver {
 		if cp.Annotations == nil {
 			cp.Annotations = map[string]string{}
@@ -141,6 +149,8 @@ func (o *Onboarding) Validate() error {
 	}
 	if o.ClusterManager == "" {
 		errs = append(errs, "cluster manager name is empty")
+	} else if e := validation.IsValidLabelValue(o.ClusterManager); len(e) > 0 {
+		errs = append(errs, fmt.Sprintf("cluster manager name %q is no label value (label %s): %s", o.ClusterManager, clusterinventoryv1alpha1.LabelClusterManagerKey, strings.Join(e, "; ")))
 	}
 	if e := validation.IsDNS1123Label(o.consumer()); len(e) > 0 {
 		errs = append(errs, fmt.Sprintf("consumer %q is not a DNS label: %s", o.consumer(), strings.Join(e, "; ")))

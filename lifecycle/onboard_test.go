@@ -303,7 +303,8 @@ func TestOnboardingObjects(t *testing.T) {
 		"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ClusterProfile",
 		"metadata": map[string]any{
 			"namespace": "fleet", "name": "ironcore-1",
-			"labels":      map[string]any{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1"},
+			"labels": map[string]any{clusterprofiles.LabelRole: "ironcore", clusterprofiles.LabelPeer: "apinet-1",
+				clusterinventoryv1alpha1.LabelClusterManagerKey: "apinet-hub-onboard"},
 			"annotations": map[string]any{clusterprofiles.AnnotationAPINetNamespace: "tenant"},
 		},
 		"spec": map[string]any{"clusterManager": map[string]any{"name": "apinet-hub-onboard"}},
@@ -332,7 +333,7 @@ func TestOnboardingObjects(t *testing.T) {
 	if peer.CredentialSecret() != nil {
 		t.Error("an Onboarding without kubeconfig has a Secret")
 	}
-	if got := peer.ClusterProfile().Labels; !reflect.DeepEqual(got, map[string]string{clusterprofiles.LabelRole: "apinet"}) {
+	if got := peer.ClusterProfile().Labels; !reflect.DeepEqual(got, map[string]string{clusterprofiles.LabelRole: "apinet", clusterinventoryv1alpha1.LabelClusterManagerKey: "m"}) {
 		t.Errorf("apinet labels = %v", got)
 	}
 	manifests, err = peer.Manifests()
