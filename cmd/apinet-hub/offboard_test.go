@@ -294,15 +294,7 @@ func TestOffboardResumes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	f, hub := startFleet(ctx, t, 1, 1)
-	for _, c := range []struct{ name, role, peer string }{{"apinet-1", "apinet", ""}, {"ironcore-1", "ironcore", "apinet-1"}} {
-		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster(c.name).KubeconfigPath(),
-			"--namespace", "fleet", "--name", c.name, "--role", c.role, "--create-service-account"}
-		if c.peer != "" {
-			args = append(args, "--peer", c.peer)
-		}
-		code, out, errOut := cli(ctx, args...)
-		g.Expect(code).To(Equal(0), "onboard %s: %s %s", c.name, out, errOut)
-	}
+	onboardWithServiceAccounts(ctx, t, f, "ironcore-1")
 	proc := startHub(ctx, t, f, "--probe-interval", "1s", "--profile-status-interval", "1s")
 	reason := func(name string) func() string { return engagedReason(ctx, hub, "fleet", name) }
 	g.Eventually(reason("ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))

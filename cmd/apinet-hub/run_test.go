@@ -207,3 +207,24 @@ func TestRunEngagesAFleet(t *testing.T) {
 	stop()
 	g.Eventually(exited, time.Minute).Should(Receive(Equal(0)), "run returns 0 on shutdown; stderr: %s", &stderr)
 }
+
+// onboardWithServiceAccounts onboards the fleet's apinet-1 and the given
+// IronCore members (mapped into apinet-1) as an operator would, with
+// `apinet-hub onboard --create-service-account`: the hub then runs on its
+// own least-privilege ServiceAccounts.
+func onboardWithServiceAccounts(ctx context.Context, t *testing.T, f *fleet.Fleet, members ...string) {
+	t.Helper()
+	g := NewWithT(t)
+	for _, name := range append([]string{"apinet-1"}, members...) {
+		args := []string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster(name).KubeconfigPath(),
+			"--namespace", "fleet", "--name", name, "--create-service-account"}
+		if name == "apinet-1" {
+			args = append(args, "--role", "apinet")
+		} else {
+			args = append(args, "--role", "ironcore", "--peer", "apinet-1")
+		}
+		code, out, errOut := cli(ctx, args...)
+		g.Expect(code).To(Equal(0), "onboard %s: %s %s", name, out, errOut)
+		g.Expect(out).To(ContainSubstring("bound to secret apinet-hub/apinet-hub-token-"))
+	}
+}
