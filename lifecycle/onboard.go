@@ -2,12 +2,14 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -484,6 +486,23 @@ func AccessProviderFor(kc *clientcmdapi.Config, context, provider string) (clust
 		ProxyURL:                 cluster.ProxyURL,
 		DisableCompression:       cluster.DisableCompression,
 	}}, nil
+}
+
+// ExecClusterExtension is the cluster extension whose content client-go
+// hands an exec plugin as ExecCredential.spec.cluster.config (with
+// provideClusterInfo). Cluster Inventory's secret-reader plugin reads the
+// cluster's name from it ({"clusterName": ...}) to find its token Secret.
+const ExecClusterExtension = "client.authentication.k8s.io/exec"
+
+// WithClusterName is ap with ExecClusterExtension naming the cluster, as
+// the secret-reader plugin expects; another extension of that name is
+// replaced.
+func WithClusterName(ap clusterinventoryv1alpha1.AccessProvider, name string) clusterinventoryv1alpha1.AccessProvider {
+	raw, _ := json.Marshal(map[string]string{"clusterName": name}) // a map of strings always marshals
+	ap = *ap.DeepCopy()
+	ap.Cluster.Extensions = slices.DeleteFunc(ap.Cluster.Extensions, func(e clientcmdv1.NamedExtension) bool { return e.Name == ExecClusterExtension })
+	ap.Cluster.Extensions = append(ap.Cluster.Extensions, clientcmdv1.NamedExtension{Name: ExecClusterExtension, Extension: runtime.RawExtension{Raw: raw}})
+	return ap
 }
 
 // pickContext finds a context of kc and returns its name, the context, and
