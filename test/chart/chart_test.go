@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // hubNamespace is the release namespace of every rendering.
@@ -298,6 +299,34 @@ var _ = Describe("The chart", func() {
 		objs := renderObjects(ctx, map[string]any{"resources": map[string]any{"limits": nil}})
 		Expect(containerArgs(objs)).NotTo(ContainElement(HavePrefix("--memory-limit")))
 		Expect(hubContainer(objs)).NotTo(HaveKey("env"))
+	})
+
+	It("with secretReader.enabled, runs Cluster Inventory's secret-reader plugin from the image as access provider secretreader, reading token Secrets of the first fleet namespace", func(ctx SpecContext) {
+		objs := renderObjects(ctx, map[string]any{"secretReader": map[string]any{"enabled": true}})
+		Expect(containerArgs(objs)).To(ContainElement("--clusterprofile-provider-file=/etc/apinet-hub/access-providers/providers.json"))
+		var cm *unstructured.Unstructured
+		for _, c := range find(objs, "ConfigMap") {
+			if strings.HasSuffix(c.GetName(), "-access-providers") {
+				cm = c
+			}
+		}
+		Expect(cm).NotTo(BeNil())
+		file, _, _ := unstructured.NestedString(cm.Object, "data", "providers.json")
+		var providers struct {
+			Providers []struct {
+				Name       string         `json:"name"`
+				ExecConfig map[string]any `json:"execConfig"`
+			} `json:"providers"`
+		}
+		Expect(json.Unmarshal([]byte(file), &providers)).To(Succeed())
+		Expect(providers.Providers).To(HaveLen(1))
+		Expect(providers.Providers[0].Name).To(Equal("secretreader"))
+		Expect(providers.Providers[0].ExecConfig).To(And(HaveKeyWithValue("command", "/plugins/secretreader"), HaveKeyWithValue("provideClusterInfo", true),
+			HaveKeyWithValue("env", ContainElement(HaveKeyWithValue("value", "/etc/apinet-hub/access-providers/secretreader.kubeconfig")))))
+		kubeconfig, _, _ := unstructured.NestedString(cm.Object, "data", "secretreader.kubeconfig")
+		kc, err := clientcmd.Load([]byte(kubeconfig))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kc.Contexts[kc.CurrentContext].Namespace).To(Equal("fleet"), "the plugin reads the token Secrets of the fleet namespace")
 	})
 
 	It("renders no PodDisruptionBudget for a single replica, which it would keep from ever draining", func(ctx SpecContext) {

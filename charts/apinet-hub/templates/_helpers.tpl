@@ -63,6 +63,32 @@ apinet-hub.ironcore.dev
 {{- end }}
 
 {{/*
+The access providers of the --clusterprofile-provider-file: the values', and
+with secretReader.enabled Cluster Inventory's secret-reader plugin, shipped
+in the image. It reads a member's token from Secret <namespace>/<cluster
+name> (key "token") on the hub with the pod's ServiceAccount; the namespace
+comes from the current context of the kubeconfig it is given (its cluster is
+unused: the plugin connects in-cluster).
+*/}}
+{{- define "apinet-hub.accessProviders" -}}
+{{- $providers := .Values.accessProviders | default list }}
+{{- if .Values.secretReader.enabled }}
+{{- $providers = append $providers (dict "name" "secretreader" "execConfig" (dict
+  "apiVersion" "client.authentication.k8s.io/v1"
+  "command" "/plugins/secretreader"
+  "provideClusterInfo" true
+  "interactiveMode" "Never"
+  "env" (list (dict "name" "KUBECONFIG" "value" (printf "%s/secretreader.kubeconfig" (include "apinet-hub.accessProvidersDir" .)))))) }}
+{{- end }}
+{{- toJson $providers }}
+{{- end }}
+
+{{/* The hub namespace of the secret reader's token Secrets. */}}
+{{- define "apinet-hub.secretReaderNamespace" -}}
+{{- .Values.secretReader.namespace | default (first (.Values.fleetNamespaces | default (list .Release.Namespace))) }}
+{{- end }}
+
+{{/*
 The hub's rules on the namespaces it reads profiles from: a Role per fleet
 namespace, or one ClusterRole when it watches every namespace.
 */}}
