@@ -119,7 +119,7 @@ on the hub cluster; the other commands manage those profiles. See README.md.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s -h')", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newRunCommand(), newOnboardCommand(), newStatusCommand(), newOffboardCommand(), newRotateCommand(), &cobra.Command{
+	root.AddCommand(newRunCommand(), newOnboardCommand(), newStatusCommand(), newOffboardCommand(), newRotateCommand(), newExportCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "print the version",
 		Args:  cobra.NoArgs,

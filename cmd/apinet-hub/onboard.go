@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -65,6 +67,13 @@ type onboardFlags struct {
 	showSecrets       bool
 	skipChecks        bool
 	forceConflicts    bool
+	// file is -f, a fleet file: onboard every cluster it lists.
+	file string
+	// annotations are further profile annotations (a fleet entry's
+	// settings).
+	annotations map[string]string
+	// kubeconfigFlag names clusterKubeconfig in errors.
+	kubeconfigFlag string
 }
 
 func (f *onboardFlags) bind(fs *pflag.FlagSet) {
@@ -98,10 +107,14 @@ func (f *onboardFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.showSecrets, "show-secrets", false, "with --dry-run, print the Secret's kubeconfig instead of redacting it")
 	fs.BoolVar(&f.skipChecks, "skip-checks", false, "write without checking the cluster, the hub namespace and the peer")
 	fs.BoolVar(&f.forceConflicts, "force-conflicts", false, "take over fields of the objects that other field managers own")
+	fs.StringVarP(&f.file, "filename", "f", "", "a fleet file (kind Fleet, docs/clusterprofiles.md): onboard every cluster it lists, apinet clusters first, and report one line per cluster; excludes the flags that describe one cluster")
 }
 
 // validate checks the flags alone, before anything is read.
 func (f *onboardFlags) validate() error {
+	if f.namespace == "" && f.file == "" {
+		return usagef(`required flag(s) "namespace" not set`)
+	}
 	if e := validation.IsDNS1123Label(f.namespace); len(e) > 0 {
 		return usagef("--namespace %q is not a namespace name: %s", f.namespace, strings.Join(e, "; "))
 	}
@@ -200,8 +213,12 @@ its apinet peer is onboarded. See docs/clusterprofiles.md.`,
 	}
 	f.bind(cmd.Flags())
 	registerCompletions(cmd, &f.hub, &f.namespace)
-	_ = cmd.MarkFlagRequired("namespace")
 	cmd.MarkFlagsMutuallyExclusive("create-service-account", "access-provider")
+	// A fleet file describes its clusters itself.
+	for _, single := range []string{"cluster-kubeconfig", "cluster-context", "context", "name", "role", "peer", "apinet-namespace",
+		"take-over", "create-service-account", "access-provider", "wait", "dry-run", "show-secrets"} {
+		cmd.MarkFlagsMutuallyExclusive("filename", single)
+	}
 	return cmd
 }
 
@@ -214,6 +231,9 @@ func noArgs(_ *cobra.Command, args []string) error {
 }
 
 func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error {
+	if f.file != "" {
+		return runOnboardFleet(parent, f, stdout)
+	}
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -228,35 +248,16 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 		return printManifests(stdout, o, f.showSecrets)
 	}
 
-	hubCfg, err := f.hub.restConfig()
+	hub, hubHost, err := f.hubClient()
 	if err != nil {
 		return err
 	}
-	hubCfg = rest.CopyConfig(hubCfg)
-	hubCfg.Timeout = f.timeout
-	hub, err := client.NewWithWatch(hubCfg, client.Options{Scheme: clusterprofiles.Scheme})
-	if err != nil {
-		return fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
-	}
-	if f.createSA {
-		if clusterCfg, err = f.createServiceAccount(ctx, clusterCfg, o, stdout); err != nil {
-			return err
-		}
-	}
-	if !f.skipChecks {
-		if err := f.check(ctx, hub, hubCfg.Host, clusterCfg, o); err != nil {
-			return err
-		}
-	}
-	applied, err := o.Apply(ctx, hub, onboardFieldManager, f.forceConflicts)
+	applied, err := f.apply(ctx, hub, hubHost, o, clusterCfg, stdout)
 	for _, a := range applied {
 		fmt.Fprintln(stdout, a)
 	}
 	if err != nil {
-		if apierrors.IsConflict(err) {
-			err = fmt.Errorf("%w (other field managers own these fields; --force-conflicts takes them over)", err)
-		}
-		return fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
+		return err
 	}
 	if f.wait > 0 {
 		waitCtx, cancel := context.WithTimeout(parent, f.wait)
@@ -264,6 +265,46 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 		return waitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout)
 	}
 	return nil
+}
+
+// hubClient connects to the hub, each request bounded by --timeout.
+func (f *onboardFlags) hubClient() (client.WithWatch, string, error) {
+	hubCfg, err := f.hub.restConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	hubCfg = rest.CopyConfig(hubCfg)
+	hubCfg.Timeout = f.timeout
+	hub, err := client.NewWithWatch(hubCfg, client.Options{Scheme: clusterprofiles.Scheme})
+	if err != nil {
+		return nil, "", fmt.Errorf("hub at %s: %w", hubCfg.Host, err)
+	}
+	return hub, hubCfg.Host, nil
+}
+
+// apply is onboarding one cluster once o is built: the ServiceAccount if
+// asked for, the checks unless skipped, then o.Apply. onboard and onboard -f
+// both take this path.
+func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding, clusterCfg *rest.Config, stdout io.Writer) ([]lifecycle.Applied, error) {
+	var err error
+	if f.createSA {
+		if clusterCfg, err = f.createServiceAccount(ctx, clusterCfg, o, stdout); err != nil {
+			return nil, err
+		}
+	}
+	if !f.skipChecks {
+		if err := f.check(ctx, hub, hubHost, clusterCfg, o); err != nil {
+			return nil, err
+		}
+	}
+	applied, err := o.Apply(ctx, hub, onboardFieldManager, f.forceConflicts)
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			err = fmt.Errorf("%w (other field managers own these fields; --force-conflicts takes them over)", err)
+		}
+		return applied, fmt.Errorf("hub at %s: %w", hubHost, err)
+	}
+	return applied, nil
 }
 
 // createServiceAccount creates the hub's ServiceAccount, ClusterRole and
@@ -346,8 +387,17 @@ func (f *onboardFlags) onboarding() (*lifecycle.Onboarding, *rest.Config, error)
 	}
 	labels := lifecycle.RoleLabels(clusterprofiles.Role(f.role), f.peer)
 	var annotations map[string]string
+	for k, v := range f.annotations {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[k] = v
+	}
 	if f.apinetNamespace != "" {
-		annotations = map[string]string{clusterprofiles.AnnotationAPINetNamespace: f.apinetNamespace}
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[clusterprofiles.AnnotationAPINetNamespace] = f.apinetNamespace
 	}
 	o := &lifecycle.Onboarding{
 		Namespace: f.namespace, Name: name, ClusterManager: f.clusterManager,
@@ -405,7 +455,11 @@ func (f *onboardFlags) loadClusterKubeconfig() (*clientcmdapi.Config, string, er
 	if f.clusterKubeconfig != "" {
 		kc, err := (&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.clusterKubeconfig}).Load()
 		if err != nil {
-			return nil, "", fmt.Errorf("--cluster-kubeconfig: %w", err)
+			what := f.kubeconfigFlag
+			if what == "" {
+				what = "--cluster-kubeconfig"
+			}
+			return nil, "", fmt.Errorf("%s: %w", what, err)
 		}
 		return kc, f.clusterKubeconfig, nil
 	}
@@ -570,4 +624,96 @@ func printManifests(w io.Writer, o *lifecycle.Onboarding, showSecrets bool) erro
 		}
 	}
 	return nil
+}
+
+// maxFleetFileRead bounds what -f reads (lifecycle.ParseFleet refuses more).
+const maxFleetFileRead = 4<<20 + 1
+
+// runOnboardFleet is onboard -f: every cluster of the fleet file through
+// the single-cluster path (onboarding, apply), one line each; exit code 1
+// if any failed.
+func runOnboardFleet(parent context.Context, f *onboardFlags, stdout io.Writer) error {
+	data, err := readFleetFile(f.file)
+	if err != nil {
+		return err
+	}
+	fl, err := lifecycle.ParseFleet(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.file, err)
+	}
+	namespace := fl.Namespace
+	switch {
+	case f.namespace != "" && namespace != "" && f.namespace != namespace:
+		return usagef("--namespace %q differs from the fleet file's namespace %q", f.namespace, namespace)
+	case namespace == "":
+		namespace = f.namespace
+	}
+	if namespace == "" {
+		return usagef("the fleet file names no namespace: pass --namespace")
+	}
+	// The flags every cluster shares, checked once.
+	probe := *f
+	probe.file, probe.namespace, probe.role = "", namespace, string(clusterprofiles.RoleAPINet)
+	if err := probe.validate(); err != nil {
+		return err
+	}
+	hub, hubHost, err := f.hubClient()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.file)
+	outcomes := lifecycle.ApplyFleet(parent, fl, func(ctx context.Context, c lifecycle.FleetCluster) ([]lifecycle.Applied, error) {
+		e := f.forCluster(c, namespace, dir)
+		if err := e.validate(); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+		o, clusterCfg, err := e.onboarding()
+		if err != nil {
+			return nil, err
+		}
+		return e.apply(ctx, hub, hubHost, o, clusterCfg, io.Discard)
+	})
+	failed := 0
+	for _, o := range outcomes {
+		fmt.Fprintln(stdout, o)
+		if o.Err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d clusters failed", failed, len(outcomes))
+	}
+	return nil
+}
+
+// forCluster is f with the flags of one cluster of a fleet file in
+// directory dir.
+func (f *onboardFlags) forCluster(c lifecycle.FleetCluster, namespace, dir string) *onboardFlags {
+	e := *f
+	e.file, e.clusterKC = "", nil
+	e.namespace, e.name, e.role, e.peer = namespace, c.Name, string(c.Role), c.Peer
+	e.apinetNamespace, e.takeOver, e.annotations = c.APINetNamespace, c.TakeOver, c.Settings
+	e.clusterKubeconfig, e.context = c.KubeconfigPath(dir), c.Credentials.Context
+	e.kubeconfigFlag = "kubeconfig " + e.clusterKubeconfig
+	e.accessProvider, e.createSA = c.Credentials.AccessProvider, c.Credentials.CreateServiceAccount
+	return &e
+}
+
+// readFleetFile reads -f ("-" is stdin), bounded.
+func readFleetFile(path string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer file.Close()
+		if info, err := file.Stat(); err == nil && !info.Mode().IsRegular() && info.Mode()&os.ModeNamedPipe == 0 {
+			return nil, fmt.Errorf("%s is not a regular file", path)
+		}
+		r = file
+	}
+	return io.ReadAll(io.LimitReader(r, maxFleetFileRead))
 }
