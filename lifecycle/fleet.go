@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,10 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
@@ -349,6 +353,37 @@ func ExportFleet(namespace string, profiles []clusterinventoryv1alpha1.ClusterPr
 	}
 	sort.SliceStable(f.Clusters, func(i, j int) bool { return f.Clusters[i].Name < f.Clusters[j].Name })
 	return f
+}
+
+// StoredToken is, for onboard -f with createServiceAccount, the token
+// already stored in a profile's credential Secret if applying the fleet again
+// may keep it rather than mint a new one: the Secret holds a token of
+// access's ServiceAccount (annotation service-account), and the kubeconfig
+// TokenKubeconfig makes from context of kc with that token is exactly the
+// stored one (same server, CA, context). It returns that kubeconfig and the
+// Secret's token annotations; ok is false if the token cannot be kept. The
+// caller still checks that the cluster accepts the token.
+func StoredToken(secret *corev1.Secret, kc *clientcmdapi.Config, context string, access ServiceAccountAccess) (kubeconfig []byte, annotations map[string]string, ok bool) {
+	if secret == nil || secret.Annotations[AnnotationServiceAccount] != access.Namespace+"/"+access.Name || secret.Annotations[AnnotationTokenAnchor] == "" {
+		return nil, nil, false
+	}
+	stored := secret.Data[clusterprofiles.SecretKeyConfig]
+	skc, err := clientcmd.Load(stored)
+	if err != nil {
+		return nil, nil, false
+	}
+	kctx := skc.Contexts[skc.CurrentContext]
+	if kctx == nil || skc.AuthInfos[kctx.AuthInfo] == nil || skc.AuthInfos[kctx.AuthInfo].Token == "" {
+		return nil, nil, false
+	}
+	want, err := TokenKubeconfig(kc, context, skc.AuthInfos[kctx.AuthInfo].Token)
+	if err != nil || !bytes.Equal(want, stored) {
+		return nil, nil, false
+	}
+	return want, map[string]string{
+		AnnotationServiceAccount: secret.Annotations[AnnotationServiceAccount],
+		AnnotationTokenAnchor:    secret.Annotations[AnnotationTokenAnchor],
+	}, true
 }
 
 func sortedKeys(m map[string]string) []string {

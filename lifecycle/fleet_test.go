@@ -1,13 +1,17 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
@@ -108,7 +112,9 @@ func TestFleetClusterValidate(t *testing.T) {
 			c.Settings = map[string]string{clusterprofiles.AnnotationTakeOver: "true"}
 		}), "apinet-hub.ironcore.dev/take-over is not a setting (use takeOver)"},
 		{member(func(c *FleetCluster) { c.Settings = map[string]string{"example.com/x": "1"} }), "is not an annotation of the hub"},
-		{member(func(c *FleetCluster) { c.Settings = map[string]string{clusterprofiles.AnnotationNATMaxPublicIPs: "many"} }), ""}, // values: Onboarding.Validate
+		{member(func(c *FleetCluster) {
+			c.Settings = map[string]string{clusterprofiles.AnnotationNATMaxPublicIPs: "many"}
+		}), ""}, // values: Onboarding.Validate
 		{member(func(c *FleetCluster) {
 			c.Credentials = FleetCredentials{AccessProvider: "p", CreateServiceAccount: true}
 		}), "accessProvider and createServiceAccount exclude each other"},
@@ -244,4 +250,53 @@ func normalize(f *Fleet) *Fleet {
 		}
 	}
 	return &out
+}
+
+func TestStoredToken(t *testing.T) {
+	kc, err := clientcmd.Load([]byte(validKubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := ServiceAccountAccess{Namespace: "apinet-hub", Name: "apinet-hub", Role: clusterprofiles.RoleIronCore}
+	stored, err := TokenKubeconfig(kc, "", "the-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := func(edit func(*corev1.Secret)) *corev1.Secret {
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
+				AnnotationServiceAccount: "apinet-hub/apinet-hub", AnnotationTokenAnchor: "apinet-hub/apinet-hub-token-abcde", "other": "x",
+			}},
+			Data: map[string][]byte{clusterprofiles.SecretKeyConfig: stored},
+		}
+		edit(s)
+		return s
+	}
+	moved := kc.DeepCopy()
+	for _, c := range moved.Clusters {
+		c.Server = "https://10.0.0.1:6443"
+	}
+	for _, tc := range []struct {
+		name   string
+		secret *corev1.Secret
+		kc     *clientcmdapi.Config
+		ok     bool
+	}{
+		{"the same cluster and ServiceAccount", secret(func(*corev1.Secret) {}), kc, true},
+		{"no Secret", nil, kc, false},
+		{"another ServiceAccount", secret(func(s *corev1.Secret) { s.Annotations[AnnotationServiceAccount] = "x/y" }), kc, false},
+		{"no anchor", secret(func(s *corev1.Secret) { delete(s.Annotations, AnnotationTokenAnchor) }), kc, false},
+		{"the cluster moved", secret(func(*corev1.Secret) {}), moved, false},
+		{"not a kubeconfig", secret(func(s *corev1.Secret) { s.Data[clusterprofiles.SecretKeyConfig] = []byte("{") }), kc, false},
+		{"not a token", secret(func(s *corev1.Secret) { s.Data[clusterprofiles.SecretKeyConfig] = []byte(validKubeconfig) }), kc, false},
+	} {
+		data, annotations, ok := StoredToken(tc.secret, tc.kc, "", access)
+		if ok != tc.ok {
+			t.Errorf("%s: ok %v, want %v", tc.name, ok, tc.ok)
+			continue
+		}
+		if ok && (!bytes.Equal(data, stored) || len(annotations) != 2 || annotations[AnnotationTokenAnchor] != "apinet-hub/apinet-hub-token-abcde") {
+			t.Errorf("%s: kubeconfig or annotations differ: %v", tc.name, annotations)
+		}
+	}
 }

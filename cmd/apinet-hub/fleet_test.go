@@ -9,6 +9,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,9 +19,10 @@ import (
 	"github.com/apinet-hub/apinet-hub/lifecycle"
 )
 
-// fleetFile is a fleet of apinet-1, ironcore-1 and ironcore-2, the members
-// listed first (onboard -f applies the peer first anyway); extra is
-// appended to the clusters.
+// fleetFile is a fleet of apinet-1 (a kubeconfig stored as is), ironcore-1
+// (a token of the hub's ServiceAccount) and ironcore-2 (an access
+// provider), the members listed first (onboard -f applies the peer first
+// anyway); extra is appended to the clusters.
 func fleetFile(settings, ironcore2Kubeconfig, extra string) string {
 	return `apiVersion: apinet-hub.ironcore.dev/v1alpha1
 kind: Fleet
@@ -31,12 +34,14 @@ clusters:
   settings: {` + settings + `}
   credentials:
     kubeconfig: kubeconfigs/ironcore-1.kubeconfig
+    createServiceAccount: true
 - name: ironcore-2
   role: ironcore
   peer: apinet-1
   apinetNamespace: ic-2
   credentials:
     kubeconfig: ` + ironcore2Kubeconfig + `
+    accessProvider: secretreader
 - name: apinet-1
   role: apinet
   credentials:
@@ -72,6 +77,14 @@ func TestOnboardFleet(t *testing.T) {
 		g.Expect(os.WriteFile(path, []byte(doc), 0o600)).To(Succeed())
 	}
 	hubArgs := []string{"--kubeconfig", f.Hub().KubeconfigPath(), "-f", path}
+	// tokenAnchor is the anchor of ironcore-1's stored token: a new token
+	// has a new anchor.
+	var anchor string
+	tokenAnchor := func(g Gomega) string {
+		s := &corev1.Secret{}
+		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "ironcore-1-credentials"}, s)).To(Succeed())
+		return s.Annotations[lifecycle.AnnotationTokenAnchor]
+	}
 
 	t.Run("applies the whole fleet, peers first, one line per cluster", func(t *testing.T) {
 		g := NewWithT(t)
@@ -81,13 +94,17 @@ func TestOnboardFleet(t *testing.T) {
 		g.Expect(r.code).To(Equal(0), r.stdout+r.stderr)
 		g.Expect(r.stdout).To(Equal("apinet-1 created (secret created, clusterprofile created)\n" +
 			"ironcore-1 created (secret created, clusterprofile created)\n" +
-			"ironcore-2 created (secret created, clusterprofile created)\n"))
+			"ironcore-2 created (clusterprofile created)\n"))
 		cp := &clusterinventoryv1alpha1.ClusterProfile{}
 		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "ironcore-2"}, cp)).To(Succeed())
 		p, problem := clusterprofiles.Parse(cp)
 		g.Expect(problem).To(BeNil())
 		g.Expect(p.Peer.Name).To(Equal("apinet-1"))
 		g.Expect(cp.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationAPINetNamespace, "ic-2"))
+		g.Expect(cp.Status.AccessProviders).To(HaveLen(1))
+		g.Expect(cp.Status.AccessProviders[0].Name).To(Equal("secretreader"))
+		anchor = tokenAnchor(g)
+		g.Expect(anchor).NotTo(BeEmpty())
 	})
 
 	t.Run("a second run changes nothing", func(t *testing.T) {
@@ -97,7 +114,20 @@ func TestOnboardFleet(t *testing.T) {
 		g.Expect(r.code).To(Equal(0), r.stdout+r.stderr)
 		g.Expect(r.stdout).To(Equal("apinet-1 unchanged (secret unchanged, clusterprofile unchanged)\n" +
 			"ironcore-1 unchanged (secret unchanged, clusterprofile unchanged)\n" +
-			"ironcore-2 unchanged (secret unchanged, clusterprofile unchanged)\n"))
+			"ironcore-2 unchanged (clusterprofile unchanged)\n"))
+		g.Expect(tokenAnchor(g)).To(Equal(anchor), "the stored token is kept, not minted again")
+	})
+
+	t.Run("a revoked token is replaced by a new one", func(t *testing.T) {
+		g := NewWithT(t)
+		member := f.Cluster("ironcore-1").Client()
+		namespace, name, _ := strings.Cut(anchor, "/")
+		g.Expect(member.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}})).To(Succeed())
+		g.Eventually(func() string {
+			return onboard(ctx, hubArgs...).stdout
+		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(ContainSubstring("ironcore-1 configured (secret configured, clusterprofile unchanged)"))
+		g.Expect(tokenAnchor(g)).NotTo(Equal(anchor))
+		anchor = tokenAnchor(g)
 	})
 
 	t.Run("an unreachable cluster and a bad entry are reported, the others applied", func(t *testing.T) {
@@ -143,7 +173,7 @@ func TestOnboardFleet(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		byName := map[string]lifecycle.FleetCluster{}
 		for _, c := range want.Clusters {
-			c.Credentials = lifecycle.FleetCredentials{Kubeconfig: c.Name + ".kubeconfig"} // export's reference
+			c.Credentials.Kubeconfig = c.Name + ".kubeconfig" // export's reference
 			if len(c.Settings) == 0 {
 				c.Settings = nil
 			}
@@ -160,7 +190,9 @@ func TestOnboardFleet(t *testing.T) {
 		write(filled)
 		r := onboard(ctx, hubArgs...)
 		g.Expect(r.code).To(Equal(0), r.stdout+r.stderr)
-		g.Expect(strings.Count(r.stdout, "unchanged (secret unchanged, clusterprofile unchanged)")).To(Equal(3), r.stdout)
+		g.Expect(strings.Count(r.stdout, " unchanged (")).To(Equal(3), r.stdout)
+		g.Expect(r.stdout).NotTo(Or(ContainSubstring("created"), ContainSubstring("configured")))
+		g.Expect(tokenAnchor(g)).To(Equal(anchor))
 	})
 }
 

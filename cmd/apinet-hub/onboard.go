@@ -74,6 +74,9 @@ type onboardFlags struct {
 	annotations map[string]string
 	// kubeconfigFlag names clusterKubeconfig in errors.
 	kubeconfigFlag string
+	// keepToken (onboard -f) keeps a stored token of the ServiceAccount
+	// that still works instead of making a new one each run.
+	keepToken bool
 }
 
 func (f *onboardFlags) bind(fs *pflag.FlagSet) {
@@ -288,8 +291,20 @@ func (f *onboardFlags) hubClient() (client.WithWatch, string, error) {
 func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding, clusterCfg *rest.Config, stdout io.Writer) ([]lifecycle.Applied, error) {
 	var err error
 	if f.createSA {
-		if clusterCfg, err = f.createServiceAccount(ctx, clusterCfg, o, stdout); err != nil {
-			return nil, err
+		kept := false
+		if f.keepToken {
+			var storedCfg *rest.Config
+			if storedCfg, err = f.storedToken(ctx, hub, o); err != nil {
+				return nil, err
+			}
+			if storedCfg != nil {
+				clusterCfg, kept = storedCfg, true
+			}
+		}
+		if !kept {
+			if clusterCfg, err = f.createServiceAccount(ctx, clusterCfg, o, stdout); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !f.skipChecks {
@@ -305,6 +320,37 @@ func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost str
 		return applied, fmt.Errorf("hub at %s: %w", hubHost, err)
 	}
 	return applied, nil
+}
+
+// storedToken is, for onboard -f, the config of the token already stored in
+// o's credential Secret, put into o, if it can be kept
+// (lifecycle.StoredToken) and the cluster still accepts it; nil if a new
+// token is to be made. Applying a fleet again thus mints no token (rotate
+// does); a revoked or expired token, or a changed server or context, gets a
+// new one.
+func (f *onboardFlags) storedToken(ctx context.Context, hub client.Client, o *lifecycle.Onboarding) (*rest.Config, error) {
+	secret := &corev1.Secret{}
+	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: lifecycle.CredentialSecretName(o.Name)}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get Secret %s/%s: %w", o.Namespace, lifecycle.CredentialSecretName(o.Name), err)
+	}
+	access := lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
+	data, annotations, ok := lifecycle.StoredToken(secret, f.clusterKC, f.context, access)
+	if !ok {
+		return nil, nil
+	}
+	cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(data)
+	if err != nil {
+		return nil, nil
+	}
+	cfg.Timeout = f.timeout
+	if err := checkClusterRole(ctx, cfg, clusterprofiles.Role(f.role)); apierrors.IsUnauthorized(err) {
+		return nil, nil // revoked or expired: a new one
+	}
+	o.Kubeconfig, o.CredentialAnnotations = data, annotations
+	return cfg, nil
 }
 
 // createServiceAccount creates the hub's ServiceAccount, ClusterRole and
@@ -698,6 +744,7 @@ func (f *onboardFlags) forCluster(c lifecycle.FleetCluster, namespace, dir strin
 	e.clusterKubeconfig, e.context = c.KubeconfigPath(dir), c.Credentials.Context
 	e.kubeconfigFlag = "kubeconfig " + e.clusterKubeconfig
 	e.accessProvider, e.createSA = c.Credentials.AccessProvider, c.Credentials.CreateServiceAccount
+	e.keepToken = true
 	return &e
 }
 
