@@ -203,7 +203,13 @@ func newOnboardCommand() *cobra.Command {
 credential Secret (a kubeconfig minified to one context, credentials inline),
 by server-side apply. Checks first that the cluster is reachable and serves the
 role's API, that the hub namespace exists and, for an IronCore cluster, that
-its apinet peer is onboarded. See docs/clusterprofiles.md.`,
+its apinet peer is onboarded. See docs/clusterprofiles.md.
+
+With -f FLEET (a fleet file, kind Fleet; apinet-hub export writes one), it
+onboards every cluster the file lists, apinet clusters first, the same way,
+and prints one line per cluster: created, configured, unchanged, or why it
+failed; a failed cluster does not stop the others, and the exit code is 1 if
+any failed.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("context") {
@@ -217,6 +223,7 @@ its apinet peer is onboarded. See docs/clusterprofiles.md.`,
 	f.bind(cmd.Flags())
 	registerCompletions(cmd, &f.hub, &f.namespace)
 	cmd.MarkFlagsMutuallyExclusive("create-service-account", "access-provider")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
 	// A fleet file describes its clusters itself.
 	for _, single := range []string{"cluster-kubeconfig", "cluster-context", "context", "name", "role", "peer", "apinet-namespace",
 		"take-over", "create-service-account", "access-provider", "wait", "dry-run", "show-secrets"} {
