@@ -463,7 +463,9 @@ func (f *onboardFlags) onboarding() (*lifecycle.Onboarding, *rest.Config, error)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", source, err)
 		}
-		o.AccessProviders = []clusterinventoryv1alpha1.AccessProvider{ap}
+		// With the cluster's name in the exec extension: what Cluster
+		// Inventory's secret-reader plugin reads (unused by other plugins).
+		o.AccessProviders = []clusterinventoryv1alpha1.AccessProvider{lifecycle.WithClusterName(ap, name)}
 		// The hub brings its own credentials; the checks use the local ones,
 		// plugins included.
 		if !f.dryRun && !f.skipChecks {
@@ -662,6 +664,11 @@ func printManifests(w io.Writer, o *lifecycle.Onboarding, showSecrets bool) erro
 	}
 	printer := &printers.YAMLPrinter{}
 	for _, m := range manifests {
+		if _, ok := m.Object["status"]; ok {
+			// kubectl apply and Argo CD drop a status: say so in the output.
+			fmt.Fprintf(w, "# status.accessProviders is a subresource: kubectl apply and GitOps tools drop it. Apply it apart:\n"+
+				"#   kubectl apply --server-side --subresource=status -f <this profile>\n")
+		}
 		if m.GetKind() == "Secret" && !showSecrets {
 			if data, _, _ := unstructured.NestedStringMap(m.Object, "data"); data != nil {
 				for k, v := range data {

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -311,6 +312,12 @@ func TestOnboard(t *testing.T) {
 		cp, err := profile("exec-user")
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(cp.Status.AccessProviders).To(ConsistOf(HaveField("Name", "token-vault")))
+		g.Expect(cp.Status.AccessProviders[0].Cluster.Extensions).To(ConsistOf(And(HaveField("Name", lifecycle.ExecClusterExtension),
+			HaveField("Extension.Raw", MatchJSON(`{"clusterName":"exec-user"}`)))), "the cluster's name, for the secret-reader plugin")
+
+		dry := onboard(ctx, args("--cluster-context", "exec-user", "--role", "apinet", "--access-provider", "token-vault", "--dry-run")...)
+		g.Expect(dry.code).To(Equal(0), dry.stderr)
+		g.Expect(dry.stdout).To(ContainSubstring("# status.accessProviders is a subresource: kubectl apply and GitOps tools drop it"))
 		resolver := &clusterprofiles.CredentialResolver{
 			Consumer: clusterprofiles.DefaultConsumer, Secrets: hub,
 			Access: &access.Config{Providers: []access.Provider{{Name: "token-vault",
