@@ -107,7 +107,7 @@ func (r *loadBalancerReconciler) reconcileNormal(ctx context.Context, m *cluster
 	if existing != nil {
 		cached = existing
 	}
-	report := refused.news(ctx, m, cached, &apinetv1alpha1.LoadBalancer{})
+	report := refused.news(ctx, m, client.ObjectKeyFromObject(an), cached, &apinetv1alpha1.LoadBalancer{})
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		return reconcile.Result{}, err
 	}

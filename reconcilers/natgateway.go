@@ -135,7 +135,7 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 		keepNATGatewayImmutable(current, an)
 	}
 	immutable := refusal{annotation: AnnotationImmutableRefused, reason: ReasonImmutableFieldChanged, text: immutableRefusal(changes)}
-	reportImmutable := immutable.news(ctx, m, cachedNAT, &apinetv1alpha1.NATGateway{})
+	reportImmutable := immutable.news(ctx, m, client.ObjectKeyFromObject(an), cachedNAT, &apinetv1alpha1.NATGateway{})
 	immutable.record(an)
 	if err := r.apply(ctx, m, an, FieldManager); err != nil {
 		return reconcile.Result{}, err
@@ -169,7 +169,7 @@ func (r *natGatewayReconciler) reconcileNormal(ctx context.Context, m *clusterpr
 			"%s; keeping min %d / max %d public IPs", joinProblems(nat.Problems), limits.Min, limits.Max)
 	}
 	refused := refusal{annotation: AnnotationNATRefused, reason: ReasonNATLimitRefused, text: joinProblems(nat.Refused)}
-	reportRefused := refused.news(ctx, m, cachedAutoscaler, &apinetv1alpha1.NATGatewayAutoscaler{})
+	reportRefused := refused.news(ctx, m, client.ObjectKeyFromObject(an), cachedAutoscaler, &apinetv1alpha1.NATGatewayAutoscaler{})
 	if err := r.apply(ctx, m, apinetNATGatewayAutoscaler(m, gw, an, limits, refused), FieldManager); err != nil {
 		return reconcile.Result{}, err
 	}

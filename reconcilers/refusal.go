@@ -68,20 +68,19 @@ func (f refusal) record(desired client.Object) {
 }
 
 // news reports whether the refusal is to be reported: something is refused
-// and the apinet object (cached, nil if there is none yet) records
-// something else. The cache may lag behind this reconciler's last write, so
-// a difference is confirmed with a live read of the peer (live, an empty
-// object of the apinet kind, keyed as cached).
-func (f refusal) news(ctx context.Context, m *clusterprofiles.Member, cached, live client.Object) bool {
+// and the apinet object key (cached: as the peer's cache has it, nil if
+// not there) records something else. The cache may lag behind this
+// reconciler's last write, or not have the object yet, so what it does not
+// confirm is read live (into live, an empty object of the apinet kind): two
+// reconciles in a row report a refusal once.
+func (f refusal) news(ctx context.Context, m *clusterprofiles.Member, key client.ObjectKey, cached, live client.Object) bool {
 	switch {
 	case f.text == "":
 		return false
-	case cached == nil:
-		return true
-	case cached.GetAnnotations()[f.annotation] == f.text:
+	case cached != nil && cached.GetAnnotations()[f.annotation] == f.text:
 		return false
 	}
-	if err := m.Peer.GetAPIReader().Get(ctx, client.ObjectKeyFromObject(cached), live); err == nil {
+	if err := m.Peer.GetAPIReader().Get(ctx, key, live); err == nil {
 		return live.GetAnnotations()[f.annotation] != f.text
 	}
 	return true
