@@ -89,8 +89,15 @@ var _ = Describe("The gone path", func() {
 	It("holds deletions past the member's budget when a storm of sources goes missing, reports them, and lets them go once the operator lifts the hold", func(ctx SpecContext) {
 		const name, storm = "ironcore-2", 100
 		c := ic(name)
-		m, err := topology.Member(member(name))
-		Expect(err).NotTo(HaveOccurred())
+		// Engaged first: a spec before may have left a re-engagement of
+		// this member under way (a credential Secret and its profile are
+		// two writes).
+		var m *clusterprofiles.Member
+		Eventually(func() (err error) {
+			m, err = topology.Member(member(name))
+			return err
+		}, "60s").Should(Succeed())
+		Eventually(func() bool { return engaged(ctx, name) }).Should(BeTrue())
 		By("opening a fresh budget window: earlier specs' gone-path deletions do not count")
 		liftDeletionHold(ctx, name, fmt.Sprintf("storm-start-%d", time.Now().UnixNano()))
 
