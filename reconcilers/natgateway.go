@@ -93,14 +93,18 @@ func (peerSettingsSource) ForCluster(name multicluster.ClusterName, cl cluster.C
 		return nil, false, nil
 	}
 	return source.TypedFunc[mcreconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[mcreconcile.Request]) error {
+		// The provider stores a peer's settings under its own lock: the
+		// listing and queueing run apart from it.
 		m.Peer.Settings.OnChange(ctx, func() {
-			list := &networkingv1alpha1.NATGatewayList{}
-			if err := m.GetCache().List(ctx, list); err != nil {
-				return
-			}
-			for _, gw := range list.Items {
-				q.Add(mcreconcile.Request{ClusterName: name, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gw)}})
-			}
+			go func() {
+				list := &networkingv1alpha1.NATGatewayList{}
+				if err := m.GetCache().List(ctx, list); err != nil {
+					return
+				}
+				for _, gw := range list.Items {
+					q.Add(mcreconcile.Request{ClusterName: name, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gw)}})
+				}
+			}()
 		})
 		return nil
 	}), true, nil
