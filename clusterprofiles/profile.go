@@ -122,6 +122,9 @@ type Profile struct {
 	Peer types.NamespacedName
 	// APINetNamespace is the member's namespace in its peer.
 	APINetNamespace string
+	// Paired is true when a hub-side pairing rule, not the profile's
+	// labels, gave the role and peer (Pairing).
+	Paired bool
 }
 
 // Settings are a member's per-profile overrides of hub flags. They are live:
@@ -227,32 +230,41 @@ func shortHash(s string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// Parse reads a ClusterProfile the hub selected (it carries LabelRole). It
+// Parse reads a ClusterProfile the hub selected by its labels (it carries
+// LabelRole); Pairing.Parse reads one a pairing rule may have selected. It
 // checks only the profile itself; peers and credentials are resolved
 // elsewhere. A profile the hub cannot use yields a Problem. The member's
 // settings are not read here (see ParseSettings): a bad setting never stops
 // a member.
 func Parse(cp *clusterinventoryv1alpha1.ClusterProfile) (*Profile, *Problem) {
+	return (*Pairing)(nil).Parse(cp)
+}
+
+// parseAssigned reads a profile whose role and peer come from a.
+func parseAssigned(cp *clusterinventoryv1alpha1.ClusterProfile, a Assignment) (*Profile, *Problem) {
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
-	p := &Profile{Key: key, Name: ClusterName(key)}
-	role, ok := cp.Labels[LabelRole]
-	switch {
-	case !ok || role == "":
-		return nil, problemf(ReasonRoleInvalid, "label %s is missing or empty; set it to %q or %q", LabelRole, RoleIronCore, RoleAPINet)
+	p := &Profile{Key: key, Name: ClusterName(key), Paired: a.Paired}
+	roleFrom, peerFrom := "label "+LabelRole, "label "+LabelPeer
+	if a.From != "label" {
+		roleFrom, peerFrom = a.From+" (role)", a.From+" (peer)"
+	}
+	switch role := a.Role; {
+	case role == "":
+		return nil, problemf(ReasonRoleInvalid, "%s is missing or empty; set it to %q or %q", roleFrom, RoleIronCore, RoleAPINet)
 	case Role(role) == RoleAPINet:
 		p.Role = RoleAPINet
 		return p, nil
 	case Role(role) != RoleIronCore:
-		return nil, problemf(ReasonRoleInvalid, "label %s=%q is not %q or %q", LabelRole, role, RoleIronCore, RoleAPINet)
+		return nil, problemf(ReasonRoleInvalid, "%s=%q is not %q or %q", roleFrom, role, RoleIronCore, RoleAPINet)
 	}
 	p.Role = RoleIronCore
 
-	peer := cp.Labels[LabelPeer]
+	peer := a.Peer
 	if peer == "" {
-		return nil, problemf(ReasonPeerNotFound, "label %s is not set; it must name the apinet ClusterProfile (same namespace) this cluster maps into", LabelPeer)
+		return nil, problemf(ReasonPeerNotFound, "%s is not set; it must name the apinet ClusterProfile (same namespace) this cluster maps into", peerFrom)
 	}
 	if errs := validation.IsDNS1123Subdomain(peer); len(errs) > 0 {
-		return nil, problemf(ReasonPeerNotFound, "label %s=%q is not a ClusterProfile name: %s", LabelPeer, peer, strings.Join(errs, "; "))
+		return nil, problemf(ReasonPeerNotFound, "%s=%q is not a ClusterProfile name: %s", peerFrom, peer, strings.Join(errs, "; "))
 	}
 	p.Peer = types.NamespacedName{Namespace: cp.Namespace, Name: peer}
 

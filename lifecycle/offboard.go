@@ -104,7 +104,7 @@ func (f *Offboard) Run(ctx context.Context, hub client.WithWatch) error {
 	if err := hub.Get(ctx, key, cp); err != nil {
 		return fmt.Errorf("get ClusterProfile %s: %w", key, err)
 	}
-	profile, problem := clusterprofiles.Parse(cp)
+	profile, problem := clusterprofiles.ParseRecorded(cp)
 	if problem != nil {
 		return fmt.Errorf("ClusterProfile %s: %s: %s; the hub never engaged it as it is, so offboard cannot tell what belongs to it", key, problem.Reason, problem.Message)
 	}

@@ -53,7 +53,7 @@ func (r *Rotation) Run(ctx context.Context, hub client.WithWatch) (*Token, error
 	if err := hub.Get(ctx, r.Key, cp); err != nil {
 		return nil, fmt.Errorf("get ClusterProfile %s: %w", r.Key, err)
 	}
-	profile, problem := clusterprofiles.Parse(cp)
+	profile, problem := clusterprofiles.ParseRecorded(cp)
 	if problem != nil {
 		return nil, fmt.Errorf("ClusterProfile %s: %s: %s", r.Key, problem.Reason, problem.Message)
 	}

@@ -32,6 +32,9 @@ type Options struct {
 	// Access holds the access providers (exec plugins) from the provider
 	// file; nil means credential Secrets only.
 	Access *access.Config
+	// Pairing gives a role and peer to profiles without the role label
+	// (clusterprofiles.Pairing); nil handles labelled profiles only.
+	Pairing *clusterprofiles.Pairing
 	// Scheme is used by member and peer clusters. Required.
 	Scheme *runtime.Scheme
 
@@ -164,14 +167,19 @@ func (o Options) withTimeout(cfg *rest.Config) *rest.Config {
 }
 
 // HubCacheOptions restricts the hub manager's cache to what the provider
-// reads: ClusterProfiles that carry the role label, and Secrets labelled for
-// the consumer, in the watched namespaces only (so the hub needs no
+// reads: ClusterProfiles that carry the role label (every profile when
+// the pairing may select unlabelled ones), and Secrets labelled for the
+// consumer, in the watched namespaces only (so the hub needs no
 // cluster-wide Secret access when namespaces are given).
 func HubCacheOptions(o Options) cache.Options {
 	o = o.defaulted()
 	roleSelected, err := labels.NewRequirement(clusterprofiles.LabelRole, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key
+	}
+	profiles := cache.ByObject{Label: labels.NewSelector().Add(*roleSelected)}
+	if o.Pairing.PairsUnlabelled() {
+		profiles = cache.ByObject{}
 	}
 	var namespaces map[string]cache.Config
 	for _, ns := range o.Namespaces {
@@ -184,7 +192,7 @@ func HubCacheOptions(o Options) cache.Options {
 		DefaultNamespaces: namespaces,
 		DefaultTransform:  cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&clusterinventoryv1alpha1.ClusterProfile{}: {Label: labels.NewSelector().Add(*roleSelected)},
+			&clusterinventoryv1alpha1.ClusterProfile{}: profiles,
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{clusterprofiles.LabelSecretConsumer: o.Consumer})},
 		},
 	}

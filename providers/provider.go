@@ -8,11 +8,12 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -63,13 +64,16 @@ type Provider struct {
 	ctx     context.Context
 	aware   multicluster.Aware
 	jobs    *jobPool
-	wake    chan event.GenericEvent // re-reconcile a profile
+	wake    wakeQueue // re-reconcile a profile
 
-	mu         sync.Mutex
-	records    map[types.NamespacedName]*record
-	writers    map[clusterprofiles.Identity]map[*record]struct{} // writer.go
-	indexers   []memberIndex
-	conditions sync.Map // profile key -> last condition written (dedup)
+	mu      sync.Mutex
+	records map[types.NamespacedName]*record
+	// peerMembers holds, per peer, its IronCore profiles and the apinet
+	// namespace each claims (setProfileLocked): whom a change concerns.
+	peerMembers map[types.NamespacedName]map[types.NamespacedName]string
+	writers     map[clusterprofiles.Identity]map[*record]struct{} // writer.go
+	indexers    []memberIndex
+	conditions  sync.Map // profile key -> last condition written (dedup)
 }
 
 type memberIndex struct {
@@ -83,17 +87,17 @@ type memberIndex struct {
 func New(hub cluster.Cluster, topology *clusterprofiles.Topology, opts Options) *Provider {
 	opts = opts.defaulted()
 	return &Provider{
-		opts:     opts,
-		hub:      hub,
-		topology: topology,
-		creds:    &clusterprofiles.CredentialResolver{Access: opts.Access, Consumer: opts.Consumer, Secrets: hub.GetCache()},
-		recorder: hub.GetEventRecorder("apinet-hub"),
-		log:      log.Log.WithName("clusterprofile-provider"),
-		started:  make(chan struct{}),
-		jobs:     newJobPool(opts.EngagePeerShare),
-		wake:     make(chan event.GenericEvent, 1024),
-		records:  map[types.NamespacedName]*record{},
-		writers:  map[clusterprofiles.Identity]map[*record]struct{}{},
+		opts:        opts,
+		hub:         hub,
+		topology:    topology,
+		creds:       &clusterprofiles.CredentialResolver{Access: opts.Access, Consumer: opts.Consumer, Secrets: hub.GetCache()},
+		recorder:    hub.GetEventRecorder("apinet-hub"),
+		log:         log.Log.WithName("clusterprofile-provider"),
+		started:     make(chan struct{}),
+		jobs:        newJobPool(opts.EngagePeerShare),
+		records:     map[types.NamespacedName]*record{},
+		peerMembers: map[types.NamespacedName]map[types.NamespacedName]string{},
+		writers:     map[clusterprofiles.Identity]map[*record]struct{}{},
 	}
 }
 
@@ -154,13 +158,42 @@ func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
 
 // wakeUp re-reconciles a profile soon.
 func (p *Provider) wakeUp(key types.NamespacedName) {
-	cp := &clusterinventoryv1alpha1.ClusterProfile{}
-	cp.Namespace, cp.Name = key.Namespace, key.Name
-	select {
-	case p.wake <- event.GenericEvent{Object: cp}:
-	default:
-		// The channel is full: a reconcile is already due for many profiles;
-		// the periodic resync catches this one.
-		p.log.V(1).Info("wake-up queue full", "profile", key)
+	p.wake.add(key)
+}
+
+// wakeQueue hands wake-ups straight to the provider controller's work
+// queue, which merges repeats and never drops one (a buffered channel
+// would drop wake-ups when full, leaving a profile to the resync hours
+// later). Wake-ups before the controller starts wait in pending.
+type wakeQueue struct {
+	mu      sync.Mutex
+	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
+	pending map[types.NamespacedName]struct{}
+}
+
+// source is the controller's source of wake-ups.
+func (w *wakeQueue) source() source.Source {
+	return source.Func(func(_ context.Context, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.queue = queue
+		for key := range w.pending {
+			queue.Add(reconcile.Request{NamespacedName: key})
+		}
+		w.pending = nil
+		return nil
+	})
+}
+
+func (w *wakeQueue) add(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.queue == nil {
+		if w.pending == nil {
+			w.pending = map[types.NamespacedName]struct{}{}
+		}
+		w.pending[key] = struct{}{}
+		return
 	}
+	w.queue.Add(reconcile.Request{NamespacedName: key})
 }

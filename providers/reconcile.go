@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/metrics"
@@ -30,11 +29,14 @@ import (
 // profiles, and re-reconciles them when their credential Secret changes or
 // when a probe or engagement reports back.
 func (p *Provider) SetupWithManager(hub manager.Manager) error {
+	if err := hub.GetFieldIndexer().IndexField(context.Background(), &clusterinventoryv1alpha1.ClusterProfile{}, claimIndex, p.indexClaim); err != nil {
+		return fmt.Errorf("index ClusterProfiles by claimed apinet namespace: %w", err)
+	}
 	return builder.ControllerManagedBy(hub).
 		Named("clusterprofile-provider").
 		For(&clusterinventoryv1alpha1.ClusterProfile{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(p.secretToProfile)).
-		WatchesRawSource(source.Channel(p.wake, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(p.wake.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(p)
 }
@@ -64,7 +66,7 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		}
 		return reconcile.Result{}, err
 	}
-	if _, selected := cp.Labels[clusterprofiles.LabelRole]; !selected || !cp.DeletionTimestamp.IsZero() {
+	if !p.opts.Pairing.Selects(cp) || !cp.DeletionTimestamp.IsZero() {
 		p.forget(req.NamespacedName)
 		return reconcile.Result{}, nil
 	}
@@ -169,7 +171,7 @@ type inputs struct {
 func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.ClusterProfile) (d decision, requeue time.Duration) {
 	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
 	in := inputs{}
-	in.profile, in.problem = clusterprofiles.Parse(cp)
+	in.profile, in.problem = p.opts.Pairing.Parse(cp)
 	if in.problem == nil {
 		in.problem = clusterprofiles.Offboarding(cp)
 	}
@@ -209,19 +211,12 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		shared.Store(settings)
 		p.reportSettingsLocked(cp, rec, in.settings)
 	}
-	before := rec.profile
-	rec.profile = in.profile
+	p.setProfileLocked(rec, in.profile)
 	defer func() {
 		if rec.decided != d {
 			rec.decided = d
-			// Members follow their peer, and siblings on one peer compete
-			// for namespaces: wake them when this profile's state changes.
+			// Members follow their peer: wake them when its state changes.
 			p.wakeMembersOfLocked(key)
-			for _, pr := range []*clusterprofiles.Profile{before, in.profile} {
-				if pr != nil {
-					p.wakeSiblingsLocked(pr)
-				}
-			}
 			recordDecision(key, rec.profile, d)
 		}
 		if d.status == metav1.ConditionTrue && rec.settingsProblems != "" {
@@ -341,12 +336,16 @@ func (p *Provider) pairingProblem(ctx context.Context, profile *clusterprofiles.
 	peerCP := &clusterinventoryv1alpha1.ClusterProfile{}
 	if err := p.hub.GetClient().Get(ctx, profile.Peer, peerCP); err != nil {
 		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerNotFound, Message: fmt.Sprintf(
-			"label %s names ClusterProfile %s, which the hub does not see (missing, or without label %s): %v",
-			clusterprofiles.LabelPeer, peerName, clusterprofiles.LabelRole, err)}, nil
+			"the peer named for this cluster, ClusterProfile %s, is not one the hub sees (missing, or neither labelled %s nor selected by the hub's pairing): %v",
+			peerName, clusterprofiles.LabelRole, err)}, nil
 	}
-	if role := peerCP.Labels[clusterprofiles.LabelRole]; clusterprofiles.Role(role) != clusterprofiles.RoleAPINet {
+	if a, _ := p.opts.Pairing.Assign(peerCP); clusterprofiles.Role(a.Role) != clusterprofiles.RoleAPINet {
+		from := "label " + clusterprofiles.LabelRole
+		if a.From != "label" {
+			from = a.From + " (role)"
+		}
 		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerRoleInvalid, Message: fmt.Sprintf(
-			"peer %s has %s=%q; an IronCore cluster must name an %q cluster", peerName, clusterprofiles.LabelRole, role, clusterprofiles.RoleAPINet)}, nil
+			"peer %s has %s=%q; an IronCore cluster must name an %q cluster", peerName, from, a.Role, clusterprofiles.RoleAPINet)}, nil
 	}
 	holder, err := p.namespaceHolder(ctx, profile)
 	if err != nil {
@@ -360,23 +359,46 @@ func (p *Provider) pairingProblem(ctx context.Context, profile *clusterprofiles.
 	return nil, nil
 }
 
+// claimIndex indexes the hub's ClusterProfiles by the apinet namespace an
+// IronCore profile claims: "<peer>/<namespace>" (the peer's profile shares
+// the member's hub namespace, which the cache keeps apart).
+const claimIndex = "apinet-hub.ironcore.dev/claim"
+
+// claimValue is a profile's claimIndex value ("" for none).
+func claimValue(profile *clusterprofiles.Profile) string {
+	if profile == nil || profile.Role != clusterprofiles.RoleIronCore {
+		return ""
+	}
+	return profile.Peer.Name + "/" + profile.APINetNamespace
+}
+
+// indexClaim is claimIndex's index function; the pairing is fixed for the
+// process's life, so the index stays true.
+func (p *Provider) indexClaim(o client.Object) []string {
+	cp, ok := o.(*clusterinventoryv1alpha1.ClusterProfile)
+	if !ok || !cp.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	profile, problem := p.opts.Pairing.Parse(cp)
+	if v := claimValue(profile); problem == nil && v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
 // namespaceHolder returns the profile that holds the member's apinet
 // namespace on its peer: of all IronCore profiles naming that peer and
 // namespace, the oldest (then by name). Deterministic across hub restarts.
 // (The namespace's own owner record, checked when engaging, has the last
-// word: this only keeps two profiles from racing for it.)
+// word: this only keeps two profiles from racing for it.) It reads the
+// claimants from claimIndex: normally the profile alone.
 func (p *Provider) namespaceHolder(ctx context.Context, profile *clusterprofiles.Profile) (types.NamespacedName, error) {
 	list := &clusterinventoryv1alpha1.ClusterProfileList{}
 	if err := p.hub.GetClient().List(ctx, list, client.InNamespace(profile.Key.Namespace),
-		client.MatchingLabels{clusterprofiles.LabelRole: string(clusterprofiles.RoleIronCore), clusterprofiles.LabelPeer: profile.Peer.Name}); err != nil {
+		client.MatchingFields{claimIndex: claimValue(profile)}); err != nil {
 		return types.NamespacedName{}, fmt.Errorf("list the ClusterProfiles of peer %s: %w", profile.Peer.Name, err)
 	}
-	var claimants []clusterinventoryv1alpha1.ClusterProfile
-	for _, cp := range list.Items {
-		if other, problem := clusterprofiles.Parse(&cp); problem == nil && cp.DeletionTimestamp.IsZero() && other.APINetNamespace == profile.APINetNamespace {
-			claimants = append(claimants, cp)
-		}
-	}
+	claimants := list.Items
 	if len(claimants) == 0 {
 		return profile.Key, nil
 	}
@@ -403,32 +425,50 @@ func (p *Provider) forget(key types.NamespacedName) {
 	}
 	p.releaseWriterLocked(rec)
 	p.stopLocked(rec)
+	p.setProfileLocked(rec, nil)
 	delete(p.records, key)
 	p.wakeMembersOfLocked(key)
-	if rec.profile != nil {
-		p.wakeSiblingsLocked(rec.profile)
+}
+
+// setProfileLocked records a profile's reading and keeps peerMembers in
+// step. When the apinet namespace an IronCore profile claims changes (it
+// appears, goes, or names another peer or namespace), the siblings
+// claiming the old or new one are woken: one of them may now hold a freed
+// namespace, or lose one. No other change concerns them.
+func (p *Provider) setProfileLocked(rec *record, profile *clusterprofiles.Profile) {
+	before := rec.profile
+	rec.profile = profile
+	if claimValue(before) == claimValue(profile) {
+		return
+	}
+	for _, pr := range []*clusterprofiles.Profile{before, profile} {
+		if claimValue(pr) == "" {
+			continue
+		}
+		for key, ns := range p.peerMembers[pr.Peer] {
+			if key != rec.key && ns == pr.APINetNamespace {
+				p.wakeUp(key)
+			}
+		}
+	}
+	if claimValue(before) != "" {
+		delete(p.peerMembers[before.Peer], rec.key)
+		if len(p.peerMembers[before.Peer]) == 0 {
+			delete(p.peerMembers, before.Peer)
+		}
+	}
+	if claimValue(profile) != "" {
+		if p.peerMembers[profile.Peer] == nil {
+			p.peerMembers[profile.Peer] = map[types.NamespacedName]string{}
+		}
+		p.peerMembers[profile.Peer][rec.key] = profile.APINetNamespace
 	}
 }
 
 // wakeMembersOfLocked re-reconciles the IronCore members that name a peer.
 func (p *Provider) wakeMembersOfLocked(peer types.NamespacedName) {
-	for key, rec := range p.records {
-		if rec.profile != nil && rec.profile.Role == clusterprofiles.RoleIronCore && rec.profile.Peer == peer {
-			p.wakeUp(key)
-		}
-	}
-}
-
-// wakeSiblingsLocked re-reconciles the IronCore members sharing a peer with
-// profile (one of them may now hold a freed namespace, or lose one).
-func (p *Provider) wakeSiblingsLocked(profile *clusterprofiles.Profile) {
-	if profile.Role != clusterprofiles.RoleIronCore {
-		return
-	}
-	for key, rec := range p.records {
-		if key != profile.Key && rec.profile != nil && rec.profile.Peer == profile.Peer {
-			p.wakeUp(key)
-		}
+	for key := range p.peerMembers[peer] {
+		p.wakeUp(key)
 	}
 }
 

@@ -55,8 +55,15 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		d.pin = clusterprofiles.PinnedIdentity(cp) // keep what is recorded
 	}
 	expiry := p.credentialExpiry(key)
+	// A role and peer from the hub's pairing are recorded for the commands
+	// that read profiles without knowing the pairing (ParseRecorded).
+	var pairedRole, pairedPeer string
+	if a, _ := p.opts.Pairing.Assign(cp); a.Paired {
+		pairedRole, pairedPeer = a.Role, a.Peer
+	}
 	same := clusterprofiles.PinnedIdentity(cp) == d.pin && clusterprofiles.Property(cp, clusterprofiles.PropertyMappedObjects) == objects &&
-		clusterprofiles.Property(cp, clusterprofiles.PropertyCredentialExpiry) == expiry
+		clusterprofiles.Property(cp, clusterprofiles.PropertyCredentialExpiry) == expiry &&
+		clusterprofiles.Property(cp, clusterprofiles.PropertyRole) == pairedRole && clusterprofiles.Property(cp, clusterprofiles.PropertyPeer) == pairedPeer
 	heldNow := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionDeletionsHeld)
 	if heldNow == nil {
 		same = same && held == ""
@@ -111,6 +118,12 @@ func (p *Provider) report(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	}
 	if expiry != "" {
 		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyCredentialExpiry, "value": expiry})
+	}
+	if pairedRole != "" {
+		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyRole, "value": pairedRole})
+	}
+	if pairedPeer != "" {
+		properties = append(properties, map[string]any{"name": clusterprofiles.PropertyPeer, "value": pairedPeer})
 	}
 	if properties != nil {
 		if err := unstructured.SetNestedSlice(u.Object, properties, "status", "properties"); err != nil {

@@ -35,8 +35,8 @@ func registerCompletions(cmd *cobra.Command, hub *hubConnection, namespace *stri
 	})
 	register("peer", func(cmd *cobra.Command, _ []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		var peers []cobra.Completion
-		for _, cp := range profilesFor(cmd, hub, *namespace, client.MatchingLabels{clusterprofiles.LabelRole: string(clusterprofiles.RoleAPINet)}) {
-			if strings.HasPrefix(cp.Name, prefix) {
+		for _, cp := range profilesFor(cmd, hub, *namespace) {
+			if a, _ := clusterprofiles.Recorded(&cp); a.Role == string(clusterprofiles.RoleAPINet) && strings.HasPrefix(cp.Name, prefix) {
 				peers = append(peers, cp.Name)
 			}
 		}
@@ -44,14 +44,14 @@ func registerCompletions(cmd *cobra.Command, hub *hubConnection, namespace *stri
 	})
 }
 
-// profilesFor lists the hub's profiles with a role label (in namespace, if
+// profilesFor lists the profiles the hub handles (handled; in namespace, if
 // given), for completion: none if the hub cannot be reached.
-func profilesFor(cmd *cobra.Command, hub *hubConnection, namespace string, opts ...client.ListOption) []clusterinventoryv1alpha1.ClusterProfile {
+func profilesFor(cmd *cobra.Command, hub *hubConnection, namespace string) []clusterinventoryv1alpha1.ClusterProfile {
+	var opts []client.ListOption
 	c, err := hub.client()
 	if err != nil {
 		return nil
 	}
-	opts = append(opts, client.HasLabels{clusterprofiles.LabelRole})
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
@@ -59,5 +59,5 @@ func profilesFor(cmd *cobra.Command, hub *hubConnection, namespace string, opts 
 	if err := c.List(cmd.Context(), list, opts...); err != nil {
 		return nil
 	}
-	return list.Items
+	return handled(list.Items)
 }

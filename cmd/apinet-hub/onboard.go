@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -577,9 +578,9 @@ func checkPeer(ctx context.Context, hub client.Client, namespace, peer string) e
 		}
 		return fmt.Errorf("get peer ClusterProfile %s/%s: %w", namespace, peer, err)
 	}
-	if role := cp.Labels[clusterprofiles.LabelRole]; role != string(clusterprofiles.RoleAPINet) {
-		return fmt.Errorf("peer ClusterProfile %s/%s has label %s=%q; a peer must have role %s",
-			namespace, peer, clusterprofiles.LabelRole, role, clusterprofiles.RoleAPINet)
+	if a, _ := clusterprofiles.Recorded(cp); a.Role != string(clusterprofiles.RoleAPINet) {
+		return fmt.Errorf("peer ClusterProfile %s/%s has role %q (from %s); a peer must have role %s",
+			namespace, peer, a.Role, cmp.Or(a.From, "label "+clusterprofiles.LabelRole), clusterprofiles.RoleAPINet)
 	}
 	return nil
 }

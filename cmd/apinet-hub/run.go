@@ -60,6 +60,7 @@ type hubFlags struct {
 	hubQPS, memberQPS       float64
 	hubBurst                int
 	provider                providers.Options
+	pairingFile             string
 	reconcileTimeout        time.Duration
 	reconcilers             reconcilers.Options
 	zap                     zap.Options
@@ -78,6 +79,8 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	})
 	fs.StringVar(&f.provider.Consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label value of credential Secrets")
 	fs.StringVar(&f.providerFile, "clusterprofile-provider-file", "", "Cluster Inventory access-provider file (JSON); none: credential Secrets only")
+	fs.StringVar(&f.pairingFile, "pairing-file", "",
+		"hub-side pairing (YAML, kind Pairing): rules giving a role and peer to ClusterProfiles without the "+clusterprofiles.LabelRole+" label, e.g. profiles written by Open Cluster Management; read at start. None: labelled profiles only")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas with one active leader")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election Lease, and of the shard Leases (default: the pod's namespace)")
 	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before it takes over from a leader that stopped renewing")
@@ -247,6 +250,11 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 		}
 		f.provider.Access = ac
 	}
+	pairing, err := clusterprofiles.LoadPairing(f.pairingFile)
+	if err != nil {
+		return nil, fmt.Errorf("--pairing-file: %w", err)
+	}
+	f.provider.Pairing = pairing
 
 	hub, err := manager.New(cfg, manager.Options{
 		Scheme:                  clusterprofiles.Scheme,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,9 +79,10 @@ func runStatus(ctx context.Context, f *statusFlags, names []string, out io.Write
 	if f.namespace != "" {
 		opts = append(opts, client.InNamespace(f.namespace))
 	}
-	if err := hub.List(ctx, list, append(opts, client.HasLabels{clusterprofiles.LabelRole})...); err != nil {
+	if err := hub.List(ctx, list, opts...); err != nil {
 		return fmt.Errorf("list ClusterProfiles: %w", err)
 	}
+	list.Items = handled(list.Items)
 	all := list.Items
 	if len(names) > 0 {
 		wanted := map[string]bool{}
@@ -100,7 +102,7 @@ func runStatus(ctx context.Context, f *statusFlags, names []string, out io.Write
 				missing = append(missing, n)
 			}
 			sort.Strings(missing)
-			return fmt.Errorf("no ClusterProfile with label %s named %s", clusterprofiles.LabelRole, strings.Join(missing, ", "))
+			return fmt.Errorf("no ClusterProfile the hub handles (label %s, or a role from the hub's pairing) named %s", clusterprofiles.LabelRole, strings.Join(missing, ", "))
 		}
 		list.Items = items
 	}
@@ -144,7 +146,7 @@ var statusColumns = []metav1.TableColumnDefinition{
 func statusTable(all, shown []clusterinventoryv1alpha1.ClusterProfile, now time.Time) *metav1.Table {
 	perPeer := map[types.NamespacedName]int{}
 	for i := range all {
-		if p, problem := clusterprofiles.Parse(&all[i]); problem == nil && p.Role == clusterprofiles.RoleIronCore {
+		if p, problem := clusterprofiles.ParseRecorded(&all[i]); problem == nil && p.Role == clusterprofiles.RoleIronCore {
 			if n, err := strconv.Atoi(clusterprofiles.Property(&all[i], clusterprofiles.PropertyMappedObjects)); err == nil {
 				perPeer[p.Peer] += n
 			}
@@ -160,8 +162,9 @@ func statusTable(all, shown []clusterinventoryv1alpha1.ClusterProfile, now time.
 
 // statusRow is one profile's row of statusColumns.
 func statusRow(cp *clusterinventoryv1alpha1.ClusterProfile, perPeer map[types.NamespacedName]int, now time.Time) []any {
-	role, peer, namespace, objects := cp.Labels[clusterprofiles.LabelRole], "", "", "-"
-	if p, problem := clusterprofiles.Parse(cp); problem == nil {
+	a, _ := clusterprofiles.Recorded(cp)
+	role, peer, namespace, objects := a.Role, "", "", "-"
+	if p, problem := clusterprofiles.ParseRecorded(cp); problem == nil {
 		switch p.Role {
 		case clusterprofiles.RoleIronCore:
 			peer, namespace = p.Peer.Name, p.APINetNamespace
@@ -197,6 +200,15 @@ func expires(cp *clusterinventoryv1alpha1.ClusterProfile, now time.Time) string 
 	return duration.HumanDuration(at.Sub(now))
 }
 
+// handled keeps the profiles the hub handles: those with the role label,
+// and those the hub's pairing gave a role (recorded on the profile).
+func handled(profiles []clusterinventoryv1alpha1.ClusterProfile) []clusterinventoryv1alpha1.ClusterProfile {
+	return slices.DeleteFunc(profiles, func(cp clusterinventoryv1alpha1.ClusterProfile) bool {
+		_, ok := clusterprofiles.Recorded(&cp)
+		return !ok
+	})
+}
+
 func age(t, now time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -220,7 +232,7 @@ func completeProfiles(hub *hubConnection, namespace *string) func(*cobra.Command
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		list := &clusterinventoryv1alpha1.ClusterProfileList{}
-		opts := []client.ListOption{client.HasLabels{clusterprofiles.LabelRole}}
+		var opts []client.ListOption
 		if *namespace != "" {
 			opts = append(opts, client.InNamespace(*namespace))
 		}
@@ -228,7 +240,7 @@ func completeProfiles(hub *hubConnection, namespace *string) func(*cobra.Command
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		var names []cobra.Completion
-		for _, cp := range list.Items {
+		for _, cp := range handled(list.Items) {
 			if strings.HasPrefix(cp.Name, prefix) {
 				names = append(names, cp.Name)
 			}
