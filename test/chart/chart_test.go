@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // hubNamespace is the release namespace of every rendering.
@@ -53,6 +55,30 @@ var everyFeature = map[string]any{
 	"topologySpreadConstraints": []any{map[string]any{
 		"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
 	}},
+}
+
+// pairingRules are the pairing.rules of the chart's values.yaml example:
+// OCM's profiles of region eu1 map into the apinet profile apinet-eu1.
+var pairingRules = []any{
+	map[string]any{"namespace": "fleet", "role": "ironcore", "peer": "apinet-eu1",
+		"selector": map[string]any{"matchLabels": map[string]any{
+			"x-k8s.io/cluster-manager": "open-cluster-management", "topology.example/region": "eu1"}}},
+	map[string]any{"namespace": "fleet", "names": []string{"apinet-eu1"}, "role": "apinet"},
+}
+
+// podAnnotations are the pod template's annotations of the rendered
+// Deployment (none: an empty map; the template may render a null).
+func podAnnotations(objs []*unstructured.Unstructured) map[string]any {
+	GinkgoHelper()
+	deployments := find(objs, "Deployment")
+	Expect(deployments).To(HaveLen(1))
+	annotations, _, err := unstructured.NestedFieldNoCopy(deployments[0].Object, "spec", "template", "metadata", "annotations")
+	Expect(err).NotTo(HaveOccurred())
+	if annotations == nil {
+		return map[string]any{}
+	}
+	Expect(annotations).To(BeAssignableToTypeOf(map[string]any{}))
+	return annotations.(map[string]any)
 }
 
 // containerArgs are the args of the hub container of the rendered
@@ -329,6 +355,53 @@ var _ = Describe("The chart", func() {
 		Expect(kc.Contexts[kc.CurrentContext].Namespace).To(Equal("fleet"), "the plugin reads the token Secrets of the fleet namespace")
 	})
 
+	It("with pairing.rules, passes them as the hub's --pairing-file from a ConfigMap, and rolls the pods when they change", func(ctx SpecContext) {
+		objs := renderObjects(ctx, map[string]any{"pairing": map[string]any{"rules": pairingRules}})
+		Expect(kinds(objs)).To(ContainElement("ConfigMap apinet-hub/hub-apinet-hub-pairing"))
+		Expect(containerArgs(objs)).To(ContainElement("--pairing-file=/etc/apinet-hub/pairing/pairing.yaml"))
+		Expect(hubContainer(objs)["volumeMounts"]).To(ContainElement(map[string]any{
+			"name": "pairing", "mountPath": "/etc/apinet-hub/pairing", "readOnly": true}))
+		Expect(podSpec(objs)["volumes"]).To(ContainElement(map[string]any{
+			"name": "pairing", "configMap": map[string]any{"name": "hub-apinet-hub-pairing"}}))
+		checksum := podAnnotations(objs)["checksum/pairing"]
+		Expect(checksum).To(MatchRegexp("^[0-9a-f]{64}$"), "the pods roll when the rules change: the hub reads them at start")
+
+		cm := object(objs, "ConfigMap", hubNamespace+"/hub-apinet-hub-pairing")
+		file, _, _ := unstructured.NestedString(cm.Object, "data", "pairing.yaml")
+		pairing, err := clusterprofiles.ParsePairing([]byte(file))
+		Expect(err).NotTo(HaveOccurred(), "the hub reads the pairing file: %s", file)
+		Expect(pairing.Rules).To(HaveLen(2))
+		Expect(pairing.Rules[0].Role).To(Equal(clusterprofiles.RoleIronCore))
+		Expect(pairing.Rules[0].Peer).To(Equal("apinet-eu1"))
+		Expect(pairing.Rules[0].Selector.MatchLabels).To(HaveKeyWithValue("x-k8s.io/cluster-manager", "open-cluster-management"))
+		Expect(pairing.Rules[1].Role).To(Equal(clusterprofiles.RoleAPINet))
+		Expect(pairing.Rules[1].Names).To(ConsistOf("apinet-eu1"))
+
+		By("changing a rule changes the pods' checksum")
+		changed := renderObjects(ctx, map[string]any{"pairing": map[string]any{"rules": pairingRules[:1]}})
+		Expect(podAnnotations(changed)["checksum/pairing"]).NotTo(BeElementOf(checksum, ""))
+
+		By("with every other feature on too")
+		all := map[string]any{"pairing": map[string]any{"rules": pairingRules}}
+		for k, v := range everyFeature {
+			all[k] = v
+		}
+		args := containerArgs(renderObjects(ctx, all))
+		Expect(args).To(ContainElements("--pairing-file=/etc/apinet-hub/pairing/pairing.yaml",
+			"--clusterprofile-provider-file=/etc/apinet-hub/access-providers/providers.json"))
+	})
+
+	It("without pairing.rules, renders no pairing file, flag, mount or checksum", func(ctx SpecContext) {
+		for _, values := range []map[string]any{nil, {"pairing": map[string]any{"rules": []any{}}}, everyFeature} {
+			objs := renderObjects(ctx, values)
+			Expect(kinds(objs)).NotTo(ContainElement(HaveSuffix("-pairing")))
+			Expect(containerArgs(objs)).NotTo(ContainElement(HavePrefix("--pairing-file")))
+			Expect(hubContainer(objs)["volumeMounts"]).NotTo(ContainElement(HaveKeyWithValue("name", "pairing")))
+			Expect(podSpec(objs)["volumes"]).NotTo(ContainElement(HaveKeyWithValue("name", "pairing")))
+			Expect(podAnnotations(objs)).NotTo(HaveKey("checksum/pairing"))
+		}
+	})
+
 	It("renders no PodDisruptionBudget for a single replica, which it would keep from ever draining", func(ctx SpecContext) {
 		Expect(kinds(renderObjects(ctx, map[string]any{"replicas": 1}))).NotTo(ContainElement(HavePrefix("PodDisruptionBudget")))
 	})
@@ -350,6 +423,20 @@ var _ = Describe("The chart", func() {
 		Entry("an extra arg that is no flag", map[string]any{"extraArgs": []string{"engage-workers=8"}}, "at '/extraArgs/0'"),
 		Entry("an access provider without command", map[string]any{"accessProviders": []any{map[string]any{
 			"name": "p", "execConfig": map[string]any{"apiVersion": "client.authentication.k8s.io/v1"}}}}, "missing property 'command'"),
+		Entry("a pairing rule with an unknown role", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"names": []string{"a"}, "role": "ironcor", "peer": "p"}}}}, "at '/pairing/rules/0/role': value must be one of 'ironcore', 'apinet'"),
+		Entry("a pairing rule of role ironcore without peer", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"names": []string{"a"}, "role": "ironcore"}}}}, "missing property 'peer'"),
+		Entry("a pairing rule of role apinet with a peer", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"names": []string{"a"}, "role": "apinet", "peer": "p"}}}}, "at '/pairing/rules/0/peer'"),
+		Entry("a pairing rule without names or selector", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"namespace": "fleet", "role": "apinet"}}}}, "at '/pairing/rules/0': 'anyOf' failed"),
+		Entry("a pairing rule with a misspelt key", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"selector": map[string]any{}, "role": "apinet", "namespaces": []string{"fleet"}}}}}, "additional properties 'namespaces' not allowed"),
+		Entry("a pairing selector with a misspelt key", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"selector": map[string]any{"matchLabel": map[string]any{"a": "b"}}, "role": "apinet"}}}}, "at '/pairing/rules/0/selector': additional properties 'matchLabel' not allowed"),
+		Entry("a pairing rule's names as a string", map[string]any{"pairing": map[string]any{"rules": []any{
+			map[string]any{"names": "apinet-eu1", "role": "apinet"}}}}, "at '/pairing/rules/0/names': got string, want array"),
 		Entry("an unknown pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy': value must be one of"),
 		Entry("an image digest that is short", map[string]any{"image": map[string]any{"digest": "sha256:0123abc"}}, "at '/image/digest': 'sha256:0123abc' does not match pattern"),
 		Entry("an image digest without its algorithm", map[string]any{"image": map[string]any{"digest": strings.TrimPrefix(imageDigest, "sha256:")}}, "at '/image/digest'"),
