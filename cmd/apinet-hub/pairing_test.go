@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+// TestPairingEngagesProfilesItDoesNotOwn: profiles as another cluster
+// manager writes them (its cluster-manager label and a region label, none of
+// the hub's) are paired by the hub's --pairing-file alone. The hub engages
+// the peer and the member and maps the member's objects, records the role
+// and peer it gave them as status properties (which `status` shows), never
+// touches their labels, and leaves a profile that no rule selects alone.
+func TestPairingEngagesProfilesItDoesNotOwn(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f, hub := startFleet(ctx, t, 1, 1)
+
+	// fleet.Onboard sets the manager's x-k8s.io/cluster-manager label.
+	managed := func(region string) map[string]string {
+		if region == "" {
+			return nil
+		}
+		return map[string]string{"topology.example/region": region}
+	}
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "apinet-1", managed(""), nil, f.Cluster("apinet-1").Kubeconfig())).To(Succeed())
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "ironcore-1", managed("eu1"), nil, f.Cluster("ironcore-1").Kubeconfig())).To(Succeed())
+	// Same manager, another region: no rule selects it.
+	g.Expect(fleet.Onboard(ctx, hub, "fleet", "stray", managed("us1"), nil, f.Cluster("ironcore-1").Kubeconfig())).To(Succeed())
+
+	written := map[string]map[string]string{}
+	for _, name := range []string{"apinet-1", "ironcore-1"} {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: name}, cp)).To(Succeed())
+		g.Expect(cp.Labels).NotTo(HaveKey(clusterprofiles.LabelRole))
+		written[name] = cp.Labels
+	}
+
+	pairing := filepath.Join(t.TempDir(), "pairing.yaml")
+	g.Expect(os.WriteFile(pairing, []byte(`apiVersion: apinet-hub.ironcore.dev/v1alpha1
+kind: Pairing
+rules:
+- namespace: fleet
+  names: [apinet-1]
+  role: apinet
+- namespace: fleet
+  selector:
+    matchLabels:
+      x-k8s.io/cluster-manager: `+fleet.FieldManager+`
+      topology.example/region: eu1
+  role: ironcore
+  peer: apinet-1
+`), 0o600)).To(Succeed())
+
+	start := time.Now()
+	startHub(ctx, t, f, "--pairing-file", pairing, "--probe-interval", "1s")
+	g.Eventually(engagedReason(ctx, hub, "fleet", "apinet-1"), 2*time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+	g.Eventually(engagedReason(ctx, hub, "fleet", "ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+	t.Logf("paired member engaged %s after the hub's start", time.Since(start).Round(time.Millisecond))
+
+	// It does its job: a Network is mapped.
+	ic := f.Cluster("ironcore-1").Client()
+	g.Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "net"}})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		nw := &networkingv1alpha1.Network{}
+		g.Expect(ic.Get(ctx, client.ObjectKey{Namespace: "default", Name: "net"}, nw)).To(Succeed())
+		g.Expect(nw.Spec.ProviderID).NotTo(BeEmpty())
+	}, time.Minute).Should(Succeed())
+
+	// The pairing is recorded, the labels are the manager's alone.
+	for name, want := range map[string][2]string{"apinet-1": {"apinet", ""}, "ironcore-1": {"ironcore", "apinet-1"}} {
+		cp := &clusterinventoryv1alpha1.ClusterProfile{}
+		g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: name}, cp)).To(Succeed())
+		g.Expect(maps.Equal(cp.Labels, written[name])).To(BeTrue(), "labels of %s: %v, written %v", name, cp.Labels, written[name])
+		g.Expect(clusterprofiles.Property(cp, clusterprofiles.PropertyRole)).To(Equal(want[0]), name)
+		g.Expect(clusterprofiles.Property(cp, clusterprofiles.PropertyPeer)).To(Equal(want[1]), name)
+	}
+	g.Consistently(engagedReason(ctx, hub, "fleet", "stray"), 2*time.Second).Should(Equal("no condition"))
+
+	code, out, errOut := cli(ctx, "status", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet")
+	g.Expect(code).To(Equal(0), "status: %s %s", out, errOut)
+	g.Expect(out).To(MatchRegexp(`ironcore-1\s+ironcore\s+apinet-1\s+True\s+Engaged`))
+	g.Expect(out).To(MatchRegexp(`apinet-1\s+apinet\s+-\s+True\s+Engaged`))
+	g.Expect(out).NotTo(ContainSubstring("stray"))
+}
