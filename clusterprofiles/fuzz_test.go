@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	"k8s.io/utils/ptr"
@@ -222,4 +223,98 @@ func TestAccessProviderWithEmptyEnvExtension(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzParsePairing feeds arbitrary pairing files to ParsePairing. It must
+// never panic; a file it accepts must hold only rules that can pair, each
+// with names or a selector and with role ironcore and a peer or role
+// apinet and none; and Assign, Selects and Parse must not panic on a
+// profile built from the first rule, which the rule must pair when its
+// selector has no expressions.
+func FuzzParsePairing(f *testing.F) {
+	f.Add([]byte(validPairing))
+	f.Add([]byte(pairingHeader + "rules:\n- selector: {}\n  role: apinet\n"))
+	f.Add([]byte(pairingHeader + "rules:\n- namespace: kube\n  names: [system]\n  role: ironcore\n  peer: p\n"))
+	f.Add([]byte(pairingHeader + "rules:\n- names: [a]\n  role: ironcore\n"))
+	f.Add([]byte(pairingHeader + "rules:\n- namespace: fleet\n  role: apinet\n  peer: x\n"))
+	f.Add([]byte(pairingHeader + "rules:\n- selector: {matchExpressions: [{key: a, operator: Like}]}\n  role: apinet\n"))
+	f.Add([]byte(pairingHeader + "rules:\n- names: [a]\n  role: apinet\n  extra: 1\n"))
+	f.Add([]byte(pairingHeader + "rules: [null, 1, [], {}]\n"))
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte(nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pg, err := ParsePairing(data)
+		if err != nil {
+			if pg != nil || err.Error() == "" {
+				t.Fatalf("ParsePairing() = %+v, %q", pg, err)
+			}
+			return
+		}
+		if pg == nil || pg.APIVersion != PairingAPIVersion || pg.Kind != PairingKind {
+			t.Fatalf("ParsePairing() = %+v", pg)
+		}
+		for i, r := range pg.Rules {
+			if len(r.Names) == 0 && r.Selector == nil {
+				t.Fatalf("rule %d selects nothing on purpose: %+v", i+1, r)
+			}
+			switch r.Role {
+			case RoleIronCore:
+				if r.Peer == "" {
+					t.Fatalf("rule %d: ironcore without a peer", i+1)
+				}
+			case RoleAPINet:
+				if r.Peer != "" {
+					t.Fatalf("rule %d: apinet with peer %q", i+1, r.Peer)
+				}
+			default:
+				t.Fatalf("rule %d: role %q", i+1, r.Role)
+			}
+		}
+		if pg.PairsUnlabelled() != (len(pg.Rules) > 0) {
+			t.Fatalf("PairsUnlabelled() = %t with %d rules", pg.PairsUnlabelled(), len(pg.Rules))
+		}
+		if len(pg.Rules) == 0 {
+			return
+		}
+
+		first := pg.Rules[0]
+		ns, name := first.Namespace, "member-1"
+		if ns == "" {
+			ns = "fleet"
+		}
+		if len(first.Names) > 0 {
+			name = first.Names[0]
+		}
+		var labels map[string]string
+		if first.Selector != nil {
+			labels = first.Selector.MatchLabels
+		}
+		cp := newProfile(ns, name, labels, nil)
+		a, ok := pg.Assign(cp)
+		if ok != pg.Selects(cp) {
+			t.Fatalf("Assign() ok = %t, Selects() = %t", ok, !ok)
+		}
+		p, problem := pg.Parse(cp)
+		if (p == nil) == (problem == nil) {
+			t.Fatalf("Parse() = %+v, %+v: want exactly one", p, problem)
+		}
+		if first.Selector != nil && len(first.Selector.MatchExpressions) > 0 {
+			return
+		}
+		if want := (Assignment{Role: string(first.Role), Peer: first.Peer, From: "pairing rule 1", Paired: true}); !ok || a != want {
+			t.Fatalf("Assign(%s/%s, labels %v) = %+v, %t; want %+v", ns, name, labels, a, ok, want)
+		}
+		if problem != nil {
+			// Only the default apinet namespace may fail, as for a labelled
+			// profile: kube/system maps to kube-system.
+			if problem.Reason != ReasonNamespaceInvalid || first.Role != RoleIronCore {
+				t.Fatalf("Parse(%s/%s) = %v", ns, name, problem)
+			}
+			return
+		}
+		if !p.Paired || p.Role != first.Role || (first.Role == RoleIronCore && p.Peer != (types.NamespacedName{Namespace: ns, Name: first.Peer})) {
+			t.Fatalf("Parse(%s/%s) = %+v from rule %+v", ns, name, p, first)
+		}
+	})
 }
