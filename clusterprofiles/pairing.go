@@ -1,16 +1,21 @@
 package clusterprofiles
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -71,7 +76,9 @@ func LoadPairing(path string) (*Pairing, error) {
 	if path == "" {
 		return nil, nil
 	}
-	f, err := os.Open(path)
+	// Non-blocking: opening a FIFO would otherwise wait for a writer
+	// (and stall the hub's start); the type is checked on what was opened.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pairing file: %w", err)
 	}
@@ -90,15 +97,43 @@ func LoadPairing(path string) (*Pairing, error) {
 	return pg, nil
 }
 
-// ParsePairing reads and checks a pairing file's contents. Unknown fields
-// are errors (a misspelt key would otherwise pair more than meant), and so
-// is every rule that could not pair anything as written.
+// ParsePairing reads and checks a pairing file's contents: one YAML
+// document whose keys are matched exactly (case included). Unknown and
+// duplicate fields are errors (a misspelt key would otherwise pair more than
+// meant), and so is a second document (its rules would be ignored), and
+// every rule that could not pair anything as written.
 func ParsePairing(data []byte) (*Pairing, error) {
 	if len(data) > maxPairingFile {
 		return nil, fmt.Errorf("larger than %d bytes", maxPairingFile)
 	}
+	docs := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var doc []byte
+	for {
+		d, err := docs.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(d)) == 0 || isComment(d) {
+			continue
+		}
+		if doc != nil {
+			return nil, errors.New("holds more than one YAML document; write one Pairing with all its rules")
+		}
+		doc = d
+	}
+	asJSON, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return nil, err
+	}
 	pg := &Pairing{}
-	if err := yaml.UnmarshalStrict(data, pg); err != nil {
+	strict, err := kjson.UnmarshalStrict(asJSON, pg)
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(strict...); err != nil {
 		return nil, err
 	}
 	if pg.APIVersion != PairingAPIVersion || pg.Kind != PairingKind {
@@ -114,6 +149,16 @@ func ParsePairing(data []byte) (*Pairing, error) {
 		return nil, err
 	}
 	return pg, nil
+}
+
+// isComment tells whether a YAML document holds only comments.
+func isComment(doc []byte) bool {
+	for line := range strings.Lines(string(doc)) {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *PairingRule) compile() error {
@@ -161,6 +206,9 @@ func (r *PairingRule) compile() error {
 }
 
 func (r *PairingRule) matches(cp *clusterinventoryv1alpha1.ClusterProfile) bool {
+	if r.selector == nil {
+		return false // not compiled: ParsePairing makes rules
+	}
 	if r.Namespace != "" && r.Namespace != cp.Namespace {
 		return false
 	}
