@@ -3,9 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// badPairing is a pairing file whose first rule lacks its peer.
+func badPairing(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "pairing.yaml")
+	if err := os.WriteFile(path, []byte("apiVersion: apinet-hub.ironcore.dev/v1alpha1\nkind: Pairing\nrules:\n- names: [a]\n  role: ironcore\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 func TestRun(t *testing.T) {
 	for _, tc := range []struct {
@@ -29,6 +40,8 @@ func TestRun(t *testing.T) {
 		{args: []string{"run", "--nat-min-public-ips", "-1"}, code: 2, stderrPart: `"-1" is not a number >= 0`},
 		{args: []string{"run", "--namespace", ""}, code: 2, stderrPart: "empty namespace"},
 		{args: []string{"run", "--experimental-sharding", "--leader-elect"}, code: 2, stderrPart: "exclude each other"},
+		{args: []string{"run", "--pairing-file", "/nonexistent"}, code: 2, stderrPart: "--pairing-file: pairing file: open /nonexistent: no such file or directory"},
+		{args: []string{"run", "--pairing-file", badPairing(t)}, code: 2, stderrPart: "rule 1: role ironcore needs a peer"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {

@@ -206,6 +206,11 @@ func runHub(ctx context.Context, f *hubFlags) error {
 	if nat := f.reconcilers.NATPublicIPs; nat.Min > nat.Max {
 		return usagef("--nat-min-public-ips %d is above --nat-max-public-ips %d", nat.Min, nat.Max)
 	}
+	pairing, err := clusterprofiles.LoadPairing(f.pairingFile)
+	if err != nil {
+		return usagef("--pairing-file: %v", err)
+	}
+	f.provider.Pairing = pairing
 	setupLogging(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 	metrics.SetBuildInfo(versionString(), runtime.Version())
@@ -250,11 +255,6 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 		}
 		f.provider.Access = ac
 	}
-	pairing, err := clusterprofiles.LoadPairing(f.pairingFile)
-	if err != nil {
-		return nil, fmt.Errorf("--pairing-file: %w", err)
-	}
-	f.provider.Pairing = pairing
 
 	hub, err := manager.New(cfg, manager.Options{
 		Scheme:                  clusterprofiles.Scheme,
