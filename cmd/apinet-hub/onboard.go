@@ -1,29 +1,22 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -36,12 +29,6 @@ import (
 
 // onboardFieldManager owns what `apinet-hub onboard` writes on the hub.
 const onboardFieldManager = "apinet-hub-onboard"
-
-// roleGroupVersions is the API a cluster of each role serves.
-var roleGroupVersions = map[clusterprofiles.Role]string{
-	clusterprofiles.RoleIronCore: "networking.ironcore.dev/v1alpha1",
-	clusterprofiles.RoleAPINet:   "core.apinet.ironcore.dev/v1alpha1",
-}
 
 // onboardFlags are the flags of `apinet-hub onboard`.
 type onboardFlags struct {
@@ -273,7 +260,7 @@ func runOnboard(parent context.Context, f *onboardFlags, stdout io.Writer) error
 	if f.wait > 0 {
 		waitCtx, cancel := context.WithTimeout(parent, f.wait)
 		defer cancel()
-		return waitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout)
+		return lifecycle.WaitEngaged(waitCtx, hub, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, f.wait, stdout)
 	}
 	return nil
 }
@@ -294,29 +281,18 @@ func (f *onboardFlags) hubClient() (client.WithWatch, string, error) {
 }
 
 // apply is onboarding one cluster once o is built: the ServiceAccount if
-// asked for, the checks unless skipped, then o.Apply. onboard and onboard -f
-// both take this path.
+// asked for (lifecycle.ServiceAccountCredentials), the checks unless
+// skipped (o.Check), then o.Apply. onboard and onboard -f both take this
+// path.
 func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding, clusterCfg *rest.Config, stdout io.Writer) ([]lifecycle.Applied, error) {
-	var err error
 	if f.createSA {
-		kept := false
-		if f.keepToken {
-			var storedCfg *rest.Config
-			if storedCfg, err = f.storedToken(ctx, hub, o); err != nil {
-				return nil, err
-			}
-			if storedCfg != nil {
-				clusterCfg, kept = storedCfg, true
-			}
-		}
-		if !kept {
-			if clusterCfg, err = f.createServiceAccount(ctx, clusterCfg, o, stdout); err != nil {
-				return nil, err
-			}
+		var err error
+		if clusterCfg, err = f.serviceAccountCredentials(stdout).Provide(ctx, hub, clusterCfg, o); err != nil {
+			return nil, err
 		}
 	}
 	if !f.skipChecks {
-		if err := f.check(ctx, hub, hubHost, clusterCfg, o); err != nil {
+		if err := o.Check(ctx, hub, hubHost, clusterCfg); err != nil {
 			return nil, err
 		}
 	}
@@ -330,93 +306,15 @@ func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost str
 	return applied, nil
 }
 
-// storedToken is, for onboard -f, the config of the token already stored in
-// o's credential Secret, put into o, if it can be kept
-// (lifecycle.StoredToken) and the cluster still accepts it; nil if a new
-// token is to be made. Applying a fleet again thus mints no token (rotate
-// does); a revoked or expired token, or a changed server or context, gets a
-// new one.
-func (f *onboardFlags) storedToken(ctx context.Context, hub client.Client, o *lifecycle.Onboarding) (*rest.Config, error) {
-	secret := &corev1.Secret{}
-	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: lifecycle.CredentialSecretName(o.Name)}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("get Secret %s/%s: %w", o.Namespace, lifecycle.CredentialSecretName(o.Name), err)
+// serviceAccountCredentials maps the flags of --create-service-account to
+// lifecycle's ServiceAccountCredentials, reporting to stdout.
+func (f *onboardFlags) serviceAccountCredentials(stdout io.Writer) lifecycle.ServiceAccountCredentials {
+	return lifecycle.ServiceAccountCredentials{
+		Access:     lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)},
+		Kubeconfig: f.clusterKC, Context: f.context,
+		FieldManager: onboardFieldManager, Expiration: f.tokenExpiration, Timeout: f.timeout,
+		Keep: f.keepToken, Out: stdout,
 	}
-	access := lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
-	data, annotations, ok := lifecycle.StoredToken(secret, f.clusterKC, f.context, access)
-	if !ok {
-		return nil, nil
-	}
-	cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(data)
-	if err != nil {
-		return nil, nil
-	}
-	cfg.Timeout = f.timeout
-	if err := checkClusterRole(ctx, cfg, clusterprofiles.Role(f.role)); apierrors.IsUnauthorized(err) {
-		return nil, nil // revoked or expired: a new one
-	}
-	o.Kubeconfig, o.CredentialAnnotations = data, annotations
-	return cfg, nil
-}
-
-// createServiceAccount creates the hub's ServiceAccount, ClusterRole and
-// binding in the cluster being onboarded (with the caller's config), asks
-// for a token of the ServiceAccount and puts a kubeconfig with it into o.
-// It returns the config the checks reach the cluster with: the token's.
-func (f *onboardFlags) createServiceAccount(ctx context.Context, callerCfg *rest.Config, o *lifecycle.Onboarding, stdout io.Writer) (*rest.Config, error) {
-	c, err := client.New(callerCfg, client.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("cluster at %s: %w", callerCfg.Host, err)
-	}
-	access := lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)}
-	token, err := access.Apply(ctx, c, onboardFieldManager, f.tokenExpiration, func(kind, name string) {
-		fmt.Fprintf(stdout, "%s %s applied in the cluster\n", strings.ToLower(kind), name)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create the hub's access in the cluster at %s: %w", callerCfg.Host, describeClusterError("cluster", callerCfg.Host, err))
-	}
-	data, err := lifecycle.TokenKubeconfig(f.clusterKC, f.context, token.Value)
-	if err != nil {
-		return nil, err
-	}
-	o.Kubeconfig = data
-	o.CredentialAnnotations = lifecycle.TokenAnnotations(access, token)
-	fmt.Fprintf(stdout, "token of serviceaccount %s/%s made, bound to secret %s, valid until %s\n", f.saNamespace, f.saName, token.Anchor, token.Expires.UTC().Format(time.RFC3339))
-	cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(data)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Timeout = f.timeout
-	return cfg, nil
-}
-
-// waitEngaged polls the profile until the hub reports it Engaged, printing
-// each new reason and message of the hub's condition as it comes.
-func waitEngaged(ctx context.Context, hub client.WithWatch, key types.NamespacedName, limit time.Duration, stdout io.Writer) error {
-	last := "no " + clusterprofiles.ConditionEngaged + " condition yet (is apinet-hub running and watching namespace " + key.Namespace + "?)"
-	printed := ""
-	err := lifecycle.WaitForProfile(ctx, hub, key, func(cp *clusterinventoryv1alpha1.ClusterProfile) (bool, error) {
-		c := meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)
-		if c == nil {
-			return false, nil
-		}
-		last = c.Reason + ": " + c.Message
-		if c.Status == metav1.ConditionTrue && c.ObservedGeneration == cp.Generation {
-			fmt.Fprintf(stdout, "clusterprofile %s engaged: %s\n", key, c.Message)
-			return true, nil
-		}
-		if last != printed {
-			fmt.Fprintf(stdout, "clusterprofile %s: %s\n", key, last)
-			printed = last
-		}
-		return false, nil
-	})
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("clusterprofile %s is not Engaged after %s: %s", key, limit, last)
-	}
-	return err
 }
 
 // onboarding reads the cluster's kubeconfig and builds what to write, and
@@ -476,8 +374,9 @@ func (f *onboardFlags) onboarding() (*lifecycle.Onboarding, *rest.Config, error)
 		}
 	} else if f.createSA {
 		// The kubeconfig is made once the ServiceAccount exists
-		// (createServiceAccount); the caller's credentials reach the
-		// cluster, plugins included, only to create it.
+		// (lifecycle.ServiceAccountCredentials); the caller's
+		// credentials reach the cluster, plugins included, only to create
+		// it.
 		if clusterCfg, err = clientcmd.NewNonInteractiveClientConfig(*kc, contextName, &clientcmd.ConfigOverrides{}, nil).ClientConfig(); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", source, err)
 		}
@@ -528,132 +427,6 @@ func (f *onboardFlags) loadClusterKubeconfig() (*clientcmdapi.Config, string, er
 		return nil, "", usagef("no kubeconfig of the cluster to onboard: pass --cluster-kubeconfig or set $KUBECONFIG")
 	}
 	return kc, "the kubeconfig of $KUBECONFIG or ~/.kube/config", nil
-}
-
-// check runs the checks before writing: the hub namespace, the peer of an
-// IronCore cluster, the cluster itself, and the profile's cluster manager.
-func (f *onboardFlags) check(ctx context.Context, hub client.Client, hubHost string, cluster *rest.Config, o *lifecycle.Onboarding) error {
-	if err := hub.Get(ctx, client.ObjectKey{Name: f.namespace}, &corev1.Namespace{}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("hub namespace %q does not exist; create it first", f.namespace)
-		}
-		return fmt.Errorf("check hub namespace %q: %w", f.namespace, describeClusterError("hub", hubHost, err))
-	}
-	if clusterprofiles.Role(f.role) == clusterprofiles.RoleIronCore {
-		if err := checkPeer(ctx, hub, f.namespace, f.peer); err != nil {
-			return err
-		}
-	}
-	if err := checkClusterRole(ctx, cluster, clusterprofiles.Role(f.role)); err != nil {
-		return err
-	}
-	return checkClusterManager(ctx, hub, o)
-}
-
-// checkClusterManager refuses to update a profile of another cluster
-// manager: spec.clusterManager.name is immutable, and the profile is that
-// manager's to change.
-func checkClusterManager(ctx context.Context, hub client.Client, o *lifecycle.Onboarding) error {
-	cp := &clusterinventoryv1alpha1.ClusterProfile{}
-	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("get ClusterProfile %s/%s: %w", o.Namespace, o.Name, err)
-	}
-	if manager := cp.Spec.ClusterManager.Name; manager != o.ClusterManager {
-		return fmt.Errorf("ClusterProfile %s/%s belongs to cluster manager %q (spec.clusterManager.name cannot change); pass --cluster-manager %s to update it anyway, or pick another --name",
-			o.Namespace, o.Name, manager, manager)
-	}
-	return nil
-}
-
-// checkPeer makes sure the peer profile is there and is an apinet cluster.
-func checkPeer(ctx context.Context, hub client.Client, namespace, peer string) error {
-	cp := &clusterinventoryv1alpha1.ClusterProfile{}
-	if err := hub.Get(ctx, client.ObjectKey{Namespace: namespace, Name: peer}, cp); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("peer ClusterProfile %s/%s does not exist; onboard the apinet cluster first (apinet-hub onboard --role %s --name %s)",
-				namespace, peer, clusterprofiles.RoleAPINet, peer)
-		}
-		return fmt.Errorf("get peer ClusterProfile %s/%s: %w", namespace, peer, err)
-	}
-	if a, _ := clusterprofiles.Recorded(cp); a.Role != string(clusterprofiles.RoleAPINet) {
-		return fmt.Errorf("peer ClusterProfile %s/%s has role %q (from %s); a peer must have role %s",
-			namespace, peer, a.Role, cmp.Or(a.From, "label "+clusterprofiles.LabelRole), clusterprofiles.RoleAPINet)
-	}
-	return nil
-}
-
-// checkClusterRole reaches the cluster and makes sure it serves the API of
-// the role.
-func checkClusterRole(ctx context.Context, cfg *rest.Config, role clusterprofiles.Role) error {
-	// Discovery takes no context: bound it by what is left of the deadline.
-	cfg = rest.CopyConfig(cfg)
-	if deadline, ok := ctx.Deadline(); ok {
-		if cfg.Timeout = time.Until(deadline); cfg.Timeout <= 0 {
-			return fmt.Errorf("cluster at %s is unreachable: %w", cfg.Host, context.DeadlineExceeded)
-		}
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("cluster at %s: %w", cfg.Host, err)
-	}
-	groups, err := dc.ServerGroups()
-	if err != nil {
-		return describeClusterError("cluster", cfg.Host, err)
-	}
-	served := servedGroupVersions(groups)
-	want := roleGroupVersions[role]
-	if served[want] {
-		return nil
-	}
-	for other, gv := range roleGroupVersions {
-		if other != role && served[gv] {
-			return fmt.Errorf("wrong role: cluster at %s does not serve %s, the API of role %s; it serves %s, the API of role %s",
-				cfg.Host, want, role, gv, other)
-		}
-	}
-	var ironcore []string
-	for gv := range served {
-		if strings.HasSuffix(strings.SplitN(gv, "/", 2)[0], "ironcore.dev") {
-			ironcore = append(ironcore, gv)
-		}
-	}
-	sort.Strings(ironcore)
-	what := "no *.ironcore.dev API"
-	if len(ironcore) > 0 {
-		what = strings.Join(ironcore, ", ")
-	}
-	return fmt.Errorf("wrong role: cluster at %s does not serve %s, the API of role %s; it serves %s", cfg.Host, want, role, what)
-}
-
-func servedGroupVersions(groups *metav1.APIGroupList) map[string]bool {
-	served := map[string]bool{}
-	for _, g := range groups.Groups {
-		for _, v := range g.Versions {
-			served[v.GroupVersion] = true
-		}
-	}
-	return served
-}
-
-// describeClusterError words a failed request to a cluster (what: "hub" or
-// "cluster") by what the operator has to fix.
-func describeClusterError(what, host string, err error) error {
-	var unknownCA x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	switch {
-	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("%s at %s rejected the credentials: %w", what, host, err)
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s at %s denies the credentials this request: %w", what, host, err)
-	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
-		return fmt.Errorf("%s at %s presents a certificate the kubeconfig does not trust: %w", what, host, err)
-	default:
-		return fmt.Errorf("%s at %s is unreachable: %w", what, host, err)
-	}
 }
 
 // printManifests prints what Apply would send, as YAML documents, with the
