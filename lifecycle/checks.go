@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -83,9 +82,14 @@ func checkPeer(ctx context.Context, hub client.Client, namespace, peer string) e
 		}
 		return fmt.Errorf("get peer ClusterProfile %s/%s: %w", namespace, peer, err)
 	}
-	if a, _ := clusterprofiles.Recorded(cp); a.Role != string(clusterprofiles.RoleAPINet) {
-		return fmt.Errorf("peer ClusterProfile %s/%s has role %q (from %s); a peer must have role %s",
-			namespace, peer, a.Role, cmp.Or(a.From, "label "+clusterprofiles.LabelRole), clusterprofiles.RoleAPINet)
+	switch a, _ := clusterprofiles.Recorded(cp); {
+	case a.Role == string(clusterprofiles.RoleAPINet):
+	case a.Paired:
+		return fmt.Errorf("peer ClusterProfile %s/%s has role %q from the hub's pairing (status property %s); a peer must have role %s",
+			namespace, peer, a.Role, clusterprofiles.PropertyRole, clusterprofiles.RoleAPINet)
+	default:
+		return fmt.Errorf("peer ClusterProfile %s/%s has label %s=%q; a peer must have role %s",
+			namespace, peer, clusterprofiles.LabelRole, a.Role, clusterprofiles.RoleAPINet)
 	}
 	return nil
 }
