@@ -66,7 +66,10 @@ func FuzzParseSettings(f *testing.F) {
 			}
 		}
 		cp := newProfile("fleet", "member-1", map[string]string{LabelRole: string(RoleIronCore), LabelPeer: "apinet-1"}, annotations)
-		if _, nsSet := annotations[AnnotationAPINetNamespace]; !nsSet {
+		_, nsSet := annotations[AnnotationAPINetNamespace]
+		_, filterSet := annotations[AnnotationWatchFilter]
+		_, namespacesSet := annotations[AnnotationIronCoreNamespaces]
+		if !nsSet && !filterSet && !namespacesSet { // those are the profile's own, not settings
 			if _, problem := Parse(cp); problem != nil {
 				t.Fatalf("Parse(%v) = %v: settings must not fail a profile", annotations, problem)
 			}
@@ -315,6 +318,46 @@ func FuzzParsePairing(f *testing.F) {
 		}
 		if !p.Paired || p.Role != first.Role || (first.Role == RoleIronCore && p.Peer != (types.NamespacedName{Namespace: ns, Name: first.Peer})) {
 			t.Fatalf("Parse(%s/%s) = %+v from rule %+v", ns, name, p, first)
+		}
+	})
+}
+
+// FuzzParseScope: a profile's scope annotations never panic the parser; a
+// parsed scope has sorted, unique namespaces and overlaps itself; Overlaps
+// is symmetric; and no object is selected by two scopes that do not overlap.
+func FuzzParseScope(f *testing.F) {
+	f.Add("blue", "team-a,team-b", true, true, "green", "team-b", "team-a", "blue")
+	f.Add("", "", true, false, "", "", "default", "")
+	f.Add("a/b", " x , x ,y", true, true, "a", "x", "x", "a")
+	f.Add("x", ",", false, true, "x", "", "", "")
+	f.Fuzz(func(t *testing.T, filter, namespaces string, setFilter, setNamespaces bool, otherFilter, otherNamespaces, objNS, objFilter string) {
+		annotations := map[string]string{}
+		if setFilter {
+			annotations[AnnotationWatchFilter] = filter
+		}
+		if setNamespaces {
+			annotations[AnnotationIronCoreNamespaces] = namespaces
+		}
+		s, problem := parseScope(newProfile("fleet", "m", nil, annotations))
+		if problem != nil {
+			if problem.Reason != ReasonScopeInvalid {
+				t.Fatalf("reason %s", problem.Reason)
+			}
+			return
+		}
+		if !slices.IsSorted(s.Namespaces) || len(slices.Compact(slices.Clone(s.Namespaces))) != len(s.Namespaces) {
+			t.Fatalf("namespaces %v not sorted and unique", s.Namespaces)
+		}
+		if !s.Overlaps(s) {
+			t.Fatalf("%v does not overlap itself", s)
+		}
+		o, problem := parseScope(newProfile("fleet", "o", nil, map[string]string{AnnotationWatchFilter: otherFilter, AnnotationIronCoreNamespaces: otherNamespaces}))
+		if problem == nil && s.Overlaps(o) != o.Overlaps(s) {
+			t.Fatalf("Overlaps not symmetric: %v, %v", s, o)
+		}
+		labels := map[string]string{LabelWatchFilter: objFilter}
+		if problem == nil && s.Selects(objNS, labels) && o.Selects(objNS, labels) && !s.Overlaps(o) {
+			t.Fatalf("an object in %s labelled %q is in both %v and %v, which do not overlap", objNS, objFilter, s, o)
 		}
 	})
 }

@@ -122,6 +122,9 @@ type Profile struct {
 	Peer types.NamespacedName
 	// APINetNamespace is the member's namespace in its peer.
 	APINetNamespace string
+	// Scope is the part of the IronCore cluster the member covers (its
+	// scope annotations; the hub's --watch-filter is applied on engaging).
+	Scope Scope
 	// Paired is true when a hub-side pairing rule, not the profile's
 	// labels, gave the role and peer (Pairing).
 	Paired bool
@@ -267,6 +270,11 @@ func parseAssigned(cp *clusterinventoryv1alpha1.ClusterProfile, a Assignment) (*
 		return nil, problemf(ReasonPeerNotFound, "%s=%q is not a ClusterProfile name: %s", peerFrom, peer, strings.Join(errs, "; "))
 	}
 	p.Peer = types.NamespacedName{Namespace: cp.Namespace, Name: peer}
+	scope, problem := parseScope(cp)
+	if problem != nil {
+		return nil, problem
+	}
+	p.Scope = scope
 
 	ns, set := cp.Annotations[AnnotationAPINetNamespace]
 	if !set {

@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -158,18 +160,35 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 // building, indexing, warming and syncing it first if the connection has
 // none yet.
 func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, error) {
+	scope := j.profile.Scope
 	p.mu.Lock()
-	if mc := j.conn.member; mc != nil {
+	mc := j.conn.member
+	if mc != nil && mc.scope == scope.Key() {
 		p.mu.Unlock()
 		return mc.Cluster, nil
 	}
+	if mc != nil {
+		// The scope changed: its caches select other objects. The job
+		// runs only once the engagement on it has ended.
+		j.conn.member = nil
+	}
 	indexers := append([]memberIndex(nil), p.indexers...)
 	p.mu.Unlock()
+	if mc != nil {
+		mc.cancel()
+		select {
+		case <-mc.stopped:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 
+	kinds := p.topology.MemberKinds()
 	cl, err := cluster.New(j.conn.config, func(o *cluster.Options) {
 		o.Scheme = p.opts.Scheme
 		o.HTTPClient = j.conn.httpClient
 		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
+		scopeCache(&o.Cache, scope, kinds, p.opts.Scheme)
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +199,7 @@ func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, 
 		}
 	}
 	clCtx, cancel := context.WithCancel(j.conn.ctx)
-	stopped, err := p.startAndSync(ctx, clCtx, cl, p.topology.MemberKinds())
+	stopped, err := p.startAndSync(ctx, clCtx, cl, kinds)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -195,8 +214,36 @@ func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, 
 		}
 		return j.conn.member.Cluster, nil
 	}
-	j.conn.member = &memberCluster{Cluster: cl, cancel: cancel, stopped: stopped}
+	j.conn.member = &memberCluster{Cluster: cl, scope: scope.Key(), cancel: cancel, stopped: stopped}
 	return cl, nil
+}
+
+// scopeCache restricts a member's cache to its scope, server-side: its
+// namespaces become the cache's namespaces, and its watch filter a label
+// selector on the IronCore networking kinds that users label. What IronCore
+// makes for those objects (LoadBalancerRoutings, ipam Prefixes) does not
+// carry the label and is read by owner or name, within the namespaces.
+func scopeCache(o *cache.Options, scope clusterprofiles.Scope, kinds []client.Object, scheme *runtime.Scheme) {
+	for _, ns := range scope.Namespaces {
+		if o.DefaultNamespaces == nil {
+			o.DefaultNamespaces = map[string]cache.Config{}
+		}
+		o.DefaultNamespaces[ns] = cache.Config{}
+	}
+	if scope.WatchFilter == "" {
+		return
+	}
+	selector := labels.SelectorFromSet(labels.Set{clusterprofiles.LabelWatchFilter: scope.WatchFilter})
+	for _, kind := range kinds {
+		gvk, err := apiutil.GVKForObject(kind, scheme)
+		if err != nil || gvk.Group != "networking.ironcore.dev" || gvk.Kind == "LoadBalancerRouting" {
+			continue
+		}
+		if o.ByObject == nil {
+			o.ByObject = map[client.Object]cache.ByObject{}
+		}
+		o.ByObject[kind] = cache.ByObject{Label: selector}
+	}
 }
 
 // startAndSync starts a cluster's cache, until run ends, with the informers

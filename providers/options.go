@@ -32,6 +32,9 @@ type Options struct {
 	// Access holds the access providers (exec plugins) from the provider
 	// file; nil means credential Secrets only.
 	Access *access.Config
+	// WatchFilter is the hub's --watch-filter ("": none): a member's scope
+	// may narrow it, never widen it (clusterprofiles.Scope.Within).
+	WatchFilter string
 	// Pairing gives a role and peer to profiles without the role label
 	// (clusterprofiles.Pairing); nil handles labelled profiles only.
 	Pairing *clusterprofiles.Pairing

@@ -176,6 +176,9 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 		in.problem = clusterprofiles.Offboarding(cp)
 	}
 	if in.problem == nil && in.profile.Role == clusterprofiles.RoleIronCore {
+		in.profile.Scope, in.problem = in.profile.Scope.Within(p.opts.WatchFilter)
+	}
+	if in.problem == nil && in.profile.Role == clusterprofiles.RoleIronCore {
 		in.problem, in.claimUnverified = p.pairingProblem(ctx, in.profile)
 	}
 	if in.problem == nil {
@@ -301,7 +304,8 @@ func (p *Provider) decideMember(rec *record) (decision, time.Duration) {
 		p.disengageLocked(rec)
 		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s: %s: %s", peerName, pr.Reason, pr.Message)}), 0
 	}
-	want := engageKey{memberHash: rec.conn.hash, peerHash: peer.conn.hash, identity: rec.conn.health.identity, peer: profile.Peer, namespace: profile.APINetNamespace}
+	want := engageKey{memberHash: rec.conn.hash, peerHash: peer.conn.hash, identity: rec.conn.health.identity, peer: profile.Peer, namespace: profile.APINetNamespace,
+		scope: profile.Scope.Key()}
 	connecting := notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonEngaging, Message: "connecting to the cluster and its peer " + string(peerName)})
 	eng := &rec.eng
 	switch {
@@ -438,6 +442,9 @@ func (p *Provider) forget(key types.NamespacedName) {
 func (p *Provider) setProfileLocked(rec *record, profile *clusterprofiles.Profile) {
 	before := rec.profile
 	rec.profile = profile
+	if rec.writerOf != "" && scopeOf(before).Key() != scopeOf(profile).Key() {
+		p.wakeWritersLocked(rec.writerOf, rec) // one may hold the cluster now, or lose it
+	}
 	if claimValue(before) == claimValue(profile) {
 		return
 	}

@@ -97,6 +97,7 @@ type connection struct {
 
 type memberCluster struct {
 	cluster.Cluster
+	scope   string // the clusterprofiles.Scope.Key its cache selects
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when its cache has stopped
 }
@@ -218,6 +219,7 @@ type engageKey struct {
 	identity             clusterprofiles.Identity
 	peer                 types.NamespacedName
 	namespace            string
+	scope                string // clusterprofiles.Scope.Key
 }
 
 // engagement is an IronCore member's engagement state.

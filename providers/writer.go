@@ -6,13 +6,16 @@ import (
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
-// One IronCore cluster has one writer. Two profiles whose credentials reach
+// One IronCore object has one writer. Two profiles whose credentials reach
 // the same cluster (a copy of a profile in another hub namespace, a GitOps
 // duplicate, a second name for the same kubeconfig) would both add
 // finalizers and provider IDs to the same IronCore objects and map them into
 // two apinet namespaces. The hub lets the older profile (by creation time,
 // then namespace/name) engage and refuses the others with
 // ReasonDuplicateCluster, naming the profile that holds the cluster.
+// Profiles may share a cluster only with disjoint scopes
+// (clusterprofiles.Scope: different watch-filter values, or disjoint
+// IronCore namespaces): then no object is in two of them.
 //
 // Every IronCore profile whose last decision got as far as a proven
 // identity is a claimant of that identity, until it is deleted, turns
@@ -33,18 +36,32 @@ func (p *Provider) claimWriterLocked(rec *record, id clusterprofiles.Identity) *
 		p.writers[id][rec] = struct{}{}
 		p.wakeWritersLocked(id, rec)
 	}
+	scope := scopeOf(rec.profile)
 	holder := rec
 	for other := range p.writers[id] {
-		if olderProfile(other, holder) {
+		if other != rec && scopeOf(other.profile).Overlaps(scope) && olderProfile(other, holder) {
 			holder = other
 		}
 	}
 	if holder == rec {
 		return nil
 	}
+	if !scope.Whole() || !scopeOf(holder.profile).Whole() {
+		return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonDuplicateCluster, Message: fmt.Sprintf(
+			"the credentials of this profile reach IronCore cluster %s, where the older ClusterProfile %s already maps %s, which overlaps this profile's %s; one object has one writer, so nothing is written for this profile. Give the profiles disjoint scopes (annotations %s, %s), or delete the duplicate",
+			id, holder.key, scopeOf(holder.profile), scope, clusterprofiles.AnnotationWatchFilter, clusterprofiles.AnnotationIronCoreNamespaces)}
+	}
 	return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonDuplicateCluster, Message: fmt.Sprintf(
 		"the credentials of this profile reach IronCore cluster %s, which the older ClusterProfile %s already maps; one cluster has one writer, so nothing is written for this profile. Delete the duplicate profile (or give it the credentials of the cluster it was meant for)",
 		id, holder.key)}
+}
+
+// scopeOf is a profile's scope (the whole cluster for nil).
+func scopeOf(profile *clusterprofiles.Profile) clusterprofiles.Scope {
+	if profile == nil {
+		return clusterprofiles.Scope{}
+	}
+	return profile.Scope
 }
 
 // releaseWriterLocked drops rec's claim, waking the claimants left. Caller

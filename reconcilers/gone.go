@@ -71,7 +71,8 @@ const (
 type goneGate func(ctx context.Context) error
 
 // goneWithheld is a gone-path removal not done now, by design (held by the
-// budget, or the object is still served): not a failure, tried again after.
+// budget, or the object is still served): not a failure, tried again after
+// (never when after is 0: the object left the member's scope).
 type goneWithheld struct{ after time.Duration }
 
 func (e goneWithheld) Error() string {
@@ -150,7 +151,17 @@ func (p paths[T]) confirmGone(ctx context.Context, m *clusterprofiles.Member, ke
 
 	// The budget allows it; now prove the absence and the cluster, live.
 	reader := m.GetAPIReader()
-	switch err := reader.Get(ctx, key, p.newObject()); {
+	live := p.newObject()
+	switch err := reader.Get(ctx, key, live); {
+	case err == nil && !m.Profile.Scope.Selects(live.GetNamespace(), live.GetLabels()):
+		// A scoped member's caches select server-side: an object whose
+		// watch-filter label changed left them. It is not gone, and it is
+		// no longer this member's to reconcile or to clean up after.
+		deletions.Refund(time.Now(), budgetKey, v)
+		deletions.Release(budgetKey)
+		logger.Info("gone path: the IronCore object left the member's scope (its watch-filter label or namespace changed); nothing is deleted, and the member no longer reconciles it: its apinet objects stay until it is back in scope, or deleted in IronCore and the apinet objects by hand",
+			"scope", m.Profile.Scope.String())
+		return goneWithheld{} // withheld for good: not retried (after 0)
 	case err == nil:
 		deletions.Refund(time.Now(), budgetKey, v)
 		deletions.Release(budgetKey)

@@ -111,7 +111,7 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.provider.MaxRetryInterval, "max-retry-interval", 5*time.Minute, "longest wait between engagement retries of a member")
 	fs.DurationVar(&f.provider.StatusInterval, "profile-status-interval", 30*time.Second,
 		"interval at which an engaged member's profile gets the number of apinet objects mapped for it (status property "+clusterprofiles.PropertyMappedObjects+", written only when it changed)")
-	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>")
+	fs.StringVar(&f.reconcilers.WatchFilter, "watch-filter", "", "only reconcile IronCore objects labelled common.ironcore.dev/watch-filter=<value>, selected server-side by each member's caches; a profile's "+clusterprofiles.AnnotationWatchFilter+" may only repeat it")
 	fs.BoolVar(&f.reconcilers.DisableNetworkPeering, "disable-network-peering", false,
 		"do not report IronCore Network status.peerings (a member's profile may override it with annotation "+clusterprofiles.AnnotationDisableNetworkPeering+")")
 	fs.BoolVar(&f.reconcilers.NodeAffinityAware, "is-node-affinity-aware", false,
@@ -245,6 +245,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	f.provider.QPS = float32(f.memberQPS)
 	f.provider.Scheme = clusterprofiles.Scheme
 	f.provider.Namespaces = f.namespaces
+	f.provider.WatchFilter = f.reconcilers.WatchFilter
 	f.provider.MappedObjects = reconcilers.MappedObjects
 	f.provider.Preflight = reconcilers.CheckProviderIDNamespaces
 	f.provider.ProveAdoption = reconcilers.ProveAdoption
