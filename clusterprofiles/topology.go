@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -39,6 +40,10 @@ type Peer struct {
 	// Settings are the peer's live settings (its apinet profile's), shared
 	// by every member mapped into it; nil reads as none.
 	Settings *SharedPeerSettings
+	// Events dispatches the events of the peer's shared cache to its
+	// members by namespace (PeerKind); nil: the member's Cluster has a
+	// cache of its own, watched directly.
+	Events *PeerEvents
 }
 
 // Member is an engaged IronCore member: the cluster the reconcilers read
@@ -277,7 +282,7 @@ func appendKind(kinds []client.Object, obj client.Object) []client.Object {
 // mapFn (apinet object -> IronCore objects it stems from), into requests for
 // that member. It engages only with Members.
 func PeerKind[T client.Object](obj T, mapFn func(context.Context, *Member, T) []reconcile.Request) mcsource.TypedSource[client.Object, mcreconcile.Request] {
-	return peerKind[T]{obj: obj, mapFn: mapFn}
+	return &peerKind[T]{obj: obj, mapFn: mapFn}
 }
 
 type peerKind[T client.Object] struct {
@@ -285,18 +290,32 @@ type peerKind[T client.Object] struct {
 	mapFn func(context.Context, *Member, T) []reconcile.Request
 }
 
-func (k peerKind[T]) ForCluster(name multicluster.ClusterName, cl cluster.Cluster) (crsource.TypedSource[mcreconcile.Request], bool, error) {
+func (k *peerKind[T]) ForCluster(name multicluster.ClusterName, cl cluster.Cluster) (crsource.TypedSource[mcreconcile.Request], bool, error) {
 	m, ok := cl.(*Member)
 	if !ok {
 		return nil, false, nil
 	}
-	h := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o T) []mcreconcile.Request {
+	requests := func(ctx context.Context, o T) []mcreconcile.Request {
 		reqs := k.mapFn(ctx, m, o)
 		out := make([]mcreconcile.Request, 0, len(reqs))
 		for _, r := range reqs {
 			out = append(out, mcreconcile.Request{Request: r, ClusterName: name})
 		}
 		return out
-	})
-	return crsource.TypedKind[T, mcreconcile.Request](m.Peer.GetCache(), k.obj, h), true, nil
+	}
+	if m.Peer.Events == nil {
+		h := handler.TypedEnqueueRequestsFromMapFunc(requests)
+		return crsource.TypedKind[T, mcreconcile.Request](m.Peer.GetCache(), k.obj, h), true, nil
+	}
+	// The shared cache is synced before a member is engaged: subscribing
+	// registers the member's namespace with the one handler of this watch.
+	return crsource.TypedFunc[mcreconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[mcreconcile.Request]) error {
+		return m.Peer.Events.Subscribe(ctx, k, k.obj, m.Peer.Namespace, func(obj any) {
+			if o, ok := obj.(T); ok {
+				for _, r := range requests(ctx, o) {
+					q.Add(r)
+				}
+			}
+		})
+	}), true, nil
 }

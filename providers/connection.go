@@ -190,7 +190,7 @@ func (p *Provider) disengageLocked(rec *record) {
 func (p *Provider) pauseLocked(rec *record) {
 	p.haltLocked(rec)
 	if rec.conn != nil {
-		rec.conn.dropMember()
+		rec.conn.dropCaches()
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -147,7 +146,8 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 		Cluster:   memberCl,
 		Profile:   j.profile,
 		Label:     clusterprofiles.LabelValue(j.profile.Name),
-		Peer:      &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace, Settings: j.peerSettings},
+		Peer: &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace,
+			Settings: j.peerSettings, Events: j.peerEvents},
 		Identity:  j.key.identity,
 		TakenOver: owner.TakenOver,
 		EngagedAt: time.Now(),
@@ -307,24 +307,13 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job, member client.
 		me = *record
 	}
 
-	peerCl, err := cluster.New(j.peer.config, func(o *cluster.Options) {
-		o.Scheme = p.opts.Scheme
-		o.HTTPClient = j.peer.httpClient
-		o.Cache.DefaultNamespaces = map[string]cache.Config{ns: {}}
-		// The namespace itself, for its owner record (watchOwner).
-		o.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Namespace{}: {Field: fields.OneTermEqualSelector("metadata.name", ns)}}
-		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
-	})
+	shared, err := p.sharedPeerCache(ctx, j.peer)
 	if err != nil {
 		return nil, me, err
 	}
-	if err := p.topology.ApplyPeerIndexes(ctx, peerCl); err != nil {
-		return nil, me, err
-	}
+	j.peerEvents = shared.events
+	peerCl := clusterprofiles.NewPeerView(shared.cluster, ns)
 	kinds := claimKinds(p.topology.PeerKinds())
-	if _, err := p.startAndSync(ctx, j.ctx, peerCl, kinds); err != nil {
-		return nil, me, err
-	}
 	if !exists {
 		return peerCl, me, p.watchOwner(ctx, j, peerCl, peerClient, me)
 	}
@@ -369,6 +358,62 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job, member client.
 	p.log.Info("claimed apinet namespace", "cluster", j.profile.Name, "namespace", ns, "identity", record.Cluster, "takenOver", record.TakenOver,
 		"objects", contents.Mine+contents.Unlabelled)
 	return peerCl, *record, p.watchOwner(ctx, j, peerCl, peerClient, *record)
+}
+
+// sharedPeerCache returns the peer connection's shared apinet cache,
+// building and syncing it first if no job has. Its build is bounded by
+// EngageTimeout and runs for the connection, not for the job that started
+// it (other jobs wait for it); a failed build is tried again by the next
+// job.
+func (p *Provider) sharedPeerCache(ctx context.Context, peer *connection) (*sharedPeer, error) {
+	p.mu.Lock()
+	s := peer.shared
+	build := s == nil || s.failed()
+	if build {
+		s = &sharedPeer{ready: make(chan struct{})}
+		peer.shared = s
+	}
+	p.mu.Unlock()
+	if build {
+		s.err = p.buildSharedPeer(peer, s)
+		close(s.ready)
+	}
+	select {
+	case <-s.ready:
+		if s.err != nil {
+			return nil, s.err
+		}
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// buildSharedPeer builds, indexes, starts and syncs a peer's shared cache:
+// cluster-wide informers of every apinet kind the reconcilers watch or a
+// claim counts, and of Namespaces (their owner records).
+func (p *Provider) buildSharedPeer(peer *connection, s *sharedPeer) error {
+	ctx, cancel := context.WithTimeout(peer.ctx, p.opts.EngageTimeout)
+	defer cancel()
+	cl, err := cluster.New(peer.config, func(o *cluster.Options) {
+		o.Scheme = p.opts.Scheme
+		o.HTTPClient = peer.httpClient
+		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.topology.ApplyPeerIndexes(ctx, cl); err != nil {
+		return err
+	}
+	run, stop := context.WithCancel(peer.ctx)
+	stopped, err := p.startAndSync(ctx, run, cl, append(claimKinds(p.topology.PeerKinds()), &corev1.Namespace{}))
+	if err != nil {
+		stop()
+		return err
+	}
+	s.cluster, s.events, s.cancel, s.stopped = cl, clusterprofiles.NewPeerEvents(cl.GetCache()), stop, stopped
+	return nil
 }
 
 // claimKinds are the apinet kinds whose objects decide a namespace claim:

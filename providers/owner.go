@@ -29,22 +29,40 @@ func (p *Provider) watchOwner(ctx context.Context, j *job, peerCl cluster.Cluste
 	if err != nil {
 		return fmt.Errorf("watch the owner record: %w", err)
 	}
+	// The peer's shared cache holds every namespace: only this one's
+	// events concern the member.
+	mine := func(obj any) (*corev1.Namespace, bool) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		n, ok := obj.(*corev1.Namespace)
+		return n, ok && n.Name == ns
+	}
 	check := func(obj any) {
-		if n, ok := obj.(*corev1.Namespace); ok && n.Name == ns {
-			if owner, claimed, err := clusterprofiles.OwnerOf(n.Annotations); err == nil && claimed && owner.Cluster == me.Cluster && owner.Profile == me.Profile {
-				return
-			}
+		n, ok := mine(obj)
+		if !ok {
+			return
+		}
+		if owner, claimed, err := clusterprofiles.OwnerOf(n.Annotations); err == nil && claimed && owner.Cluster == me.Cluster && owner.Profile == me.Profile {
+			return
 		}
 		go p.confirmOwnerLost(j, peerCl, peer, me)
 	}
-	_, err = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	reg, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    check,
 		UpdateFunc: func(_, obj any) { check(obj) },
-		DeleteFunc: func(any) { go p.confirmOwnerLost(j, peerCl, peer, me) },
+		DeleteFunc: func(obj any) {
+			if _, ok := mine(obj); ok {
+				go p.confirmOwnerLost(j, peerCl, peer, me)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("watch the owner record: %w", err)
 	}
+	// The handler goes with the engagement (the job's context), not with
+	// the shared cache.
+	context.AfterFunc(j.ctx, func() { _ = informer.RemoveEventHandler(reg) })
 	return nil
 }
 

@@ -93,6 +93,32 @@ type connection struct {
 	// the member itself is paused, so that its next engagement relists
 	// afresh rather than after the informers' reconnect backoff.
 	member *memberCluster
+	// shared is an apinet peer's one cache, shared by every member mapped
+	// into the peer through views of their namespaces
+	// (clusterprofiles.NewPeerView): the peer's watches and objects are
+	// held once, whatever the number of members. Built by the first member
+	// job that needs it; dropped like member when the peer is paused.
+	shared *sharedPeer
+}
+
+// sharedPeer is a peer connection's shared apinet cache.
+type sharedPeer struct {
+	ready   chan struct{} // closed once built, or failed (err)
+	err     error
+	cluster cluster.Cluster
+	events  *clusterprofiles.PeerEvents
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed when its cache has stopped
+}
+
+// failed tells whether the build is over and failed.
+func (s *sharedPeer) failed() bool {
+	select {
+	case <-s.ready:
+		return s.err != nil
+	default:
+		return false
+	}
 }
 
 type memberCluster struct {
@@ -107,18 +133,28 @@ type memberCluster struct {
 // after the cancel; only then can it be closed, else it idles on for the
 // transport's idle timeout (90 s) with its goroutines.
 func (c *connection) close() {
-	var stopped chan struct{}
+	var stopped []chan struct{}
 	if c.member != nil {
-		stopped = c.member.stopped
+		stopped = append(stopped, c.member.stopped)
+	}
+	if s := c.shared; s != nil {
+		select {
+		case <-s.ready:
+			if s.stopped != nil {
+				stopped = append(stopped, s.stopped)
+			}
+		default: // still building: it stops with c.ctx
+		}
 	}
 	c.cancel()
-	c.dropMember()
+	c.dropCaches()
 	c.prober.Close()
 	go func() {
-		if stopped != nil {
+		timeout := time.After(time.Minute)
+		for _, ch := range stopped {
 			select {
-			case <-stopped:
-			case <-time.After(time.Minute):
+			case <-ch:
+			case <-timeout:
 			}
 		}
 		time.Sleep(time.Second) // the last watch streams reset
@@ -140,10 +176,21 @@ func (c *connection) expiry() time.Time {
 	return c.execExpiry
 }
 
-func (c *connection) dropMember() {
+// dropCaches stops the connection's member cluster and shared peer cache,
+// so that the next engagement lists afresh. Caller holds Provider.mu.
+func (c *connection) dropCaches() {
 	if c.member != nil {
 		c.member.cancel()
 		c.member = nil
+	}
+	if s := c.shared; s != nil {
+		c.shared = nil
+		go func() { // a build in flight ends with its context
+			<-s.ready
+			if s.cancel != nil {
+				s.cancel()
+			}
+		}()
 	}
 }
 
@@ -253,6 +300,8 @@ type job struct {
 	peer     *connection
 	// peerSettings are the peer's (sharedPeerSettings of its record).
 	peerSettings *clusterprofiles.SharedPeerSettings
+	// peerEvents dispatch the peer's shared cache events to members.
+	peerEvents *clusterprofiles.PeerEvents
 	ctx          context.Context
 	cancel       context.CancelFunc
 }
