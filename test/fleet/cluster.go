@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -338,6 +339,40 @@ func (c *Cluster) startAggregated() error {
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		return c.client.List(ctx, list) == nil, nil
 	})
+}
+
+// AggregatedMetrics returns the Prometheus metrics of the cluster's
+// aggregated API server (ironcore's or apinet's), read directly as the admin
+// (the aggregator's own metrics do not count what it proxies).
+func (c *Cluster) AggregatedMetrics(ctx context.Context) (string, error) {
+	if c.aggregatedOpts == nil {
+		return "", fmt.Errorf("cluster %s has no aggregated API server", c.Name)
+	}
+	cfg := rest.CopyConfig(c.admin)
+	cfg.Host = fmt.Sprintf("https://%s:%d", c.aggregatedOpts.Host, c.aggregatedOpts.Port)
+	// Its serving certificate is envtest's own, not the cluster's CA.
+	cfg.CAData, cfg.CAFile, cfg.Insecure = nil, "", true
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s/metrics: %s: %s", cfg.Host, resp.Status, body)
+	}
+	return string(body), nil
 }
 
 // Stop takes the cluster's API servers down abruptly (SIGKILL), as a crash
