@@ -40,7 +40,7 @@ func (p *Provider) ensureConnectionLocked(rec *record, role clusterprofiles.Role
 // are, at the latest when x/net/http2's health-check timer of a closed
 // connection (the read-idle timeout, 30 s) has fired.
 func newConnection(ctx context.Context, opts Options, name string, role clusterprofiles.Role, creds *clusterprofiles.Credentials) (*connection, error) {
-	cfg := opts.tune(creds.Config, name)
+	cfg := opts.tune(creds.Config, name, role)
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err

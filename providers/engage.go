@@ -143,9 +143,9 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 		return nil, fail(fmt.Sprintf("namespace %s in peer %s", j.profile.APINetNamespace, clusterprofiles.ClusterName(j.profile.Peer)), err)
 	}
 	m := &clusterprofiles.Member{
-		Cluster:   memberCl,
-		Profile:   j.profile,
-		Label:     clusterprofiles.LabelValue(j.profile.Name),
+		Cluster: memberCl,
+		Profile: j.profile,
+		Label:   clusterprofiles.LabelValue(j.profile.Name),
 		Peer: &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace,
 			Settings: j.peerSettings, Events: j.peerEvents},
 		Identity:  j.key.identity,

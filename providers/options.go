@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -41,10 +42,18 @@ type Options struct {
 	// Scheme is used by member and peer clusters. Required.
 	Scheme *runtime.Scheme
 
-	// QPS and Burst of each member's and peer's client. Default 100 / 200:
-	// client-go's 5 / 10 throttle a controller that serves a busy cluster.
+	// QPS and Burst of each member's client: one token bucket per member
+	// connection, shared by its caches, clients and probes. Default 100 /
+	// 200: client-go's 5 / 10 throttle a controller that serves a busy
+	// cluster.
 	QPS   float32
 	Burst int
+	// PeerQPS and PeerBurst bound the hub's whole load on one apinet peer:
+	// one token bucket per peer connection, shared by every member mapped
+	// into it (they write through the peer's one shared client). Default
+	// 200 / 400.
+	PeerQPS   float32
+	PeerBurst int
 	// DialTimeout bounds a TCP connect (default 5s); RequestTimeout bounds
 	// probes and the hub's one-off requests (default 30s).
 	DialTimeout, RequestTimeout time.Duration
@@ -97,6 +106,12 @@ func (o Options) defaulted() Options {
 	if o.Burst == 0 {
 		o.Burst = 200
 	}
+	if o.PeerQPS == 0 {
+		o.PeerQPS = 200
+	}
+	if o.PeerBurst == 0 {
+		o.PeerBurst = 400
+	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 5 * time.Second
 	}
@@ -148,13 +163,20 @@ func (o Options) retryBackoff() wait.Backoff {
 }
 
 // tune returns a copy of a cluster's credentials config with the hub's
-// transport settings: rate limits and dial timeout. It sets no overall
+// transport settings: rate limits and dial timeout. The rate limiter is
+// one token bucket for everything built on the config (client-go would
+// otherwise give each REST client, one per kind, a bucket of its own), a
+// peer's shared by all its members. It sets no overall
 // Timeout, which would also cut every watch; requests are bounded by their
 // contexts, TLS handshakes by client-go's 10s default, and probes and
 // one-off calls use withTimeout.
-func (o Options) tune(cfg *rest.Config, name string) *rest.Config {
+func (o Options) tune(cfg *rest.Config, name string, role clusterprofiles.Role) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if role == clusterprofiles.RoleAPINet {
+		cfg.QPS, cfg.Burst = o.PeerQPS, o.PeerBurst
+	}
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	cfg.Dial = dialer.DialContext
 	cfg.UserAgent = "apinet-hub (cluster " + name + ")"

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 func poolJob(peer, name string) *job {
@@ -84,5 +87,27 @@ func TestJobPoolTurns(t *testing.T) {
 	pl.close()
 	if j := <-done; j != nil {
 		t.Errorf("next after close = %v, want nil", j)
+	}
+}
+
+// TestTuneGivesOneTokenBucketPerConnection: every client built on a tuned
+// config draws from one bucket (client-go would give each REST client its
+// own), at the member's or the peer's rate.
+func TestTuneGivesOneTokenBucketPerConnection(t *testing.T) {
+	o := Options{QPS: 7, Burst: 9, PeerQPS: 70, PeerBurst: 90}.defaulted()
+	for _, tc := range []struct {
+		role clusterprofiles.Role
+		qps  float32
+	}{{clusterprofiles.RoleIronCore, 7}, {clusterprofiles.RoleAPINet, 70}} {
+		cfg := o.tune(&rest.Config{Host: "https://h"}, "c", tc.role)
+		if cfg.RateLimiter == nil || cfg.RateLimiter.QPS() != tc.qps {
+			t.Fatalf("%s: rate limiter %v, want one of %v QPS", tc.role, cfg.RateLimiter, tc.qps)
+		}
+		if rest.CopyConfig(cfg).RateLimiter != cfg.RateLimiter {
+			t.Fatalf("%s: copies of the config must share the bucket", tc.role)
+		}
+	}
+	if d := (Options{}).defaulted(); d.PeerQPS != 200 || d.PeerBurst != 400 {
+		t.Fatalf("peer defaults %v/%v", d.PeerQPS, d.PeerBurst)
 	}
 }

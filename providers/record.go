@@ -302,8 +302,8 @@ type job struct {
 	peerSettings *clusterprofiles.SharedPeerSettings
 	// peerEvents dispatch the peer's shared cache events to members.
 	peerEvents *clusterprofiles.PeerEvents
-	ctx          context.Context
-	cancel       context.CancelFunc
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 // sharedPeerSettings returns the live settings of an apinet profile's

@@ -58,6 +58,7 @@ type hubFlags struct {
 	enableHTTP2             bool
 	probeAddr               string
 	hubQPS, memberQPS       float64
+	peerQPS                 float64
 	hubBurst                int
 	provider                providers.Options
 	pairingFile             string
@@ -97,8 +98,10 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
 	fs.Float64Var(&f.hubQPS, "hub-qps", 50, "client QPS towards the hub cluster")
 	fs.IntVar(&f.hubBurst, "hub-burst", 100, "client burst towards the hub cluster")
-	fs.Float64Var(&f.memberQPS, "member-qps", 100, "client QPS towards each member and peer cluster")
-	fs.IntVar(&f.provider.Burst, "member-burst", 200, "client burst towards each member and peer cluster")
+	fs.Float64Var(&f.memberQPS, "member-qps", 100, "client QPS towards each member cluster (one token bucket per member)")
+	fs.Float64Var(&f.peerQPS, "peer-qps", 200, "client QPS towards each apinet peer, shared by all the members mapped into it (one token bucket per peer)")
+	fs.IntVar(&f.provider.PeerBurst, "peer-burst", 400, "client burst towards each apinet peer, shared by its members")
+	fs.IntVar(&f.provider.Burst, "member-burst", 200, "client burst towards each member cluster")
 	fs.DurationVar(&f.provider.DialTimeout, "dial-timeout", 5*time.Second, "TCP connect timeout towards members and peers")
 	fs.DurationVar(&f.provider.RequestTimeout, "request-timeout", 30*time.Second, "timeout of health probes and one-off requests to members and peers")
 	fs.DurationVar(&f.provider.EngageTimeout, "engage-timeout", 2*time.Minute, "deadline to connect, sync and engage one member")
@@ -243,6 +246,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(f.hubQPS), f.hubBurst
 	f.provider.QPS = float32(f.memberQPS)
+	f.provider.PeerQPS = float32(f.peerQPS)
 	f.provider.Scheme = clusterprofiles.Scheme
 	f.provider.Namespaces = f.namespaces
 	f.provider.WatchFilter = f.reconcilers.WatchFilter

@@ -159,7 +159,7 @@ var _ = Describe("The chart", func() {
 		Expect(containerArgs(objs)).To(Equal([]string{"run", "--leader-elect", "--leader-election-namespace=apinet-hub",
 			"--leader-election-lease-duration=15s", "--leader-election-renew-deadline=10s", "--leader-election-retry-period=2s",
 			"--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081", "--namespace=fleet",
-			"--member-qps=100", "--member-burst=200", "--hub-qps=50", "--hub-burst=100",
+			"--member-qps=100", "--member-burst=200", "--peer-qps=200", "--peer-burst=400", "--hub-qps=50", "--hub-burst=100",
 			"--probe-interval=10s", "--probe-failure-threshold=3", "--probe-success-threshold=2",
 			"--retry-interval=15s", "--max-retry-interval=5m", "--member-queue-share=1", "--member-max-in-flight=0",
 			"--nat-min-public-ips=1", "--nat-max-public-ips=10",
