@@ -45,7 +45,11 @@ func newConnection(ctx context.Context, opts Options, name string, role clusterp
 	if err != nil {
 		return nil, err
 	}
-	prober, err := clusterprofiles.NewProber(opts.withTimeout(cfg), role)
+	// Probes draw from a bucket of their own: a member busy at its rate
+	// limit is not unhealthy.
+	probeCfg := opts.withTimeout(cfg)
+	probeCfg.RateLimiter = nil
+	prober, err := clusterprofiles.NewProber(probeCfg, role)
 	if err != nil {
 		return nil, err
 	}
