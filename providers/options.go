@@ -58,7 +58,9 @@ type Options struct {
 	// probes and the hub's one-off requests (default 30s).
 	DialTimeout, RequestTimeout time.Duration
 	// EngageTimeout bounds building, syncing and engaging one cluster
-	// (default 2m). EngageWorkers clusters are engaged at once (default 4),
+	// (default 2m). EngageWorkers clusters are engaged at once (default 16:
+	// engaging mostly waits on the network, and a fleet of hundreds should
+	// not queue behind a few workers),
 	// at most EngagePeerShare of them members of one peer (default half the
 	// workers, at least 1), so that a slow peer cannot hold every worker.
 	EngageTimeout   time.Duration
@@ -122,7 +124,7 @@ func (o Options) defaulted() Options {
 		o.EngageTimeout = 2 * time.Minute
 	}
 	if o.EngageWorkers == 0 {
-		o.EngageWorkers = 4
+		o.EngageWorkers = 16
 	}
 	if o.EngagePeerShare <= 0 {
 		o.EngagePeerShare = max(o.EngageWorkers/2, 1)

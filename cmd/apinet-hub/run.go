@@ -105,7 +105,7 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.provider.DialTimeout, "dial-timeout", 5*time.Second, "TCP connect timeout towards members and peers")
 	fs.DurationVar(&f.provider.RequestTimeout, "request-timeout", 30*time.Second, "timeout of health probes and one-off requests to members and peers")
 	fs.DurationVar(&f.provider.EngageTimeout, "engage-timeout", 2*time.Minute, "deadline to connect, sync and engage one member")
-	fs.IntVar(&f.provider.EngageWorkers, "engage-workers", 4, "members connected at once")
+	fs.IntVar(&f.provider.EngageWorkers, "engage-workers", 16, "members and peers connected at once (connecting mostly waits on the network)")
 	fs.IntVar(&f.provider.EngagePeerShare, "engage-peer-share", 0, "members of one apinet peer connected at once, so that a slow peer cannot hold every engage worker (0: half of --engage-workers, at least 1)")
 	fs.DurationVar(&f.provider.ProbeInterval, "probe-interval", 10*time.Second, "interval of health probes of each member and peer (/readyz, the API group the hub uses, and a member's identity)")
 	fs.IntVar(&f.provider.ProbeFailureThreshold, "probe-failure-threshold", 3, "consecutive failed probes that pause a member (or a peer and its members)")
