@@ -59,6 +59,7 @@ type hubFlags struct {
 	probeAddr               string
 	hubQPS, memberQPS       float64
 	peerQPS                 float64
+	pprofAddr               string
 	hubBurst                int
 	provider                providers.Options
 	pairingFile             string
@@ -96,6 +97,8 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "folder with tls.crt and tls.key of the metrics endpoint (empty: a self-signed certificate, made at start)")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics endpoint (off: HTTP/1.1 only, against HTTP/2 stream-reset and rapid-reset attacks)")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "",
+		"address of Go's /debug/pprof/ endpoints (heap, goroutine, profile), plain HTTP without authentication: bind it to localhost and reach it with kubectl port-forward (empty: off)")
 	fs.Float64Var(&f.hubQPS, "hub-qps", 50, "client QPS towards the hub cluster")
 	fs.IntVar(&f.hubBurst, "hub-burst", 100, "client burst towards the hub cluster")
 	fs.Float64Var(&f.memberQPS, "member-qps", 100, "client QPS towards each member cluster (one token bucket per member)")
@@ -266,6 +269,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 		Cache:                   providers.HubCacheOptions(f.provider),
 		Metrics:                 metricsOptions(f),
 		HealthProbeBindAddress:  f.probeAddr,
+		PprofBindAddress:        f.pprofAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "apinet-hub.ironcore.dev",
 		LeaderElectionNamespace: f.leaderElectionNS,
