@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 
@@ -48,8 +49,11 @@ func (r *networkReconciler) setupWithManager(ctx context.Context, mgr mcmanager.
 		reconciler: r.reconciler,
 		controller: "network",
 		finalizer:  FinalizerNetwork,
-		newObject:  func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
-		newList:    func() client.ObjectList { return &networkingv1alpha1.NetworkList{} },
+		// With the provider ID: the floor's two member writes per
+		// Network (finalizer and provider ID, status), not three.
+		finalizerInNormal: true,
+		newObject:         func() *networkingv1alpha1.Network { return &networkingv1alpha1.Network{} },
+		newList:           func() client.ObjectList { return &networkingv1alpha1.NetworkList{} },
 		mapped: func(nw *networkingv1alpha1.Network) bool {
 			return nw.Status.State == networkingv1alpha1.NetworkStateAvailable
 		},
@@ -165,9 +169,14 @@ func (r *networkReconciler) reconcileNormal(ctx context.Context, m *clusterprofi
 	}
 	if nw.Spec.ProviderID == "" {
 		id := NetworkID{Namespace: an.Namespace, Name: an.Name, ID: an.Spec.ID, UID: an.UID}.String()
-		if err := Patch(ctx, c, nw, func(nw *networkingv1alpha1.Network) { nw.Spec.ProviderID = id }); err != nil {
+		if err := Patch(ctx, c, nw, func(nw *networkingv1alpha1.Network) {
+			nw.Spec.ProviderID = id
+			controllerutil.AddFinalizer(nw, FinalizerNetwork)
+		}); err != nil {
 			return reconcile.Result{}, err
 		}
+	} else if err := EnsureFinalizer(ctx, c, nw, FinalizerNetwork); err != nil {
+		return reconcile.Result{}, err
 	}
 	disabled := r.peeringDisabled(m)
 	return reconcile.Result{}, PatchStatus(ctx, c, nw, func(nw *networkingv1alpha1.Network) { setNetworkStatus(nw, an, disabled) })

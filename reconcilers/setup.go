@@ -91,7 +91,7 @@ func SetupWithManager(ctx context.Context, mgr mcmanager.Manager, topology *clus
 	}
 	opts.GoneDeletions = withDeletionBudgetDefaults(opts.GoneDeletions)
 	hub := mgr.GetLocalManager()
-	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(topology.Member, maxApplied), kinds: &mappedKinds{},
+	base := reconciler{topology: topology, opts: opts, applied: newAppliedMemo(maxAppliedPerMember), kinds: &mappedKinds{},
 		hub: hubEvents{reader: hub.GetClient(), recorder: hub.GetEventRecorder("apinet-hub")}}
 	metrics.SetUsageSource(base.usage)
 	metrics.SetHeldDeletionsSource(base.heldDeletions)
@@ -175,8 +175,8 @@ var otherOutcome = map[string]string{"success": "error", "error": "success"}
 //   - being deleted: if it carries the kind's finalizer, run the delete path
 //     until it reports done, then remove the finalizer (an object without it
 //     was never mapped, or was handed back: nothing is touched);
-//   - otherwise: unless the kind leaves it alone, add the finalizer, then run
-//     the normal path (fetch what it needs, build the desired apinet objects
+//   - otherwise: unless the kind leaves it alone, add the finalizer (or
+//     let the normal path add it: finalizerInNormal), then run the normal path (fetch what it needs, build the desired apinet objects
 //     and IronCore status with pure functions, apply and patch).
 //
 // A failed write of an apinet object (applyError, from reconciler.apply or
@@ -189,8 +189,14 @@ type paths[T client.Object] struct {
 	controller string
 	// finalizer is apinetlet's finalizer of the kind.
 	finalizer string
-	newObject func() T
-	newList   func() client.ObjectList
+	// finalizerInNormal says that the normal path adds the finalizer
+	// itself, in its first patch of the object (a Network's: with the
+	// provider ID, one member request where apinetlet makes two). The
+	// apinet objects it writes before that patch stay safe: if the
+	// IronCore object goes meanwhile, the gone path removes them.
+	finalizerInNormal bool
+	newObject         func() T
+	newList           func() client.ObjectList
 	// mapped tells from an object's status (after the normal path) whether
 	// it is mapped: the moment its mapping latency is observed.
 	mapped func(T) bool
@@ -262,8 +268,10 @@ func (p paths[T]) reconcile(ctx context.Context, m *clusterprofiles.Member, req 
 	if p.leaveAlone != nil && p.leaveAlone(ctx, m, obj) {
 		return reconcile.Result{}, nil
 	}
-	if err := EnsureFinalizer(ctx, m.GetClient(), obj, p.finalizer); err != nil {
-		return reconcile.Result{}, err
+	if !p.finalizerInNormal {
+		if err := EnsureFinalizer(ctx, m.GetClient(), obj, p.finalizer); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	result, err := p.normal(ctx, m, obj)
 	if err != nil {
