@@ -70,6 +70,8 @@ type Member struct {
 	mapped sync.Map
 	// deletions is the account of gone-path deletions (GoneDeletions).
 	deletions Deletions
+	// local holds the reconcilers' state of this engagement (Local).
+	local sync.Map
 
 	// work tracks the reconciles running for this engagement (inflight.go).
 	work inflight
@@ -134,6 +136,18 @@ func (m *Member) OnSettingsChange(ctx context.Context, fn func()) {
 func (m *Member) FirstMapping(uid types.UID) bool {
 	_, seen := m.mapped.LoadOrStore(uid, struct{}{})
 	return !seen
+}
+
+// Local returns the value kept under key for this engagement, made by mk
+// on first use. State the reconcilers keep per member (their applied memo)
+// goes with the engagement, so it is bounded by the members engaged and
+// starts afresh when a member is engaged again.
+func (m *Member) Local(key any, mk func() any) any {
+	if v, ok := m.local.Load(key); ok {
+		return v
+	}
+	v, _ := m.local.LoadOrStore(key, mk())
+	return v
 }
 
 // ForgetMapping drops a deleted object's record.

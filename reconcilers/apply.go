@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -73,10 +72,13 @@ func apply(ctx context.Context, c client.Client, u *unstructured.Unstructured, o
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
 }
 
-// maxApplied bounds the applied memo (a few hundred bytes an entry). A memo that
-// is full is swept of objects that are gone; only if the live objects alone
-// fill it does it start afresh (each object then costs one apply more).
-const maxApplied = 1 << 17
+// maxAppliedPerMember bounds a member's applied memo (a few hundred bytes
+// an entry: at most about 1 MiB a member). A member's memo that is full is
+// swept of objects that are gone; only if its live objects alone fill it
+// does it start afresh (each of its objects then costs one apply more). A
+// member with more objects than that costs itself one apply per
+// reconcile, never another member.
+const maxAppliedPerMember = 1 << 12
 
 // appliedMemo remembers, for every apinet object the hub applied, a digest of
 // the applied content and the resourceVersion the server answered with. An
@@ -87,21 +89,22 @@ const maxApplied = 1 << 17
 // change nothing, so it is skipped and obj is read from the cache. Any write
 // to the object by anyone (drift, status, deletion) changes its
 // resourceVersion, so the next reconcile applies again. The memo lives in
-// memory only: a restarted hub applies everything once.
+// memory only, one per member engagement (Member.Local): a restarted hub,
+// or a member engaged again, applies everything once.
 type appliedMemo struct {
-	// member resolves an engaged member (Topology.Member) when the memo is
-	// swept.
-	member func(multicluster.ClusterName) (*clusterprofiles.Member, error)
-	limit  int
+	// limit of entries per member.
+	limit int
+}
 
+// memberMemo is one member's part of the memo.
+type memberMemo struct {
 	mu      sync.Mutex
 	entries map[appliedKey]appliedEntry
 }
 
 type appliedKey struct {
-	member multicluster.ClusterName
-	gvk    schema.GroupVersionKind
-	key    types.NamespacedName
+	gvk schema.GroupVersionKind
+	key types.NamespacedName
 }
 
 type appliedEntry struct {
@@ -109,8 +112,13 @@ type appliedEntry struct {
 	resourceVersion string
 }
 
-func newAppliedMemo(member func(multicluster.ClusterName) (*clusterprofiles.Member, error), limit int) *appliedMemo {
-	return &appliedMemo{member: member, limit: limit, entries: map[appliedKey]appliedEntry{}}
+func newAppliedMemo(limit int) *appliedMemo {
+	return &appliedMemo{limit: limit}
+}
+
+// of is the member's memo.
+func (a *appliedMemo) of(m *clusterprofiles.Member) *memberMemo {
+	return m.Local(a, func() any { return &memberMemo{entries: map[appliedKey]appliedEntry{}} }).(*memberMemo)
 }
 
 // apply server-side-applies obj to the member's peer (applyContent, apply),
@@ -127,11 +135,12 @@ func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj 
 		return err
 	}
 	digest := sha256.Sum256(append(content, fieldManager...))
-	key := appliedKey{member: m.Profile.Name, gvk: u.GroupVersionKind(), key: client.ObjectKeyFromObject(obj)}
+	key := appliedKey{gvk: u.GroupVersionKind(), key: client.ObjectKeyFromObject(obj)}
+	mm := a.of(m)
 
-	a.mu.Lock()
-	last, known := a.entries[key]
-	a.mu.Unlock()
+	mm.mu.Lock()
+	last, known := mm.entries[key]
+	mm.mu.Unlock()
 	if known && last.digest == digest {
 		cached := obj.DeepCopyObject().(client.Object)
 		err := c.Get(ctx, key.key, cached)
@@ -140,48 +149,42 @@ func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj 
 			reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(cached).Elem())
 			return nil
 		case apierrors.IsNotFound(err):
-			a.forget(key)
+			mm.forget(key)
 		}
 	}
 	if err := apply(ctx, c, u, obj, fieldManager); err != nil {
-		a.forget(key)
+		mm.forget(key)
 		return err
 	}
-	if a.full(key) {
-		a.sweep(ctx)
+	if mm.full(key, a.limit) {
+		mm.sweep(ctx, m)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, known := a.entries[key]; !known && len(a.entries) >= a.limit {
-		clear(a.entries)
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	if _, known := mm.entries[key]; !known && len(mm.entries) >= a.limit {
+		clear(mm.entries)
 	}
-	a.entries[key] = appliedEntry{digest: digest, resourceVersion: obj.GetResourceVersion()}
+	mm.entries[key] = appliedEntry{digest: digest, resourceVersion: obj.GetResourceVersion()}
 	return nil
 }
 
 // full reports whether key is new and the memo has no room for it.
-func (a *appliedMemo) full(key appliedKey) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, known := a.entries[key]
-	return !known && len(a.entries) >= a.limit
+func (mm *memberMemo) full(key appliedKey, limit int) bool {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	_, known := mm.entries[key]
+	return !known && len(mm.entries) >= limit
 }
 
-// sweep drops the entries of members that are no longer engaged and of
-// objects their peer's cache no longer holds. The cache is read without
-// holding the memo's lock.
-func (a *appliedMemo) sweep(ctx context.Context) {
-	a.mu.Lock()
-	keys := slices.Collect(maps.Keys(a.entries))
-	a.mu.Unlock()
+// sweep drops the entries of objects the member's peer cache no longer
+// holds. The cache is read without holding the memo's lock.
+func (mm *memberMemo) sweep(ctx context.Context, m *clusterprofiles.Member) {
+	mm.mu.Lock()
+	keys := slices.Collect(maps.Keys(mm.entries))
+	mm.mu.Unlock()
+	c := m.Peer.GetClient()
 	var gone []appliedKey
 	for _, k := range keys {
-		m, err := a.member(k.member)
-		if err != nil {
-			gone = append(gone, k)
-			continue
-		}
-		c := m.Peer.GetClient()
 		obj, err := c.Scheme().New(k.gvk)
 		if err != nil {
 			gone = append(gone, k)
@@ -191,17 +194,17 @@ func (a *appliedMemo) sweep(ctx context.Context) {
 			gone = append(gone, k)
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
 	for _, k := range gone {
-		delete(a.entries, k)
+		delete(mm.entries, k)
 	}
 }
 
-func (a *appliedMemo) forget(key appliedKey) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.entries, key)
+func (mm *memberMemo) forget(key appliedKey) {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	delete(mm.entries, key)
 }
 
 func pruneNulls(v any) any {

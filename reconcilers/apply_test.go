@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
-	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/reconcilers"
@@ -56,8 +55,7 @@ var _ = Describe("Applying apinet objects", func() {
 		Expect(cl.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 		m := &clusterprofiles.Member{Peer: &clusterprofiles.Peer{Cluster: cl, Name: "apinet-1-counted", Namespace: ns}}
 
-		resolve := func(multicluster.ClusterName) (*clusterprofiles.Member, error) { return m, nil }
-		memo := reconcilers.NewAppliedMemo(resolve, 1000)
+		memo := reconcilers.NewAppliedMemo(1000)
 		named := func(name, label string) *apinetv1alpha1.Network {
 			return &apinetv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 				Labels: map[string]string{"apinet-hub.test/memo": label}}}
@@ -133,7 +131,7 @@ var _ = Describe("Applying apinet objects", func() {
 		Expect(peer().Delete(ctx, recreated)).To(Succeed())
 
 		By("a full memo is swept of objects that are gone and keeps the live ones")
-		memo = reconcilers.NewAppliedMemo(resolve, 2)
+		memo = reconcilers.NewAppliedMemo(2)
 		Expect(apply(named("kept", "1"))).To(BeEquivalentTo(1))
 		Expect(apply(named("doomed", "1"))).To(BeEquivalentTo(1))
 		settledNamed("kept")
@@ -141,9 +139,24 @@ var _ = Describe("Applying apinet objects", func() {
 		settledNamed("kept")
 		Expect(peer().Delete(ctx, named("doomed", "1"))).To(Succeed())
 		gone("doomed")
-		Expect(memo.Len()).To(Equal(2))
+		Expect(memo.Len(m)).To(Equal(2))
 		Expect(apply(named("new", "1"))).To(BeEquivalentTo(1), "full: the sweep drops doomed")
-		Expect(memo.Len()).To(Equal(2), "kept and new")
+		Expect(memo.Len(m)).To(Equal(2), "kept and new")
 		Expect(apply(named("kept", "1"))).To(BeZero(), "kept's entry survived the sweep")
+
+		By("each member's memo is bounded on its own: one member's full memo costs another nothing")
+		other := &clusterprofiles.Member{Peer: m.Peer}
+		Expect(memo.Apply(ctx, other, named("other", "1"), reconcilers.FieldManager)).To(Succeed())
+		settledNamed("other")
+		Expect(memo.Apply(ctx, other, named("other", "1"), reconcilers.FieldManager)).To(Succeed()) // learns the settled version
+		settledNamed("other")
+		for _, name := range []string{"a", "b", "c"} { // m overflows its memo
+			Expect(apply(named(name, "1"))).To(BeEquivalentTo(1))
+		}
+		Expect(memo.Len(m)).To(BeNumerically("<=", 2))
+		Expect(memo.Len(other)).To(Equal(1))
+		before := writes.Load()
+		Expect(memo.Apply(ctx, other, named("other", "1"), reconcilers.FieldManager)).To(Succeed())
+		Expect(writes.Load() - before).To(BeZero(), "other's entry is untouched by m's overflow")
 	})
 })

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
@@ -12,17 +11,17 @@ import (
 // AppliedMemo lets the external tests drive the applied memo directly.
 type AppliedMemo = appliedMemo
 
-// NewAppliedMemo returns an empty memo of at most limit entries that
-// resolves members with member when it sweeps.
-func NewAppliedMemo(member func(multicluster.ClusterName) (*clusterprofiles.Member, error), limit int) *AppliedMemo {
-	return newAppliedMemo(member, limit)
+// NewAppliedMemo returns an empty memo of at most limit entries per member.
+func NewAppliedMemo(limit int) *AppliedMemo {
+	return newAppliedMemo(limit)
 }
 
-// Len is the number of entries.
-func (a *appliedMemo) Len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.entries)
+// Len is the number of entries of a member.
+func (a *appliedMemo) Len(m *clusterprofiles.Member) int {
+	mm := a.of(m)
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	return len(mm.entries)
 }
 
 // Apply is what every reconciler's apply does.
