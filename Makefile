@@ -70,10 +70,18 @@ run: servers build ## a local fleet on real servers with the hub running against
 	$(GO) build -o $(BIN)/localfleet ./test/localfleet
 	$(BIN)/localfleet --hub $(BIN)/apinet-hub $(RUN_ARGS)
 
-.PHONY: bench
+.PHONY: bench bench-scale
 
 bench: servers build ## apinet-hub vs the real apinetlet vs a floor, and noisy neighbours, on real fleets (~45 min); writes test/bench/results
 	$(GO) run ./test/bench -hub $(BIN)/apinet-hub -k $(K) -n $(N) -rate $(RATE) $(BENCH_ARGS)
+
+# `make bench-scale`: the hub's cost per member at fleet sizes (SCALE_STEPS
+# simulated members as scoped profiles over SCALE_CLUSTERS real IronCore
+# clusters, one real peer); SCALE_ARGS for further flags (go run ./test/bench scale -h).
+SCALE_STEPS ?= 25,50,100,200
+SCALE_CLUSTERS ?= 2
+bench-scale: servers build ## the hub's memory, watches and cold start at SCALE_STEPS members, on real servers; writes test/bench/results/scale-*.json
+	$(GO) run ./test/bench scale -hub $(BIN)/apinet-hub -steps $(SCALE_STEPS) -clusters $(SCALE_CLUSTERS) $(SCALE_ARGS)
 
 clean: ## remove built binaries and local run state
 	rm -rf $(BIN) .run

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+// This file is `make bench-scale`: the hub's cost per member at fleet
+// sizes, on real servers. Members are simulated as scoped profiles
+// (apinet-hub.ironcore.dev/watch-filter) over a few real IronCore clusters,
+// each profile with a ServiceAccount token of its own (so each is a
+// connection of its own, as distinct clusters would be), all mapped into one
+// real apinet peer. At every step the hub starts cold with all members and
+// their objects in place; the bench records the time to all Engaged and to
+// all mapped, then, settled, the hub's RSS, Go heap, goroutines and the
+// watches open on the peer and on the IronCore clusters. Step 0 (the peer
+// alone) is the baseline: per-member figures are (step - baseline) / members.
+
+// ScaleOptions are the flags of `bench scale`.
+type ScaleOptions struct {
+	Steps    []int    `json:"steps"`
+	Clusters int      `json:"ironcoreClusters"`
+	Objects  int      `json:"networksPerMember"`
+	Settle   Duration `json:"settle"`
+	Timeout  Duration `json:"timeout"`
+	HubArgs  []string `json:"hubArgs,omitempty"`
+
+	hub, out string
+}
+
+// ScaleStep is one step's figures.
+type ScaleStep struct {
+	Members         int     `json:"members"`
+	EngagedSeconds  float64 `json:"coldStartToAllEngagedSeconds"`
+	MappedSeconds   float64 `json:"coldStartToAllMappedSeconds"`
+	RSSMiB          float64 `json:"rssMiB"`
+	HeapMiB         float64 `json:"goHeapInuseMiB"`
+	Goroutines      int     `json:"goroutines"`
+	PeerWatches     int     `json:"hubWatchesOnPeer"`
+	IronCoreWatches int     `json:"hubWatchesOnIronCoreClusters"`
+	// Per member, against step 0.
+	RSSPerMemberMiB  float64 `json:"rssPerMemberMiB,omitempty"`
+	HeapPerMemberMiB float64 `json:"heapPerMemberMiB,omitempty"`
+}
+
+// ScaleReport is what bench-scale writes.
+type ScaleReport struct {
+	Started time.Time    `json:"started"`
+	Options ScaleOptions `json:"options"`
+	Steps   []ScaleStep  `json:"steps"`
+}
+
+func scaleMain(args []string) int {
+	var o ScaleOptions
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	steps := fs.String("steps", "25,50,100,200", "member counts, ascending")
+	fs.IntVar(&o.Clusters, "clusters", 2, "real IronCore clusters the simulated members are spread over")
+	fs.IntVar(&o.Objects, "objects", 5, "Networks per member")
+	settle := fs.Duration("settle", 20*time.Second, "wait after all are mapped, before sampling")
+	timeout := fs.Duration("timeout", 10*time.Minute, "limit of one step's cold start")
+	hubArgs := fs.String("hub-args", "", "further apinet-hub run flags, space-separated")
+	fs.StringVar(&o.hub, "hub", "", "apinet-hub binary")
+	fs.StringVar(&o.out, "out", "test/bench/results", "folder of the JSON result")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	for _, s := range strings.Split(*steps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 || (len(o.Steps) > 0 && n <= o.Steps[len(o.Steps)-1]) {
+			fmt.Fprintf(os.Stderr, "-steps %q: want ascending positive counts\n", *steps)
+			return 2
+		}
+		o.Steps = append(o.Steps, n)
+	}
+	if *hubArgs != "" {
+		o.HubArgs = strings.Fields(*hubArgs)
+	}
+	o.Settle, o.Timeout = Duration(*settle), Duration(*timeout)
+	if o.hub == "" {
+		fmt.Fprintln(os.Stderr, "bench scale: -hub is required (make bench-scale builds it)")
+		return 2
+	}
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
+	ctrllog.SetLogger(logr.Discard())
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	r, err := runScale(ctx, o)
+	if r != nil {
+		fmt.Print(r.markdown())
+		if werr := writeJSON(o.out, "scale", r); werr != nil {
+			fmt.Fprintln(os.Stderr, werr)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench scale:", err)
+		return 1
+	}
+	return 0
+}
+
+func runScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
+	r := &ScaleReport{Started: time.Now().UTC(), Options: o}
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(o.Clusters, 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Stop() }()
+	hub := f.Hub().Client()
+	if err := hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}}); err != nil {
+		return nil, err
+	}
+	peer := f.Cluster(peerName)
+	if err := fleet.Onboard(ctx, hub, fleetNamespace, peerName, fleet.APINetLabels, nil, peer.Kubeconfig()); err != nil {
+		return nil, err
+	}
+	var ironcore []*fleet.Cluster
+	for i := 1; i <= o.Clusters; i++ {
+		ironcore = append(ironcore, f.Cluster(fmt.Sprintf("ironcore-%d", i)))
+	}
+	logs, err := os.MkdirTemp("", "bench-scale-")
+	if err != nil {
+		return nil, err
+	}
+	progress("bench-scale: logs in %s", logs)
+
+	baseline, err := scaleStep(ctx, o, f, ironcore, 0, logs)
+	if err != nil {
+		return r, fmt.Errorf("baseline: %w", err)
+	}
+	r.Steps = append(r.Steps, baseline)
+	members := 0
+	for _, n := range o.Steps {
+		if err := addMembers(ctx, o, hub, ironcore, members, n); err != nil {
+			return r, err
+		}
+		members = n
+		s, err := scaleStep(ctx, o, f, ironcore, n, logs)
+		if err != nil {
+			return r, fmt.Errorf("%d members: %w", n, err)
+		}
+		s.RSSPerMemberMiB = (s.RSSMiB - baseline.RSSMiB) / float64(n)
+		s.HeapPerMemberMiB = (s.HeapMiB - baseline.HeapMiB) / float64(n)
+		r.Steps = append(r.Steps, s)
+	}
+	return r, nil
+}
+
+// scaleMember is the name, watch filter and cluster of simulated member i.
+func scaleMember(i int, ironcore []*fleet.Cluster) (string, *fleet.Cluster) {
+	return fmt.Sprintf("m-%04d", i), ironcore[i%len(ironcore)]
+}
+
+// addMembers onboards members from..to-1, each with a token of its own, and
+// creates their Networks.
+func addMembers(ctx context.Context, o ScaleOptions, hub client.Client, ironcore []*fleet.Cluster, from, to int) error {
+	start := time.Now()
+	work := make(chan int)
+	errs := make(chan error, to-from)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				errs <- addMember(ctx, o, hub, ironcore, i)
+			}
+		})
+	}
+	for i := from; i < to; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	progress("bench-scale: onboarded members %d..%d with %d Networks each in %.1f s", from, to-1, o.Objects, time.Since(start).Seconds())
+	return nil
+}
+
+func addMember(ctx context.Context, o ScaleOptions, hub client.Client, ironcore []*fleet.Cluster, i int) error {
+	name, c := scaleMember(i, ironcore)
+	token, err := c.ServiceAccountToken(ctx, "apinet-hub-scale")
+	if err != nil {
+		return fmt.Errorf("%s: token: %w", name, err)
+	}
+	if err := fleet.Onboard(ctx, hub, fleetNamespace, name, fleet.IronCoreLabels(peerName),
+		map[string]string{clusterprofiles.AnnotationWatchFilter: name}, token.Kubeconfig); err != nil {
+		return fmt.Errorf("%s: onboard: %w", name, err)
+	}
+	for j := range o.Objects {
+		nw := &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s-%d", name, j),
+			Labels: map[string]string{clusterprofiles.LabelWatchFilter: name}}}
+		if err := c.Client().Create(ctx, nw); err != nil {
+			return fmt.Errorf("%s: Network: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// scaleStep starts the hub cold with n members in place and measures it.
+func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*fleet.Cluster, n int, logs string) (ScaleStep, error) {
+	s := ScaleStep{Members: n}
+	pprofAddr, err := fleet.FreeAddr()
+	if err != nil {
+		return s, err
+	}
+	start := time.Now()
+	h, err := fleet.StartHub(fleet.HubOptions{Binary: o.hub, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: fleetNamespace,
+		Log: filepath.Join(logs, fmt.Sprintf("hub-%d.log", n)), Args: append([]string{"--pprof-bind-address", pprofAddr}, o.HubArgs...)})
+	if err != nil {
+		return s, err
+	}
+	defer func() { _ = h.Stop(30 * time.Second) }()
+	hub := f.Hub().Client()
+	deadline := time.Now().Add(time.Duration(o.Timeout))
+	for engaged := -1; engaged < n+1; { // n members and the peer
+		if engaged, err = countEngaged(ctx, hub); err != nil {
+			return s, err
+		}
+		if h.Exited() || time.Now().After(deadline) {
+			return s, fmt.Errorf("%d of %d profiles engaged after %s (hub exited: %v)", engaged, n+1, time.Since(start).Round(time.Second), h.Exited())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.EngagedSeconds = time.Since(start).Seconds()
+	for mapped := -1; mapped < n*o.Objects; {
+		if mapped, err = countMapped(ctx, ironcore); err != nil {
+			return s, err
+		}
+		if h.Exited() || time.Now().After(deadline) {
+			return s, fmt.Errorf("%d of %d Networks mapped after %s", mapped, n*o.Objects, time.Since(start).Round(time.Second))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.MappedSeconds = time.Since(start).Seconds()
+	progress("bench-scale: %d members: all engaged %.1f s, all %d Networks mapped %.1f s after the hub's start", n, s.EngagedSeconds, n*o.Objects, s.MappedSeconds)
+	sleepCtx(ctx, time.Duration(o.Settle))
+
+	p, err := readProc(h.PID())
+	if err != nil {
+		return s, err
+	}
+	s.RSSMiB = float64(p.RSS) / (1 << 20)
+	metricsText, err := h.Scrape(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.HeapMiB = metricValue(metricsText, "go_memstats_heap_inuse_bytes", "") / (1 << 20)
+	s.Goroutines = int(metricValue(metricsText, "go_goroutines", ""))
+	peerMetrics, err := f.Cluster(peerName).AggregatedMetrics(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.PeerWatches = int(metricValue(peerMetrics, "apiserver_longrunning_requests", `verb="WATCH"`))
+	for _, c := range ironcore {
+		m, err := c.AggregatedMetrics(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.IronCoreWatches += int(metricValue(m, "apiserver_longrunning_requests", `verb="WATCH"`))
+	}
+	if err := saveHeapProfile(ctx, pprofAddr, filepath.Join(logs, fmt.Sprintf("heap-%d.pb.gz", n))); err != nil {
+		progress("bench-scale: heap profile: %v", err)
+	}
+	return s, nil
+}
+
+// countEngaged counts the profiles whose Engaged condition is True.
+func countEngaged(ctx context.Context, hub client.Client) (int, error) {
+	list := &clusterinventoryv1alpha1.ClusterProfileList{}
+	if err := hub.List(ctx, list, client.InNamespace(fleetNamespace)); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range list.Items {
+		if meta.IsStatusConditionTrue(list.Items[i].Status.Conditions, clusterprofiles.ConditionEngaged) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// countMapped counts the members' Networks that carry a provider ID.
+func countMapped(ctx context.Context, ironcore []*fleet.Cluster) (int, error) {
+	n := 0
+	for _, c := range ironcore {
+		list := &networkingv1alpha1.NetworkList{}
+		if err := c.Client().List(ctx, list, client.HasLabels{clusterprofiles.LabelWatchFilter}); err != nil {
+			return 0, err
+		}
+		for i := range list.Items {
+			if list.Items[i].Spec.ProviderID != "" {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// metricValue sums the samples of a metric whose labels contain filter.
+func metricValue(text, name, filter string) float64 {
+	var sum float64
+	for line := range strings.Lines(text) {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		if filter != "" && !strings.Contains(line, filter) {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// saveHeapProfile writes the hub's heap profile (go tool pprof reads it).
+func saveHeapProfile(ctx context.Context, addr, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/heap: %s", resp.Status)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	_, err = io.Copy(out, resp.Body)
+	return err
+}
+
+func (r *ScaleReport) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### bench-scale %s: %d IronCore clusters, 1 apinet peer, %d Networks per member\n\n",
+		r.Started.Format(time.RFC3339), r.Options.Clusters, r.Options.Objects)
+	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	steps := append([]ScaleStep(nil), r.Steps...)
+	sort.Slice(steps, func(i, j int) bool { return steps[i].Members < steps[j].Members })
+	for _, s := range steps {
+		per := "-"
+		heap := "-"
+		if s.Members > 0 {
+			per, heap = fmt.Sprintf("%.2f", s.RSSPerMemberMiB), fmt.Sprintf("%.2f", s.HeapPerMemberMiB)
+		}
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
+			s.RSSMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap)
+	}
+	b.WriteString("\nWatches count every WATCH open on the aggregated servers (apinet's and ironcore's own controllers included); the baseline row has the peer alone.\n")
+	return b.String()
+}
+
+// writeJSON writes v as <out>/<prefix>-<UTC time>.json.
+func writeJSON(out, prefix string, v any) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(out, prefix+"-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	progress("bench-scale: wrote %s", path)
+	return nil
+}
