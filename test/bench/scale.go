@@ -288,8 +288,12 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 		}
 		s.IronCoreWatches += int(metricValue(m, "apiserver_longrunning_requests", `verb="WATCH"`))
 	}
-	if err := saveHeapProfile(ctx, pprofAddr, filepath.Join(logs, fmt.Sprintf("heap-%d.pb.gz", n))); err != nil {
-		progress("bench-scale: heap profile: %v", err)
+	for _, prof := range []struct{ path, file string }{
+		{"heap", fmt.Sprintf("heap-%d.pb.gz", n)}, {"goroutine?debug=1", fmt.Sprintf("goroutines-%d.txt", n)},
+	} {
+		if err := saveProfile(ctx, pprofAddr, prof.path, filepath.Join(logs, prof.file)); err != nil {
+			progress("bench-scale: profile %s: %v", prof.path, err)
+		}
 	}
 	return s, nil
 }
@@ -344,9 +348,10 @@ func metricValue(text, name, filter string) float64 {
 	return sum
 }
 
-// saveHeapProfile writes the hub's heap profile (go tool pprof reads it).
-func saveHeapProfile(ctx context.Context, addr, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap", nil)
+// saveProfile writes one of the hub's /debug/pprof profiles (go tool pprof
+// reads the heap's; goroutine?debug=1 is text).
+func saveProfile(ctx context.Context, addr, profile, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+profile, nil)
 	if err != nil {
 		return err
 	}
@@ -356,7 +361,7 @@ func saveHeapProfile(ctx context.Context, addr, path string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /debug/pprof/heap: %s", resp.Status)
+		return fmt.Errorf("GET /debug/pprof/%s: %s", profile, resp.Status)
 	}
 	out, err := os.Create(path)
 	if err != nil {
