@@ -25,6 +25,10 @@ const (
 	LabelGoVersion  = "goversion"
 )
 
+// mappingLatencyBuckets are the buckets of MappingLatency and
+// MappingLatencyByKind, in seconds.
+var mappingLatencyBuckets = []float64{0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600}
+
 var (
 	// ClusterEngaged is 1 while a member is engaged (an apinet peer: usable)
 	// and 0 while it is known but paused or broken.
@@ -83,24 +87,37 @@ var (
 		Help: "Reconciles of IronCore objects, by controller, member, peer and result (success, error).",
 	}, []string{LabelController, LabelMember, LabelPeer, LabelResult})
 
-	// ReconcileDuration is the reconcile latency per controller and member.
+	// ReconcileDuration is the reconcile latency per controller, fleet-wide:
+	// a slow member shows in MappingLatency (and its alert) and in
+	// ClusterProbeDuration, so a per-member split would only add 90 series
+	// per member that no alert or action reads.
 	ReconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "apinet_hub_reconcile_duration_seconds",
-		Help:    "Duration of reconciles of IronCore objects, by controller and member.",
+		Help:    "Duration of reconciles of IronCore objects, by controller (fleet-wide: no member label).",
 		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
-	}, []string{LabelController, LabelMember})
+	}, []string{LabelController})
 
 	// MappingLatency is the time from an IronCore object's creation to its
 	// first successful mapping (its status reports the apinet object), per
-	// kind and member. Objects created before their member was engaged are
-	// not observed (they measure downtime or onboarding, not the hub).
-	// creationTimestamp has a resolution of one second, so each observation
-	// is up to 1 s above the true latency.
+	// member, all kinds together: the alert ApinetHubMappingSlow names the
+	// slow member. MappingLatencyByKind has the same observations per kind.
+	// Objects created before their member was engaged are not observed
+	// (they measure downtime or onboarding, not the hub). creationTimestamp
+	// has a resolution of one second, so each observation is up to 1 s
+	// above the true latency.
 	MappingLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "apinet_hub_mapping_latency_seconds",
-		Help:    "Time from an IronCore object's creation to its first successful mapping, by kind and member (1 s resolution).",
-		Buckets: []float64{0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600},
-	}, []string{LabelKind, LabelMember})
+		Help:    "Time from an IronCore object's creation to its first successful mapping, by member, all kinds (1 s resolution).",
+		Buckets: mappingLatencyBuckets,
+	}, []string{LabelMember})
+
+	// MappingLatencyByKind is MappingLatency per IronCore kind, fleet-wide
+	// (no member label), for the dashboard's per-kind panels.
+	MappingLatencyByKind = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "apinet_hub_mapping_latency_by_kind_seconds",
+		Help:    "Time from an IronCore object's creation to its first successful mapping, by kind, fleet-wide: no member label (1 s resolution).",
+		Buckets: mappingLatencyBuckets,
+	}, []string{LabelKind})
 )
 
 // Fair queueing (reconcilers/fairqueue): how much of each member's work
@@ -157,12 +174,14 @@ func (heldDeletionsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // collectors are every metric of the hub, registered once.
 var collectors = []prometheus.Collector{ClusterEngaged, ClusterEngagedReason, CredentialExpiry, BuildInfo, ClusterProbeDuration, ClusterProbeFailures, EngageErrors,
-	ReconcileTotal, ReconcileDuration, MappingLatency, QueueDepth, ReconcilesInFlight, usageCollector{}, heldDeletionsCollector{}}
+	ReconcileTotal, ReconcileDuration, MappingLatency, MappingLatencyByKind, QueueDepth, ReconcilesInFlight, usageCollector{}, heldDeletionsCollector{}}
 
-// clusterVecs are every vector with a member label.
+// clusterVecs are every vector with a member label. ReconcileDuration and
+// MappingLatencyByKind have none: they are fleet-wide and stay when a
+// member goes.
 var clusterVecs = []interface {
 	DeletePartialMatch(prometheus.Labels) int
-}{ClusterEngaged, ClusterEngagedReason, CredentialExpiry, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, ReconcileDuration, MappingLatency,
+}{ClusterEngaged, ClusterEngagedReason, CredentialExpiry, ClusterProbeDuration, ClusterProbeFailures, EngageErrors, ReconcileTotal, MappingLatency,
 	QueueDepth, ReconcilesInFlight}
 
 func init() {
@@ -171,7 +190,8 @@ func init() {
 
 // ForgetCluster deletes every series of a cluster that left the fleet
 // (its label value as member, or as peer), so that cardinality stays bounded
-// by the fleet.
+// by the fleet. The fleet-wide histograms (ReconcileDuration,
+// MappingLatencyByKind) keep the member's observations.
 func ForgetCluster(cluster string) {
 	for _, v := range clusterVecs {
 		v.DeletePartialMatch(prometheus.Labels{LabelMember: cluster})

@@ -236,7 +236,7 @@ func (p paths[T]) Reconcile(ctx context.Context, req mcreconcile.Request) (recon
 	// Both results exist from the first reconcile on (at 0), so error
 	// ratios and error panels have a series before the first error.
 	metrics.ReconcileTotal.WithLabelValues(p.controller, m.Label, peer, otherOutcome[outcome]).Add(0)
-	metrics.ReconcileDuration.WithLabelValues(p.controller, m.Label).Observe(time.Since(start).Seconds())
+	metrics.ReconcileDuration.WithLabelValues(p.controller).Observe(time.Since(start).Seconds())
 	return result, err
 }
 
@@ -323,9 +323,10 @@ func (p paths[T]) register() {
 	}})
 }
 
-// observeMapping records the mapping latency of an object the first time
-// this engagement of its member sees it mapped, unless it predates the
-// engagement (creationTimestamp has whole seconds, hence the truncation).
+// observeMapping records the mapping latency of an object (per member, and
+// fleet-wide per kind) the first time this engagement of its member sees it
+// mapped, unless it predates the engagement (creationTimestamp has whole
+// seconds, hence the truncation).
 func (p paths[T]) observeMapping(m *clusterprofiles.Member, obj T) {
 	if !p.mapped(obj) || !m.FirstMapping(obj.GetUID()) {
 		return
@@ -334,7 +335,9 @@ func (p paths[T]) observeMapping(m *clusterprofiles.Member, obj T) {
 	if created.Before(m.EngagedAt.Truncate(time.Second)) {
 		return
 	}
-	metrics.MappingLatency.WithLabelValues(p.controller, m.Label).Observe(time.Since(created).Seconds())
+	latency := time.Since(created).Seconds()
+	metrics.MappingLatency.WithLabelValues(m.Label).Observe(latency)
+	metrics.MappingLatencyByKind.WithLabelValues(p.controller).Observe(latency)
 }
 
 // deletesAPINetObjects is the delete path of kinds that own apinet objects

@@ -185,8 +185,7 @@ func TestRunEngagesAFleet(t *testing.T) {
 			ContainSubstring(`apinet_hub_objects_unmapped{kind="network",member="`+member+`",peer="fleet.apinet-1"} 0`),
 			ContainSubstring(`apinet_hub_public_ips{member="`+member+`",peer="fleet.apinet-1"} 1`),
 			ContainSubstring(`apinet_hub_nat_ips{member="`+member+`",peer="fleet.apinet-1",state="used"} 0`),
-			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{kind="network",member="`+member+`"} 1`),
-			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{kind="virtualip",member="`+member+`"} 1`),
+			ContainSubstring(`apinet_hub_mapping_latency_seconds_count{member="`+member+`"} 2`), // a Network and a VirtualIP
 			ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{member="`+member+`",peer="fleet.apinet-1",role="ironcore"}`),
 		)
 	}
@@ -194,15 +193,24 @@ func TestRunEngagesAFleet(t *testing.T) {
 		ContainSubstring(`apinet_hub_cluster_engaged{member="",peer="fleet.apinet-1",role="apinet"} 1`),
 		ContainSubstring(`apinet_hub_cluster_engaged_reason{member="",peer="fleet.apinet-1",reason="Engaged",role="apinet"} 1`),
 		ContainSubstring(`apinet_hub_build_info{goversion="`+runtime.Version()+`",version="(devel)"} 1`),
-		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{member="",peer="fleet.apinet-1",role="apinet"}`))
+		ContainSubstring(`apinet_hub_cluster_probe_duration_seconds_count{member="",peer="fleet.apinet-1",role="apinet"}`),
+		// Fleet-wide: both members' observations in one series.
+		ContainSubstring(`apinet_hub_mapping_latency_by_kind_seconds_count{kind="network"} 2`),
+		ContainSubstring(`apinet_hub_mapping_latency_by_kind_seconds_count{kind="virtualip"} 2`),
+		ContainSubstring(`apinet_hub_reconcile_duration_seconds_count{controller="network"} `))
 	g.Eventually(scrape, time.Minute).Should(And(series...))
 	body := scrape()
+	g.Expect(body).NotTo(MatchRegexp(`apinet_hub_(reconcile_duration|mapping_latency_by_kind)_seconds_\w+\{[^}]*member=`),
+		"the fleet-wide histograms have no member label")
+	g.Expect(body).NotTo(MatchRegexp(`apinet_hub_mapping_latency_seconds_\w+\{[^}]*kind=`), "the per-member mapping latency has no kind label")
 	for _, name := range metrics.Standard {
 		g.Expect(body).To(ContainSubstring("\n"+name), "metrics.Standard names families the endpoint serves")
 	}
 	g.Expect(hub.Delete(ctx, &clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "ironcore-2"}})).To(Succeed())
 	g.Eventually(scrape, time.Minute).ShouldNot(ContainSubstring(`member="fleet.ironcore-2"`), "a member's series go with it")
-	g.Expect(scrape()).To(ContainSubstring(`apinet_hub_cluster_engaged{member="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`))
+	body = scrape()
+	g.Expect(body).To(ContainSubstring(`apinet_hub_cluster_engaged{member="fleet.ironcore-1",peer="fleet.apinet-1",role="ironcore"} 1`))
+	g.Expect(body).To(ContainSubstring(`apinet_hub_mapping_latency_by_kind_seconds_count{kind="network"} 2`), "fleet-wide series keep a gone member's observations")
 
 	stop()
 	g.Eventually(exited, time.Minute).Should(Receive(Equal(0)), "run returns 0 on shutdown; stderr: %s", &stderr)

@@ -35,11 +35,12 @@ type variable struct {
 }
 
 type panel struct {
-	ID         int    `json:"id"`
-	Type       string `json:"type"`
-	Title      string `json:"title"`
-	Repeat     string `json:"repeat"` // the variable a row (or panel) repeats by
-	Datasource *struct {
+	ID          int    `json:"id"`
+	Type        string `json:"type"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Repeat      string `json:"repeat"` // the variable a row (or panel) repeats by
+	Datasource  *struct {
 		UID string `json:"uid"`
 	} `json:"datasource"`
 	GridPos struct{ X, Y, W, H int } `json:"gridPos"`
@@ -128,8 +129,25 @@ var (
 	peerMembers = regexp.MustCompile(`\band\s+on\s*\([^)]*\bmember\b[^)]*\)\s*apinet_hub_cluster_engaged\s*\{[^}]*\bpeer\s*=~\s*"\$peer"`)
 )
 
-// fleetWide are the hub's metrics with neither a member nor a peer label.
-var fleetWide = []string{"apinet_hub_build_info"}
+// fleetWide are the hub's metric families with neither a member nor a peer
+// label.
+var fleetWide = []string{"apinet_hub_build_info", "apinet_hub_reconcile_duration_seconds", "apinet_hub_mapping_latency_by_kind_seconds"}
+
+// overMembers are the fleet-wide families that sum observations of every
+// member: the member and peer selections do not apply to their panels, and
+// the panels say so ("fleet-wide" in the title or description).
+var overMembers = []string{"apinet_hub_reconcile_duration_seconds", "apinet_hub_mapping_latency_by_kind_seconds"}
+
+// family is the metric family of a series name: a histogram's _bucket, _sum
+// and _count series belong to the histogram.
+func family(name string) string {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && slices.Contains(metrics.Names(), base) {
+			return base
+		}
+	}
+	return name
+}
 
 // blank replaces each match of re in s by spaces, keeping its first and
 // last character if keepEnds, so that offsets into s stay valid.
@@ -298,13 +316,38 @@ var _ = Describe("The Grafana dashboard", func() {
 		for _, p := range allPanels(loadDashboard().Panels) {
 			for _, t := range p.Targets {
 				for _, s := range selectors(t.Expr) {
-					if !strings.HasPrefix(s.name, "apinet_hub_") || slices.Contains(fleetWide, s.name) {
+					if !strings.HasPrefix(s.name, "apinet_hub_") || slices.Contains(fleetWide, family(s.name)) {
 						continue
 					}
 					Expect(narrowed(s.matchers, "member") || narrowed(s.matchers, "peer")).To(BeTrue(),
 						"panel %q: %s has member and peer labels and must match $member or $peer: %s", p.Title, s.name, t.Expr)
 				}
 			}
+		}
+	})
+
+	It("shows the fleet-wide metrics outside the peer rows, and says fleet-wide where they sum over members", func() {
+		shown := map[string]bool{}
+		for _, r := range rows(loadDashboard().Panels) {
+			for _, p := range r.panels {
+				for _, t := range p.Targets {
+					for _, s := range selectors(t.Expr) {
+						name := family(s.name)
+						if !slices.Contains(fleetWide, name) {
+							continue
+						}
+						shown[name] = true
+						Expect(r.row.Repeat).To(BeEmpty(), "panel %q of row %q: %s is fleet-wide, the same in every peer's row: %s", p.Title, r.row.Title, name, t.Expr)
+						if slices.Contains(overMembers, name) {
+							Expect(p.Title+" "+p.Description).To(ContainSubstring("fleet-wide"),
+								"panel %q sums %s over every member, whatever members and peers are selected: say so", p.Title, name)
+						}
+					}
+				}
+			}
+		}
+		for _, name := range fleetWide {
+			Expect(shown).To(HaveKey(name), "no panel shows %s", name)
 		}
 	})
 
@@ -355,8 +398,8 @@ var _ = DescribeTable("metricNames reads the metric names of a PromQL expression
 	},
 	Entry("a selector", `apinet_hub_cluster_engaged{member=~"$member"}`, []string{"apinet_hub_cluster_engaged"}),
 	Entry("an aggregation with grouping and a range",
-		`sum by (member, le) (rate(apinet_hub_reconcile_duration_seconds_bucket{member=~"a|b"}[$__rate_interval]))`,
-		[]string{"apinet_hub_reconcile_duration_seconds_bucket"}),
+		`sum by (member, le) (rate(apinet_hub_mapping_latency_seconds_bucket{member=~"a|b"}[$__rate_interval]))`,
+		[]string{"apinet_hub_mapping_latency_seconds_bucket"}),
 	Entry("grouping after the aggregation, numbers, and a binary operation",
 		`histogram_quantile(0.99, sum(rate(x_bucket[5m])) by (le)) / clamp_min(sum(y_total), 1e-9) * 60`,
 		[]string{"x_bucket", "y_total"}),
