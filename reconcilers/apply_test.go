@@ -157,6 +157,6 @@ var _ = Describe("Applying apinet objects", func() {
 		Expect(memo.Len(other)).To(Equal(1))
 		before := writes.Load()
 		Expect(memo.Apply(ctx, other, named("other", "1"), reconcilers.FieldManager)).To(Succeed())
-		Expect(writes.Load() - before).To(BeZero(), "other's entry is untouched by m's overflow")
+		Expect(writes.Load()-before).To(BeZero(), "other's entry is untouched by m's overflow")
 	})
 })

@@ -298,7 +298,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		mcOpts = append(mcOpts, mcmanager.WithCoordinator(coordinator))
+		mcOpts = append(mcOpts, mcmanager.WithCoordinator(providers.ShardedCoordinator(coordinator)))
 	}
 	mgr, err := mcmanager.WithMultiCluster(hub, provider, mcOpts...)
 	if err != nil {
@@ -377,7 +377,8 @@ func goMemoryLimit(containerLimit int64, gomemlimit string) (int64, bool) {
 
 // shardedCoordinator spreads members over the replicas that run with
 // --experimental-sharding: a replica reconciles a member only while it holds
-// that member's Lease (apinet-hub-shard-<member>), and replicas find each
+// that member's Lease (apinet-hub-shard-<namespace>.<name>, bounded:
+// providers.ShardedCoordinator), and replicas find each
 // other through Leases named apinet-hub-peer-<shard id>, all in the
 // leader-election namespace; --leader-election-lease-duration applies to
 // them. Every replica still engages every member (the

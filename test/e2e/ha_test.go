@@ -176,7 +176,9 @@ func splittingShardIDs() []string {
 		peers := []sharder.PeerInfo{{ID: ids[0]}, {ID: ids[1]}}
 		owners := map[string]bool{}
 		for _, m := range faultMembers {
-			name := clusterprofiles.ClusterName(types.NamespacedName{Namespace: profileNamespace, Name: m.name()}).String()
+			// The coordinator hashes the member under its shard alias
+			// (providers.ShardedCoordinator): LabelValue of its name.
+			name := clusterprofiles.LabelValue(clusterprofiles.ClusterName(types.NamespacedName{Namespace: profileNamespace, Name: m.name()}))
 			for _, p := range peers {
 				if hrw.ShouldOwn(name, peers, p) {
 					owners[p.ID] = true
