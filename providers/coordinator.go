@@ -71,7 +71,9 @@ func shardAlias(name multicluster.ClusterName) multicluster.ClusterName {
 
 func (c *coordinator) Runnable() manager.Runnable { return c.inner.Runnable() }
 
-func (c *coordinator) AddAware(a multicluster.Aware) { c.inner.AddAware(&coordinatedAware{c: c, next: a}) }
+func (c *coordinator) AddAware(a multicluster.Aware) {
+	c.inner.AddAware(&coordinatedAware{c: c, next: a})
+}
 
 func (c *coordinator) Engage(parent context.Context, name multicluster.ClusterName, cl cluster.Cluster) error {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
