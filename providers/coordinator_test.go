@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,7 @@ import (
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/peers"
+	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/providers"
@@ -123,3 +125,49 @@ var _ = Describe("The sharded coordinator, as the hub wraps it", func() {
 // stubCluster is a cluster the coordinator only passes on (it never calls
 // it): a cluster.Cluster that nothing is done with.
 type stubCluster struct{ cluster.Cluster }
+
+var _ = Describe("The replica registry", func() {
+	It("sees a replica within seconds, and forgets it at once when it stops cleanly or within its time to live when it dies", func(ctx SpecContext) {
+		const ns = "replica-registry"
+		hub := testFleet.Hub().Client()
+		Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		c, err := client.New(testFleet.Hub().Config(), client.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		logger := log.FromContext(ctx)
+		ids := func(r interface{ Snapshot() []sharder.PeerInfo }) []string {
+			var out []string
+			for _, p := range r.Snapshot() {
+				out = append(out, p.ID)
+			}
+			return out
+		}
+		start := func(id string, ttl time.Duration) (interface{ Snapshot() []sharder.PeerInfo }, context.CancelFunc, chan struct{}) {
+			r := providers.ReplicaRegistry(c, ns, "apinet-hub-peer", id, ttl, logger)
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = r.Run(runCtx) }()
+			return r, stop, done
+		}
+		a, stopA, doneA := start("a", 4*time.Second)
+		b, stopB, doneB := start("b", 4*time.Second)
+		DeferCleanup(stopB)
+		Eventually(func() []string { return ids(a) }).WithTimeout(5 * time.Second).Should(ConsistOf("a", "b"))
+		Eventually(func() []string { return ids(b) }).WithTimeout(5 * time.Second).Should(ConsistOf("a", "b"))
+
+		By("a stops cleanly: its Lease goes, b forgets it within a second or two")
+		stopA()
+		<-doneA
+		Expect(apierrors.IsNotFound(hub.Get(ctx, client.ObjectKey{Namespace: ns, Name: "apinet-hub-peer-a"}, &coordinationv1.Lease{}))).To(BeTrue())
+		Eventually(func() []string { return ids(b) }).WithTimeout(3 * time.Second).Should(ConsistOf("b"))
+
+		By("a replica that died (its Lease left behind) is forgotten once its time to live has passed")
+		dead := "dead"
+		Expect(hub.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "apinet-hub-peer-dead",
+			Labels: map[string]string{"mcr.sigs.k8s.io/peer": "true", "mcr.sigs.k8s.io/prefix": "apinet-hub-peer"}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &dead, LeaseDurationSeconds: ptr.To[int32](4), RenewTime: &metav1.MicroTime{Time: time.Now()}}})).To(Succeed())
+		Eventually(func() []string { return ids(b) }).WithTimeout(3 * time.Second).Should(ConsistOf("b", "dead"))
+		Eventually(func() []string { return ids(b) }).WithTimeout(7 * time.Second).Should(ConsistOf("b"))
+		stopB()
+		<-doneB
+	}, SpecTimeout(time.Minute))
+})

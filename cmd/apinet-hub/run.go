@@ -32,7 +32,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded"
-	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/peers"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/metrics"
@@ -408,6 +407,10 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, er
 		// A dead replica's members move after one lease duration, as with
 		// leader election; renewing at half of it is the upstream ratio.
 		sharded.WithLeaseTimings(f.leaseDuration, f.leaseDuration/2, 750*time.Millisecond),
-		sharded.WithPeerRegistry(peers.NewLeaseRegistry(c, namespace, "apinet-hub-peer", id, 1, log)),
+		// Replicas are read every second and live one lease duration:
+		// a dead replica's members move within about one lease duration
+		// (its fences expire), a stopped one's at once.
+		sharded.WithPeerRegistry(providers.ReplicaRegistry(c, namespace, "apinet-hub-peer", id, f.leaseDuration, log)),
+		sharded.WithSynchronizationIntervals(time.Second, 15*time.Second),
 	), nil
 }

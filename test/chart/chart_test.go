@@ -279,7 +279,7 @@ var _ = Describe("The chart", func() {
 		// (peers/registry.go) gets, creates, updates and lists. Nothing
 		// watches (no cache), deletes or patches.
 		Expect(rbacRules(objs)).To(HaveKeyWithValue("Role apinet-hub/hub-apinet-hub-sharding", ConsistOf(rbacv1.PolicyRule{
-			APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "create", "update"},
+			APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "create", "update", "delete"},
 		})))
 		for _, binding := range find(objs, "RoleBinding") {
 			if binding.GetName() != "hub-apinet-hub-sharding" {

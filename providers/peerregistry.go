@@ -1,0 +1,147 @@
+package providers
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/peers"
+	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
+	"sigs.k8s.io/multicluster-runtime/pkg/util/sanitize"
+)
+
+// Labels and annotation of replica Leases, as multicluster-runtime's own
+// registry (peers.NewLeaseRegistry) writes them, so that replicas of either
+// registry see each other.
+const (
+	replicaLabelPartOf = "app.kubernetes.io/part-of"
+	replicaLabelPeer   = "mcr.sigs.k8s.io/peer"
+	replicaLabelPrefix = "mcr.sigs.k8s.io/prefix"
+	replicaWeight      = "mcr.sigs.k8s.io/weight"
+)
+
+// ReplicaRegistry is how the hub's sharded replicas find each other: one
+// Lease per replica, <prefix>-<id>, in namespace. multicluster-runtime's
+// registry fixes the Lease's time to live at 30 s (renewed every 10 s), so a
+// dead replica's members wait up to 40 s before the others take them over,
+// and a replica that stops cleanly leaves its Lease to expire. This one
+// lives ttl (the hub's lease duration), is renewed every ttl/3, reads the
+// others every second, and deletes its Lease when it stops, so that the
+// others rehash at once.
+func ReplicaRegistry(c client.Client, namespace, prefix, id string, ttl time.Duration, log logr.Logger) peers.Registry {
+	id = sanitize.DNS1123(id) // part of a Lease name, as upstream's
+	return &replicaRegistry{c: c, namespace: namespace, prefix: prefix, self: sharder.PeerInfo{ID: id, Weight: 1}, ttl: ttl,
+		log: log.WithName("replicas"), peers: []sharder.PeerInfo{{ID: id, Weight: 1}}}
+}
+
+type replicaRegistry struct {
+	c                 client.Client
+	namespace, prefix string
+	self              sharder.PeerInfo
+	ttl               time.Duration
+	log               logr.Logger
+
+	mu    sync.RWMutex
+	peers []sharder.PeerInfo
+}
+
+func (r *replicaRegistry) Self() sharder.PeerInfo { return r.self }
+
+func (r *replicaRegistry) Snapshot() []sharder.PeerInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.peers
+}
+
+func (r *replicaRegistry) name() string { return r.prefix + "-" + r.self.ID }
+
+// Run renews this replica's Lease and reads the others' until ctx ends,
+// then deletes the Lease.
+func (r *replicaRegistry) Run(ctx context.Context) error {
+	defer r.leave()
+	renewEvery := max(r.ttl/3, time.Second)
+	var renewed time.Time
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if time.Since(renewed) >= renewEvery {
+			if err := r.renew(ctx); err != nil {
+				r.log.V(1).Info("cannot renew this replica's Lease; retrying", "error", err.Error())
+			} else {
+				renewed = time.Now()
+			}
+		}
+		if err := r.read(ctx); err != nil {
+			r.log.V(1).Info("cannot read the replicas' Leases; retrying", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *replicaRegistry) renew(ctx context.Context) error {
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{}
+	err := r.c.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: r.name()}, lease)
+	if apierrors.IsNotFound(err) {
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: r.name(),
+			Labels:      map[string]string{replicaLabelPartOf: "multicluster-runtime", replicaLabelPeer: "true", replicaLabelPrefix: r.prefix},
+			Annotations: map[string]string{replicaWeight: "1"}}}
+	} else if err != nil {
+		return err
+	}
+	lease.Spec.HolderIdentity = ptr.To(r.self.ID)
+	lease.Spec.RenewTime = &now
+	lease.Spec.LeaseDurationSeconds = ptr.To(int32(max(r.ttl/time.Second, 1)))
+	if lease.ResourceVersion == "" {
+		return r.c.Create(ctx, lease)
+	}
+	return r.c.Update(ctx, lease)
+}
+
+// read takes the live replicas (renewed within their time to live) as the
+// snapshot, this one always among them.
+func (r *replicaRegistry) read(ctx context.Context) error {
+	list := &coordinationv1.LeaseList{}
+	if err := r.c.List(ctx, list, client.InNamespace(r.namespace),
+		client.MatchingLabels{replicaLabelPeer: "true", replicaLabelPrefix: r.prefix}); err != nil {
+		return err
+	}
+	live := []sharder.PeerInfo{r.self}
+	for _, l := range list.Items {
+		s := l.Spec
+		if s.HolderIdentity == nil || *s.HolderIdentity == "" || *s.HolderIdentity == r.self.ID || s.RenewTime == nil || s.LeaseDurationSeconds == nil ||
+			time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
+			continue
+		}
+		weight := uint32(1)
+		if w, err := strconv.ParseUint(l.Annotations[replicaWeight], 10, 32); err == nil && w > 0 {
+			weight = uint32(w)
+		}
+		live = append(live, sharder.PeerInfo{ID: *s.HolderIdentity, Weight: weight})
+	}
+	r.mu.Lock()
+	r.peers = live
+	r.mu.Unlock()
+	return nil
+}
+
+// leave deletes this replica's Lease (a clean stop), bounded by 5 s.
+func (r *replicaRegistry) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: r.name()}}
+	if err := r.c.Delete(ctx, lease); err != nil && !apierrors.IsNotFound(err) {
+		r.log.Info("cannot delete this replica's Lease; it expires by itself", "error", err.Error())
+	}
+}
