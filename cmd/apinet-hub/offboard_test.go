@@ -157,7 +157,7 @@ func TestStatusAndOffboard(t *testing.T) {
 	g.Expect(statusOut("-n", "fleet", "-o", "name")).To(ContainSubstring("clusterprofile.multicluster.x-k8s.io/ironcore-2\n"))
 	code, _, errOut := cli(ctx, "status", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "nope")
 	g.Expect(code).To(Equal(1))
-	g.Expect(errOut).To(ContainSubstring("no ClusterProfile with label apinet-hub.ironcore.dev/role named nope"))
+	g.Expect(errOut).To(ContainSubstring("no ClusterProfile the hub handles (label apinet-hub.ironcore.dev/role, or a role from the hub's pairing) named nope"))
 
 	g.Eventually(func() (int, error) { return hubFinalized(ctx, ic1) }, time.Minute).Should(Equal(200))
 	g.Eventually(func() (int, error) { return hubFinalized(ctx, ic2) }, time.Minute).Should(Equal(3))

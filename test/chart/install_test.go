@@ -544,13 +544,15 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		// Whoever starts first takes the fence while alone; once each
 		// replica lists the other's peer Lease, the fence moves to the
 		// winner of multicluster-runtime's default sharder and stays.
-		memberName := clusterprofiles.ClusterName(types.NamespacedName{Namespace: fleetNamespace, Name: member.Name}).String()
+		// The coordinator hashes and fences the member under its shard
+		// alias, LabelValue of its name (providers.ShardedCoordinator).
+		memberName := clusterprofiles.LabelValue(clusterprofiles.ClusterName(types.NamespacedName{Namespace: fleetNamespace, Name: member.Name}))
 		peers := []sharder.PeerInfo{{ID: ids[0], Weight: 1}, {ID: ids[1], Weight: 1}}
 		owner := ids[1]
 		if sharder.NewHRW().ShouldOwn(memberName, peers, peers[0]) {
 			owner = ids[0]
 		}
-		fence := shardLeasePrefix + fleetNamespace + "-" + member.Name
+		fence := shardLeasePrefix + memberName
 		Eventually(func() map[string]string { return shardHolders(ctx, hubClient) }).WithTimeout(90*time.Second).
 			Should(Equal(map[string]string{fence: owner}), "one fence, held by %s", owner)
 
