@@ -109,18 +109,11 @@ type namespacedCache struct {
 }
 
 func (c namespacedCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if err := c.get(key, obj); err != nil {
-		return err
-	}
-	return c.Cache.Get(ctx, key, obj, opts...)
+	return namespacedReader{Reader: c.Cache, guard: c.guard}.Get(ctx, key, obj, opts...)
 }
 
 func (c namespacedCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	opts, err := c.list(list, opts)
-	if err != nil {
-		return err
-	}
-	return c.Cache.List(ctx, list, opts...)
+	return namespacedReader{Reader: c.Cache, guard: c.guard}.List(ctx, list, opts...)
 }
 
 // PeerEvents hands the events of a shared peer cache's informers to the

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,18 +23,8 @@ func apinetWatches(ctx context.Context, c *fleet.Cluster) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for line := range strings.Lines(body) {
-		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `verb="WATCH"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, " ")+1:]), 64)
-		if err != nil {
-			return 0, err
-		}
-		n += int(v)
-	}
-	return n, nil
+	n, err := fleet.MetricSum(body, "apiserver_longrunning_requests", map[string]string{"verb": "WATCH"})
+	return int(n), err
 }
 
 // TestPeerCacheIsSharedByItsMembers: eight scoped members (one IronCore

@@ -132,12 +132,7 @@ func benchMain(args []string) int {
 		return 2
 	}
 
-	// Informers of stopped members retry loudly; the report is what counts.
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
-	ctrllog.SetLogger(logr.Discard())
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := quietRun()
 	defer stop()
 	report, err := runBench(ctx, o)
 	if report != nil {
@@ -151,6 +146,16 @@ func benchMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// quietRun silences client-go's and controller-runtime's logs (informers
+// of stopped members retry loudly; the report is what counts) and returns a
+// context that ends on SIGINT or SIGTERM.
+func quietRun() (context.Context, context.CancelFunc) {
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
+	ctrllog.SetLogger(logr.Discard())
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 func splitList[T ~string](s string) []T {

@@ -5,27 +5,20 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
@@ -109,10 +102,7 @@ func scaleMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "bench scale: -hub is required (make bench-scale builds it)")
 		return 2
 	}
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
-	ctrllog.SetLogger(logr.Discard())
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := quietRun()
 	defer cancel()
 	r, err := runScale(ctx, o)
 	if r != nil {
@@ -280,19 +270,19 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 	if err != nil {
 		return s, err
 	}
-	s.HeapMiB = metricValue(metricsText, "go_memstats_heap_inuse_bytes", "") / (1 << 20)
-	s.Goroutines = int(metricValue(metricsText, "go_goroutines", ""))
+	s.HeapMiB = metricValue(metricsText, "go_memstats_heap_inuse_bytes", nil) / (1 << 20)
+	s.Goroutines = int(metricValue(metricsText, "go_goroutines", nil))
 	peerMetrics, err := f.Cluster(peerName).AggregatedMetrics(ctx)
 	if err != nil {
 		return s, err
 	}
-	s.PeerWatches = int(metricValue(peerMetrics, "apiserver_longrunning_requests", `verb="WATCH"`))
+	s.PeerWatches = int(metricValue(peerMetrics, "apiserver_longrunning_requests", map[string]string{"verb": "WATCH"}))
 	for _, c := range ironcore {
 		m, err := c.AggregatedMetrics(ctx)
 		if err != nil {
 			return s, err
 		}
-		s.IronCoreWatches += int(metricValue(m, "apiserver_longrunning_requests", `verb="WATCH"`))
+		s.IronCoreWatches += int(metricValue(m, "apiserver_longrunning_requests", map[string]string{"verb": "WATCH"}))
 	}
 	for _, prof := range []struct{ path, file string }{
 		{"heap", fmt.Sprintf("heap-%d.pb.gz", n)}, {"goroutine?debug=1", fmt.Sprintf("goroutines-%d.txt", n)},
@@ -348,46 +338,24 @@ func countMapped(ctx context.Context, ironcore []*fleet.Cluster) (int, error) {
 	return n, nil
 }
 
-// metricValue sums the samples of a metric whose labels contain filter.
-func metricValue(text, name, filter string) float64 {
-	var sum float64
-	for line := range strings.Lines(text) {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		if filter != "" && !strings.Contains(line, filter) {
-			continue
-		}
-		fields := strings.Fields(line)
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			sum += v
-		}
+// metricValue sums the samples of a metric whose labels include match (0
+// when the text does not parse).
+func metricValue(text, name string, match map[string]string) float64 {
+	v, err := fleet.MetricSum(text, name, match)
+	if err != nil {
+		progress("bench-scale: %v", err)
 	}
-	return sum
+	return v
 }
 
 // saveProfile writes one of the hub's /debug/pprof profiles (go tool pprof
 // reads the heap's; goroutine?debug=1 is text).
 func saveProfile(ctx context.Context, addr, profile, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+profile, nil)
+	body, err := fleet.HTTPGet(ctx, "http://"+addr+"/debug/pprof/"+profile)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /debug/pprof/%s: %s", profile, resp.Status)
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	_, err = io.Copy(out, resp.Body)
-	return err
+	return os.WriteFile(path, []byte(body), 0o644)
 }
 
 func (r *ScaleReport) markdown() string {
