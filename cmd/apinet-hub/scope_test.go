@@ -95,7 +95,8 @@ func TestScopedProfilesShareACluster(t *testing.T) {
 	start := time.Now()
 	g.Eventually(providerID("default", "net-red"), time.Minute).Should(HavePrefix(inNamespace(clusterprofiles.DefaultAPINetNamespace(types.NamespacedName{Namespace: "fleet", Name: "team"}))))
 	t.Logf("a widened scope mapped its new Network %s after the edit", time.Since(start).Round(time.Millisecond))
-	g.Expect(engagedReason(ctx, hub, "fleet", "team")()).To(Equal(clusterprofiles.ReasonEngaged))
+	// The profile's condition follows the engagement that mapped it.
+	g.Eventually(engagedReason(ctx, hub, "fleet", "team"), 30*time.Second).Should(Equal(clusterprofiles.ReasonEngaged))
 	for _, name := range []string{"blue", "green"} {
 		g.Expect(engagedReason(ctx, hub, "fleet", name)()).To(Equal(clusterprofiles.ReasonEngaged), name)
 	}
