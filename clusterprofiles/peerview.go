@@ -132,6 +132,9 @@ func NewPeerEvents(c cache.Cache) *PeerEvents {
 }
 
 type kindEvents struct {
+	// store is the informer's: a subscriber that joins after it has synced
+	// gets its namespace's objects from it (replay).
+	store       toolscache.Indexer
 	mu          sync.RWMutex
 	byNamespace map[string]map[*subscription]struct{}
 }
@@ -141,6 +144,13 @@ type subscription struct{ fn func(obj any) }
 // Subscribe calls fn with every object of kind in namespace that the peer's
 // informer adds, updates (old and new) or deletes, until ctx ends. key
 // names the watch: subscribers under one key share one informer handler.
+//
+// A subscriber first gets every object of its namespace the informer holds
+// already, as client-go gives a handler added to a running informer: a
+// member engaged after the shared cache synced (every member but the first,
+// every member after a restart of the hub) must see the apinet objects that
+// exist, or one whose IronCore source went while the hub was down would
+// never reach the gone path.
 func (e *PeerEvents) Subscribe(ctx context.Context, key any, kind client.Object, namespace string, fn func(obj any)) error {
 	e.mu.Lock()
 	k := e.kinds[key]
@@ -150,7 +160,12 @@ func (e *PeerEvents) Subscribe(ctx context.Context, key any, kind client.Object,
 			e.mu.Unlock()
 			return fmt.Errorf("informer for %T: %w", kind, err)
 		}
-		k = &kindEvents{byNamespace: map[string]map[*subscription]struct{}{}}
+		indexed, ok := informer.(toolscache.SharedIndexInformer)
+		if !ok {
+			e.mu.Unlock()
+			return fmt.Errorf("informer for %T is a %T, which offers no store to replay", kind, informer)
+		}
+		k = &kindEvents{store: indexed.GetIndexer(), byNamespace: map[string]map[*subscription]struct{}{}}
 		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    k.dispatch,
 			UpdateFunc: func(old, obj any) { k.dispatch(old); k.dispatch(obj) },
@@ -178,6 +193,15 @@ func (e *PeerEvents) Subscribe(ctx context.Context, key any, kind client.Object,
 			delete(k.byNamespace, namespace)
 		}
 	})
+	// After registering: an object added meanwhile comes twice at worst
+	// (a request is idempotent), never not at all.
+	existing, err := k.store.ByIndex(toolscache.NamespaceIndex, namespace)
+	if err != nil {
+		return fmt.Errorf("replay %T of namespace %s: %w", kind, namespace, err)
+	}
+	for _, obj := range existing {
+		fn(obj)
+	}
 	return nil
 }
 

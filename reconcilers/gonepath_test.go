@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -256,5 +257,50 @@ var _ = Describe("The gone path", func() {
 		}, 5*time.Second).Should(Succeed(), "the dropped Network's apinet Network survives: the live read found its source")
 		held, _ := m.DeletionsHeld()
 		Expect(held).To(BeZero())
+	})
+
+	It("deletes the apinet Network of a source that went while its member was not engaged: a member engaged after the shared peer cache synced is replayed what it holds", func(ctx SpecContext) {
+		const name = "ironcore-2"
+		c := ic(name)
+		ns := newNamespace(ctx, name)
+		nw := createNetwork(ctx, name, ns, "went-while-away")
+		expectAvailable(ctx, name, nw)
+		an := apinetNetworkOf(ctx, name, nw)
+		annotations := map[string]string{
+			clusterprofiles.AnnotationDisableNetworkPeering: "true",
+			clusterprofiles.AnnotationNodeAffinityAware:     "false",
+			clusterprofiles.AnnotationTakeOver:              "false",
+		}
+		kubeconfig, err := testFleet.Cluster(name).HubKubeconfig(ctx)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("taking the member away: credentials its cluster rejects (the peer, and ironcore-1 on it, stay engaged)")
+		rejected, err := testFleet.Cluster(name).KubeconfigWith(&clientcmdapi.AuthInfo{Token: "rejected"}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), fleetNamespace, name, fleet.IronCoreLabels("apinet-1"), annotations, rejected)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), fleetNamespace, name, fleet.IronCoreLabels("apinet-1"), annotations, kubeconfig)).To(Succeed())
+			Eventually(func() bool { return engaged(ctx, name) }, time.Minute).Should(BeTrue())
+		})
+		Eventually(func() error { _, err := topology.Member(member(name)); return err }, time.Minute).ShouldNot(Succeed(), "disengaged")
+
+		By("making the Network vanish while nothing of the hub watches its member")
+		Eventually(func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(nw), nw); err != nil {
+				return err
+			}
+			nw.Finalizers = nil
+			return c.Update(ctx, nw)
+		}).Should(Succeed())
+		Expect(c.Delete(ctx, nw)).To(Succeed())
+		Expect(peer().Get(ctx, client.ObjectKeyFromObject(an), an)).To(Succeed(), "its apinet Network is left behind")
+
+		By("giving the member its credentials back: no IronCore event names the Network any more, and nothing touches the apinet Network")
+		Expect(fleet.Onboard(ctx, testFleet.Hub().Client(), fleetNamespace, name, fleet.IronCoreLabels("apinet-1"), annotations, kubeconfig)).To(Succeed())
+		Eventually(func() bool {
+			got := &apinetv1alpha1.Network{}
+			err := peer().Get(ctx, client.ObjectKeyFromObject(an), got)
+			return apierrors.IsNotFound(err) || (err == nil && !got.DeletionTimestamp.IsZero())
+		}, time.Minute).Should(BeTrue(), "the re-engaged member's peer subscription replays the apinet Network, and the gone path deletes it")
 	})
 })
