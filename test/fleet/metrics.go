@@ -13,6 +13,11 @@ import (
 // match (nil: all its samples). A metric that is not there sums to 0.
 func MetricSum(text, name string, match map[string]string) (float64, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
+	// The text format ends every line with a newline; HTTPGet trims the
+	// last one.
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
 	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		return 0, fmt.Errorf("parse metrics: %w", err)

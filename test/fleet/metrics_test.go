@@ -30,6 +30,12 @@ requests_total{code="200"} 4
 			t.Errorf("MetricSum(%s, %v) = %v, %v; want %v", tc.name, tc.match, got, err, tc.want)
 		}
 	}
+	// As HTTPGet returns it: trimmed, the last line without its newline
+	// (which the text parser needs).
+	trimmed := "# TYPE go_goroutines gauge\ngo_goroutines 180\n# HELP up Whether it is up.\n# TYPE up gauge\nup 1"
+	if got, err := MetricSum(trimmed, "up", nil); err != nil || got != 1 {
+		t.Errorf("MetricSum of a trimmed text = %v, %v; want 1", got, err)
+	}
 	if _, err := MetricSum("not { metrics", "x", nil); err == nil {
 		t.Error("a text that does not parse is an error")
 	}
