@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -127,7 +129,7 @@ var _ = Describe("The sharded coordinator, as the hub wraps it", func() {
 type stubCluster struct{ cluster.Cluster }
 
 var _ = Describe("The replica registry", func() {
-	It("sees a replica within seconds, and forgets it at once when it stops cleanly or within its time to live when it dies", func(ctx SpecContext) {
+	It("sees a replica within seconds, splits the profiles between the replicas it sees, and forgets a replica at once when it stops cleanly or within its time to live when it dies", func(ctx SpecContext) {
 		const ns = "replica-registry"
 		hub := testFleet.Hub().Client()
 		Expect(hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
@@ -141,7 +143,7 @@ var _ = Describe("The replica registry", func() {
 			}
 			return out
 		}
-		start := func(id string, ttl time.Duration) (interface{ Snapshot() []sharder.PeerInfo }, context.CancelFunc, chan struct{}) {
+		start := func(id string, ttl time.Duration) (*providers.Replicas, context.CancelFunc, chan struct{}) {
 			r := providers.ReplicaRegistry(c, ns, "apinet-hub-peer", id, ttl, logger)
 			runCtx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -149,16 +151,39 @@ var _ = Describe("The replica registry", func() {
 			return r, stop, done
 		}
 		a, stopA, doneA := start("a", 4*time.Second)
+		Eventually(a.Ready()).WithTimeout(3*time.Second).Should(BeClosed(), "ready after its first read")
 		b, stopB, doneB := start("b", 4*time.Second)
 		DeferCleanup(stopB)
 		Eventually(func() []string { return ids(a) }).WithTimeout(5 * time.Second).Should(ConsistOf("a", "b"))
 		Eventually(func() []string { return ids(b) }).WithTimeout(5 * time.Second).Should(ConsistOf("a", "b"))
+		Eventually(a.Changes()).Should(Receive(), "a is told that b joined")
 
-		By("a stops cleanly: its Lease goes, b forgets it within a second or two")
+		By("as a Shard, the two replicas split the profiles: each owned by exactly one, both own some")
+		owned := map[string]int{}
+		for i := range 64 {
+			key := types.NamespacedName{Namespace: "fleet", Name: fmt.Sprintf("member-%d", i)}
+			Expect(a.Owns(key)).NotTo(Equal(b.Owns(key)), "%s has one owner", key)
+			if a.Owns(key) {
+				owned["a"]++
+			} else {
+				owned["b"]++
+			}
+		}
+		Expect(owned).To(HaveKey("a"))
+		Expect(owned).To(HaveKey("b"))
+
+		By("a stops cleanly: its Lease goes, b forgets it within a second or two, is told, and owns every profile")
+		for len(b.Changes()) > 0 {
+			<-b.Changes()
+		}
 		stopA()
 		<-doneA
 		Expect(apierrors.IsNotFound(hub.Get(ctx, client.ObjectKey{Namespace: ns, Name: "apinet-hub-peer-a"}, &coordinationv1.Lease{}))).To(BeTrue())
 		Eventually(func() []string { return ids(b) }).WithTimeout(3 * time.Second).Should(ConsistOf("b"))
+		Expect(b.Changes()).To(Receive())
+		for i := range 64 {
+			Expect(b.Owns(types.NamespacedName{Namespace: "fleet", Name: fmt.Sprintf("member-%d", i)})).To(BeTrue())
+		}
 
 		By("a replica that died (its Lease left behind) is forgotten once its time to live has passed")
 		dead := "dead"

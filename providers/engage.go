@@ -187,6 +187,7 @@ func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, 
 	cl, err := cluster.New(j.conn.config, func(o *cluster.Options) {
 		o.Scheme = p.opts.Scheme
 		o.HTTPClient = j.conn.httpClient
+		o.MapperProvider = p.mappers.provider
 		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
 		scopeCache(&o.Cache, scope, kinds, p.opts.Scheme)
 	})

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
@@ -39,6 +40,13 @@ type Options struct {
 	// Pairing gives a role and peer to profiles without the role label
 	// (clusterprofiles.Pairing); nil handles labelled profiles only.
 	Pairing *clusterprofiles.Pairing
+	// Shard, if set, is this replica's share of the fleet when replicas
+	// split it (ReplicaRegistry, --experimental-sharding): the provider
+	// connects to, engages and reports on only the IronCore profiles the
+	// replica owns, so that its memory is about its share; it connects to
+	// every peer (its members may map into any) and reports only on the
+	// peers it owns. nil: this replica owns every profile.
+	Shard Shard
 	// Scheme is used by member and peer clusters. Required.
 	Scheme *runtime.Scheme
 
@@ -223,4 +231,15 @@ func HubCacheOptions(o Options) cache.Options {
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{clusterprofiles.LabelSecretConsumer: o.Consumer})},
 		},
 	}
+}
+
+// Shard is a replica's share of the fleet (Options.Shard).
+type Shard interface {
+	// Ready is closed once the replicas are known: before, a replica
+	// cannot tell its share, and owns nothing.
+	Ready() <-chan struct{}
+	// Owns reports whether this replica owns the profile.
+	Owns(types.NamespacedName) bool
+	// Changes signals that ownership may have changed.
+	Changes() <-chan struct{}
 }

@@ -2,7 +2,9 @@ package providers
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,11 +12,14 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/peers"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 	"sigs.k8s.io/multicluster-runtime/pkg/util/sanitize"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
 // Labels and annotation of replica Leases, as multicluster-runtime's own
@@ -35,36 +40,65 @@ const (
 // lives ttl (the hub's lease duration), is renewed every ttl/3, reads the
 // others every second, and deletes its Lease when it stops, so that the
 // others rehash at once.
-func ReplicaRegistry(c client.Client, namespace, prefix, id string, ttl time.Duration, log logr.Logger) peers.Registry {
+//
+// It is also the replica's Shard (Options.Shard): the provider engages only
+// the members it owns, by the same rendezvous hashing over the same live
+// replicas as the coordinator's fences, so that a replica builds the caches
+// of its share of the fleet only.
+func ReplicaRegistry(c client.Client, namespace, prefix, id string, ttl time.Duration, log logr.Logger) *Replicas {
 	id = sanitize.DNS1123(id) // part of a Lease name, as upstream's
-	return &replicaRegistry{c: c, namespace: namespace, prefix: prefix, self: sharder.PeerInfo{ID: id, Weight: 1}, ttl: ttl,
-		log: log.WithName("replicas"), peers: []sharder.PeerInfo{{ID: id, Weight: 1}}}
+	return &Replicas{c: c, namespace: namespace, prefix: prefix, self: sharder.PeerInfo{ID: id, Weight: 1}, ttl: ttl,
+		log: log.WithName("replicas"), peers: []sharder.PeerInfo{{ID: id, Weight: 1}}, sharder: sharder.NewHRW(),
+		ready: make(chan struct{}), changes: make(chan struct{}, 1)}
 }
 
-type replicaRegistry struct {
+// Replicas is a replica registry (multicluster-runtime's peers.Registry)
+// and the Shard it defines (ReplicaRegistry).
+type Replicas struct {
 	c                 client.Client
 	namespace, prefix string
 	self              sharder.PeerInfo
 	ttl               time.Duration
 	log               logr.Logger
+	sharder           sharder.Sharder
+
+	// ready is closed by the first read of the replicas: before it, a
+	// replica would own every member (it knows only itself).
+	ready   chan struct{}
+	changes chan struct{} // one pending signal: the replicas changed
 
 	mu    sync.RWMutex
 	peers []sharder.PeerInfo
 }
 
-func (r *replicaRegistry) Self() sharder.PeerInfo { return r.self }
+var _ peers.Registry = (*Replicas)(nil)
 
-func (r *replicaRegistry) Snapshot() []sharder.PeerInfo {
+// Owns reports whether this replica owns the profile key among the live
+// replicas: the coordinator's rendezvous hashing of its shard alias.
+func (r *Replicas) Owns(key types.NamespacedName) bool {
+	return r.sharder.ShouldOwn(string(shardAlias(clusterprofiles.ClusterName(key))), r.Snapshot(), r.self)
+}
+
+// Ready is closed once the live replicas have been read.
+func (r *Replicas) Ready() <-chan struct{} { return r.ready }
+
+// Changes delivers a signal after the live replicas changed: who owns what
+// may have changed.
+func (r *Replicas) Changes() <-chan struct{} { return r.changes }
+
+func (r *Replicas) Self() sharder.PeerInfo { return r.self }
+
+func (r *Replicas) Snapshot() []sharder.PeerInfo {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.peers
 }
 
-func (r *replicaRegistry) name() string { return r.prefix + "-" + r.self.ID }
+func (r *Replicas) name() string { return r.prefix + "-" + r.self.ID }
 
 // Run renews this replica's Lease and reads the others' until ctx ends,
 // then deletes the Lease.
-func (r *replicaRegistry) Run(ctx context.Context) error {
+func (r *Replicas) Run(ctx context.Context) error {
 	defer r.leave()
 	renewEvery := max(r.ttl/3, time.Second)
 	var renewed time.Time
@@ -89,7 +123,7 @@ func (r *replicaRegistry) Run(ctx context.Context) error {
 	}
 }
 
-func (r *replicaRegistry) renew(ctx context.Context) error {
+func (r *Replicas) renew(ctx context.Context) error {
 	now := metav1.NewMicroTime(time.Now())
 	lease := &coordinationv1.Lease{}
 	err := r.c.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: r.name()}, lease)
@@ -111,7 +145,7 @@ func (r *replicaRegistry) renew(ctx context.Context) error {
 
 // read takes the live replicas (renewed within their time to live) as the
 // snapshot, this one always among them.
-func (r *replicaRegistry) read(ctx context.Context) error {
+func (r *Replicas) read(ctx context.Context) error {
 	list := &coordinationv1.LeaseList{}
 	if err := r.c.List(ctx, list, client.InNamespace(r.namespace),
 		client.MatchingLabels{replicaLabelPeer: "true", replicaLabelPrefix: r.prefix}); err != nil {
@@ -130,14 +164,27 @@ func (r *replicaRegistry) read(ctx context.Context) error {
 		}
 		live = append(live, sharder.PeerInfo{ID: *s.HolderIdentity, Weight: weight})
 	}
+	slices.SortFunc(live, func(a, b sharder.PeerInfo) int { return strings.Compare(a.ID, b.ID) })
 	r.mu.Lock()
+	changed := !slices.Equal(r.peers, live)
 	r.peers = live
 	r.mu.Unlock()
+	select {
+	case <-r.ready:
+		if changed {
+			select {
+			case r.changes <- struct{}{}:
+			default: // one pending signal says it all
+			}
+		}
+	default:
+		close(r.ready)
+	}
 	return nil
 }
 
 // leave deletes this replica's Lease (a clean stop), bounded by 5 s.
-func (r *replicaRegistry) leave() {
+func (r *Replicas) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: r.name()}}

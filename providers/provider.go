@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -65,6 +66,7 @@ type Provider struct {
 	aware   multicluster.Aware
 	jobs    *jobPool
 	wake    wakeQueue // re-reconcile a profile
+	mappers *memberMappers
 
 	mu      sync.Mutex
 	records map[types.NamespacedName]*record
@@ -72,8 +74,11 @@ type Provider struct {
 	// namespace each claims (setProfileLocked): whom a change concerns.
 	peerMembers map[types.NamespacedName]map[types.NamespacedName]string
 	writers     map[clusterprofiles.Identity]map[*record]struct{} // writer.go
-	indexers    []memberIndex
-	conditions  sync.Map // profile key -> last condition written (dedup)
+	// remote holds the profiles another replica owns (Options.Shard) that
+	// claim a cluster, as claimants only (writer.go).
+	remote     map[types.NamespacedName]*record
+	indexers   []memberIndex
+	conditions sync.Map // profile key -> last condition written (dedup)
 }
 
 type memberIndex struct {
@@ -98,6 +103,8 @@ func New(hub cluster.Cluster, topology *clusterprofiles.Topology, opts Options) 
 		records:     map[types.NamespacedName]*record{},
 		peerMembers: map[types.NamespacedName]map[types.NamespacedName]string{},
 		writers:     map[clusterprofiles.Identity]map[*record]struct{}{},
+		remote:      map[types.NamespacedName]*record{},
+		mappers:     &memberMappers{groupVersions: memberGroupVersions(topology.MemberKinds, opts.Scheme)},
 	}
 }
 
@@ -145,6 +152,9 @@ func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
 			}
 		})
 	}
+	if p.opts.Shard != nil {
+		wg.Go(func() { p.followShard(ctx) })
+	}
 	<-ctx.Done()
 	p.jobs.close()
 	wg.Wait()
@@ -154,6 +164,37 @@ func (p *Provider) Start(ctx context.Context, aware multicluster.Aware) error {
 	}
 	p.mu.Unlock()
 	return nil
+}
+
+// followShard re-reconciles every profile when the replicas change: each
+// replica takes up the profiles it now owns and lets go of the others.
+// (O(profiles) per change of the replicas, never per event.)
+func (p *Provider) followShard(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.opts.Shard.Changes():
+		}
+		for _, ns := range p.namespacesToList() {
+			list := &clusterinventoryv1alpha1.ClusterProfileList{}
+			if err := p.hub.GetClient().List(ctx, list, client.InNamespace(ns)); err != nil {
+				p.log.Error(err, "cannot list the profiles to rebalance the shard; they follow at their next change")
+				continue
+			}
+			for i := range list.Items {
+				p.wakeUp(client.ObjectKeyFromObject(&list.Items[i]))
+			}
+		}
+	}
+}
+
+// namespacesToList are the hub namespaces to list profiles in ("" for all).
+func (p *Provider) namespacesToList() []string {
+	if len(p.opts.Namespaces) == 0 {
+		return []string{""}
+	}
+	return p.opts.Namespaces
 }
 
 // wakeUp re-reconciles a profile soon.

@@ -58,20 +58,45 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	case <-ctx.Done():
 		return reconcile.Result{}, ctx.Err()
 	}
+	if p.opts.Shard != nil {
+		select {
+		case <-p.opts.Shard.Ready():
+		case <-ctx.Done():
+			return reconcile.Result{}, ctx.Err()
+		}
+	}
 	cp := &clusterinventoryv1alpha1.ClusterProfile{}
 	if err := p.hub.GetClient().Get(ctx, req.NamespacedName, cp); err != nil {
 		if apierrors.IsNotFound(err) {
-			p.forget(req.NamespacedName)
+			p.forgetAll(req.NamespacedName)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
 	}
 	if !p.opts.Pairing.Selects(cp) || !cp.DeletionTimestamp.IsZero() {
-		p.forget(req.NamespacedName)
+		p.forgetAll(req.NamespacedName)
 		return reconcile.Result{}, nil
 	}
+	owner := p.opts.Shard == nil || p.opts.Shard.Owns(req.NamespacedName)
+	if !owner && !p.isPeer(cp) {
+		// Another replica's: nothing of it runs or is reported here; it
+		// only counts as the claimant of its cluster (writer.go).
+		p.forget(req.NamespacedName)
+		p.mu.Lock()
+		p.claimRemoteLocked(cp)
+		p.mu.Unlock()
+		return reconcile.Result{}, nil
+	}
+	p.mu.Lock()
+	p.dropRemoteLocked(req.NamespacedName)
+	p.mu.Unlock()
 
 	d, requeue := p.decide(ctx, cp)
+	if !owner {
+		// A peer another replica owns: connected here for the members of
+		// this replica mapped into it, reported by its owner.
+		return reconcile.Result{RequeueAfter: requeue}, nil
+	}
 	if d.reason == clusterprofiles.ReasonOffboarding {
 		// `offboard` starts its sweep once it reads Offboarding: by then
 		// nothing of the hub may write for the member any more.
@@ -153,6 +178,12 @@ func (p *Provider) mappedObjects(ctx context.Context, key types.NamespacedName) 
 		return "", false
 	}
 	return strconv.Itoa(n), true
+}
+
+// isPeer tells an apinet profile (by its label, else the pairing).
+func (p *Provider) isPeer(cp *clusterinventoryv1alpha1.ClusterProfile) bool {
+	a, _ := p.opts.Pairing.Assign(cp)
+	return clusterprofiles.Role(a.Role) == clusterprofiles.RoleAPINet
 }
 
 // inputs is what a profile reconcile reads before it takes the provider's
@@ -416,8 +447,18 @@ func (p *Provider) namespaceHolder(ctx context.Context, profile *clusterprofiles
 	return types.NamespacedName{Namespace: claimants[0].Namespace, Name: claimants[0].Name}, nil
 }
 
-// forget drops a profile that is gone (or no longer selected): disengage,
-// stop probing, and let the profiles that depended on it re-evaluate.
+// forgetAll forgets a profile that is gone, or no longer the hub's: what
+// runs for it here (forget), and its claim as another replica's.
+func (p *Provider) forgetAll(key types.NamespacedName) {
+	p.forget(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropRemoteLocked(key)
+}
+
+// forget drops what runs for a profile here (it is gone, no longer
+// selected, or another replica's): disengage, stop probing, and let the
+// profiles that depended on it re-evaluate.
 func (p *Provider) forget(key types.NamespacedName) {
 	p.conditions.Delete(key)
 	metrics.ForgetCluster(clusterprofiles.LabelValue(clusterprofiles.ClusterName(key)))

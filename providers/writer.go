@@ -3,6 +3,9 @@ package providers
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/types"
+	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
 )
 
@@ -27,15 +30,7 @@ import (
 // claimants wakes the others, so that a younger engaged profile gives way at
 // once and a waiting one takes over when the holder goes. Caller holds p.mu.
 func (p *Provider) claimWriterLocked(rec *record, id clusterprofiles.Identity) *clusterprofiles.Problem {
-	if rec.writerOf != id {
-		p.releaseWriterLocked(rec)
-		rec.writerOf = id
-		if p.writers[id] == nil {
-			p.writers[id] = map[*record]struct{}{}
-		}
-		p.writers[id][rec] = struct{}{}
-		p.wakeWritersLocked(id, rec)
-	}
+	p.joinWritersLocked(rec, id)
 	scope := scopeOf(rec.profile)
 	holder := rec
 	for other := range p.writers[id] {
@@ -54,6 +49,67 @@ func (p *Provider) claimWriterLocked(rec *record, id clusterprofiles.Identity) *
 	return &clusterprofiles.Problem{Reason: clusterprofiles.ReasonDuplicateCluster, Message: fmt.Sprintf(
 		"the credentials of this profile reach IronCore cluster %s, which the older ClusterProfile %s already maps; one cluster has one writer, so nothing is written for this profile. Delete the duplicate profile (or give it the credentials of the cluster it was meant for)",
 		id, holder.key)}
+}
+
+// joinWritersLocked makes rec a claimant of id (and of nothing else),
+// waking the other claimants when that is new. Caller holds p.mu.
+func (p *Provider) joinWritersLocked(rec *record, id clusterprofiles.Identity) {
+	if rec.writerOf == id {
+		return
+	}
+	p.releaseWriterLocked(rec)
+	rec.writerOf = id
+	if p.writers[id] == nil {
+		p.writers[id] = map[*record]struct{}{}
+	}
+	p.writers[id][rec] = struct{}{}
+	p.wakeWritersLocked(id, rec)
+}
+
+// With sharded replicas (Options.Shard), a replica connects only to the
+// members it owns, so it cannot prove which cluster another replica's
+// profile reaches. It takes the identity that profile's owner recorded on
+// it (clusterprofiles.PinnedIdentity, written at its first engagement) as
+// that profile's claim: the rule above holds across replicas. Two
+// duplicates onboarded at the same moment onto different replicas may both
+// write until the first of them has recorded its identity (seconds); one
+// replica has no such window.
+
+// claimRemoteLocked keeps cp, a profile another replica owns, as a
+// claimant of the cluster recorded on it, or drops its claim when it has
+// none (no recorded identity, not a valid IronCore profile). Caller holds
+// p.mu.
+func (p *Provider) claimRemoteLocked(cp *clusterinventoryv1alpha1.ClusterProfile) {
+	key := types.NamespacedName{Namespace: cp.Namespace, Name: cp.Name}
+	profile, problem := p.opts.Pairing.Parse(cp)
+	id := clusterprofiles.PinnedIdentity(cp)
+	if problem == nil && profile.Role == clusterprofiles.RoleIronCore {
+		profile.Scope, problem = profile.Scope.Within(p.opts.WatchFilter)
+	}
+	if problem != nil || profile.Role != clusterprofiles.RoleIronCore || id == "" || !cp.DeletionTimestamp.IsZero() {
+		p.dropRemoteLocked(key)
+		return
+	}
+	rec := p.remote[key]
+	if rec == nil {
+		rec = &record{key: key}
+		p.remote[key] = rec
+	}
+	rec.created = cp.CreationTimestamp
+	if rec.writerOf == id && scopeOf(rec.profile).Key() != profile.Scope.Key() {
+		p.wakeWritersLocked(id, rec) // one may hold the cluster now, or lose it
+	}
+	rec.profile = profile
+	p.joinWritersLocked(rec, id)
+}
+
+// dropRemoteLocked drops the claim of a profile another replica owned.
+// Caller holds p.mu.
+func (p *Provider) dropRemoteLocked(key types.NamespacedName) {
+	if rec := p.remote[key]; rec != nil {
+		p.releaseWriterLocked(rec)
+		delete(p.remote, key)
+	}
 }
 
 // scopeOf is a profile's scope (the whole cluster for nil).

@@ -88,7 +88,7 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up leadership")
 	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "interval between leader-election attempts")
 	fs.BoolVar(&f.sharding, "experimental-sharding", false,
-		"EXPERIMENTAL: instead of one leader, every replica reconciles a share of the members (multicluster-runtime's sharded coordinator, fenced by one Lease per member); excludes --leader-elect")
+		"EXPERIMENTAL: instead of one leader, every replica connects to, engages and reconciles only its share of the members (rendezvous hashing over the live replicas; multicluster-runtime's sharded coordinator fences each member with one Lease); excludes --leader-elect")
 	fs.StringVar(&f.shardID, "shard-id", "", "identity of this replica among the shards (default: <hostname>-<pid>)")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true,
@@ -286,18 +286,21 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	var mcOpts []mcmanager.Option
+	if f.sharding {
+		coordinator, replicas, err := shardedCoordinator(cfg, f)
+		if err != nil {
+			return nil, err
+		}
+		// The provider engages only this replica's members: the same
+		// replicas, the same hashing as the coordinator's fences.
+		f.provider.Shard = replicas
+		mcOpts = append(mcOpts, mcmanager.WithCoordinator(providers.ShardedCoordinator(coordinator)))
+	}
 	topology := clusterprofiles.NewTopology()
 	provider := providers.New(hub, topology, f.provider)
 	if err := provider.SetupWithManager(hub); err != nil {
 		return nil, err
-	}
-	var mcOpts []mcmanager.Option
-	if f.sharding {
-		coordinator, err := shardedCoordinator(cfg, f)
-		if err != nil {
-			return nil, err
-		}
-		mcOpts = append(mcOpts, mcmanager.WithCoordinator(providers.ShardedCoordinator(coordinator)))
 	}
 	mgr, err := mcmanager.WithMultiCluster(hub, provider, mcOpts...)
 	if err != nil {
@@ -380,14 +383,15 @@ func goMemoryLimit(containerLimit int64, gomemlimit string) (int64, bool) {
 // providers.ShardedCoordinator), and replicas find each
 // other through Leases named apinet-hub-peer-<shard id>, all in the
 // leader-election namespace; --leader-election-lease-duration applies to
-// them. Every replica still engages every member (the
-// provider is not sharded), so memory per replica does not shrink.
-func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, error) {
+// them. The registry of replicas it returns is also the provider's Shard:
+// a replica connects to and engages only the members it owns, so memory
+// per replica is about its share of the fleet.
+func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, *providers.Replicas, error) {
 	namespace := f.leaderElectionNS
 	if namespace == "" {
 		ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 		if err != nil {
-			return nil, errors.New("--experimental-sharding needs --leader-election-namespace outside a pod")
+			return nil, nil, errors.New("--experimental-sharding needs --leader-election-namespace outside a pod")
 		}
 		namespace = strings.TrimSpace(string(ns))
 	}
@@ -399,9 +403,10 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, er
 	// Leases are read directly: the hub's cache holds only the fleet namespaces.
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log := ctrl.Log.WithName("shards")
+	replicas := providers.ReplicaRegistry(c, namespace, "apinet-hub-peer", id, f.leaseDuration, log)
 	return sharded.New(c, log,
 		sharded.WithShardLease(namespace, "apinet-hub-shard"),
 		// A dead replica's members move after one lease duration, as with
@@ -410,7 +415,7 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, er
 		// Replicas are read every second and live one lease duration:
 		// a dead replica's members move within about one lease duration
 		// (its fences expire), a stopped one's at once.
-		sharded.WithPeerRegistry(providers.ReplicaRegistry(c, namespace, "apinet-hub-peer", id, f.leaseDuration, log)),
+		sharded.WithPeerRegistry(replicas),
 		sharded.WithSynchronizationIntervals(time.Second, 15*time.Second),
-	), nil
+	), replicas, nil
 }

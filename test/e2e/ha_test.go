@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
 const (
@@ -135,6 +136,12 @@ var _ = Describe("EXPERIMENTAL: two hub replicas sharing the members (--experime
 			And(HaveLen(len(faultMembers)), ContainElements(ids[0], ids[1])), "the replicas share the members")
 		split := shardFences(ctx)
 		GinkgoWriter.Printf("members per shard: %v\n", split)
+		// Shard-aware engagement: each replica has engaged (connected to,
+		// built the caches of, reports on) its own member only.
+		for i, r := range replicas {
+			Eventually(func() []string { return engagedMembers(ctx, r) }).Should(ConsistOf(fencedBy(split, ids[i])),
+				"replica %s engages only the member it owns", ids[i])
+		}
 
 		var moved time.Duration
 		runFault(ctx, "shard-kill", func(ctx context.Context) int {
@@ -157,6 +164,8 @@ var _ = Describe("EXPERIMENTAL: two hub replicas sharing the members (--experime
 				"the survivor holds every member")
 			moved = time.Since(killed)
 			GinkgoWriter.Printf("%s killed; %s holds every member after %s\n", victim, survivor, moved.Round(time.Millisecond))
+			Expect(engagedMembers(ctx, replicas[slices.Index(ids, survivor)])).To(HaveLen(len(faultMembers)),
+				"the survivor has engaged the victim's member too")
 			sleep(ctx, 5*time.Second)
 			return 1
 		})
@@ -212,6 +221,47 @@ func shardFences(ctx context.Context) map[string]string {
 		out[l.Name] = *s.HolderIdentity
 	}
 	return out
+}
+
+// engagedMembers returns the IronCore members a replica reports engaged
+// (apinet_hub_cluster_engaged 1), by member label: nil if it cannot be
+// scraped.
+func engagedMembers(ctx context.Context, h *hubRunner) []string {
+	h.mu.Lock()
+	proc := h.proc
+	h.mu.Unlock()
+	if proc == nil || proc.Exited() {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	text, err := proc.Scrape(sctx)
+	if err != nil {
+		GinkgoWriter.Printf("scrape %s: %v\n", h.log, err)
+		return nil
+	}
+	var engaged []string
+	for _, m := range faultMembers {
+		v, err := fleet.MetricSum(text, "apinet_hub_cluster_engaged", map[string]string{"member": m.label(), "role": "ironcore"})
+		if err != nil {
+			GinkgoWriter.Printf("metrics of %s: %v\n", h.log, err)
+		}
+		if err == nil && v == 1 {
+			engaged = append(engaged, m.label())
+		}
+	}
+	return engaged
+}
+
+// fencedBy returns the members (by label) whose fence Lease holder is id.
+func fencedBy(fences map[string]string, id string) []string {
+	var members []string
+	for _, m := range faultMembers {
+		if fences["apinet-hub-shard-"+m.label()] == id {
+			members = append(members, m.label())
+		}
+	}
+	return members
 }
 
 // ensureLeaseNamespace creates the replicas' Lease namespace on the hub.
