@@ -402,6 +402,33 @@ var _ = Describe("The chart", func() {
 		}
 	})
 
+	It("with sharding.enabled and 3 replicas, runs 3 shards that drains take one at a time (PodDisruptionBudget maxUnavailable 1)", func(ctx SpecContext) {
+		objs := renderObjects(ctx, map[string]any{"sharding": map[string]any{"enabled": true}, "replicas": 3})
+		replicas, _, _ := unstructured.NestedFieldNoCopy(find(objs, "Deployment")[0].Object, "spec", "replicas")
+		Expect(replicas).To(BeEquivalentTo(3))
+		args := containerArgs(objs)
+		Expect(args).To(ContainElement("--experimental-sharding"))
+		Expect(args).NotTo(ContainElement("--leader-elect"))
+
+		pdbs := find(objs, "PodDisruptionBudget")
+		Expect(pdbs).To(HaveLen(1))
+		spec, _, _ := unstructured.NestedMap(pdbs[0].Object, "spec")
+		Expect(spec).To(HaveKeyWithValue("maxUnavailable", BeEquivalentTo(1)),
+			"a drain takes one shard at a time; its members move to the others")
+		Expect(spec).NotTo(HaveKey("minAvailable"), "a PodDisruptionBudget takes one of the two")
+		Expect(spec).To(HaveKeyWithValue("selector", HaveKeyWithValue("matchLabels", HaveKeyWithValue("app.kubernetes.io/instance", "hub"))))
+	})
+
+	It("without sharding, keeps the leader or a standby through drains (PodDisruptionBudget minAvailable 1), with 2 or 3 replicas", func(ctx SpecContext) {
+		for _, values := range []map[string]any{nil, {"replicas": 3}} {
+			pdbs := find(renderObjects(ctx, values), "PodDisruptionBudget")
+			Expect(pdbs).To(HaveLen(1))
+			spec, _, _ := unstructured.NestedMap(pdbs[0].Object, "spec")
+			Expect(spec).To(HaveKeyWithValue("minAvailable", BeEquivalentTo(1)), "values %v", values)
+			Expect(spec).NotTo(HaveKey("maxUnavailable"), "values %v", values)
+		}
+	})
+
 	It("renders no PodDisruptionBudget for a single replica, which it would keep from ever draining", func(ctx SpecContext) {
 		Expect(kinds(renderObjects(ctx, map[string]any{"replicas": 1}))).NotTo(ContainElement(HavePrefix("PodDisruptionBudget")))
 	})
