@@ -3,10 +3,8 @@ package clusterprofiles
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -16,8 +14,8 @@ import (
 // peer connection, with cluster-wide informers (so that the peer's watches
 // and the hub's memory do not grow with the number of members), seen by each
 // member through a view confined to its apinet namespace, and one event
-// handler per (peer, kind, watch) that hands each event to the member whose
-// namespace it is in.
+// handler per (peer, kind) that hands each event to the members whose
+// namespace it is in (Events).
 
 // NewPeerView returns a member's view of a shared peer cluster: every read
 // (cache, client, API reader) and write of a namespaced object is confined
@@ -114,113 +112,4 @@ func (c namespacedCache) Get(ctx context.Context, key client.ObjectKey, obj clie
 
 func (c namespacedCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	return namespacedReader{Reader: c.Cache, guard: c.guard}.List(ctx, list, opts...)
-}
-
-// PeerEvents hands the events of a shared peer cache's informers to the
-// members they concern: one informer handler per watch (Subscribe's key),
-// which looks the event's namespace up among the members subscribed. The
-// cost of an event is one map lookup, whatever the number of members.
-type PeerEvents struct {
-	cache cache.Cache
-	mu    sync.Mutex
-	kinds map[any]*kindEvents
-}
-
-// NewPeerEvents returns the dispatcher of a shared peer cache.
-func NewPeerEvents(c cache.Cache) *PeerEvents {
-	return &PeerEvents{cache: c, kinds: map[any]*kindEvents{}}
-}
-
-type kindEvents struct {
-	// store is the informer's: a subscriber that joins after it has synced
-	// gets its namespace's objects from it (replay).
-	store       toolscache.Indexer
-	mu          sync.RWMutex
-	byNamespace map[string]map[*subscription]struct{}
-}
-
-type subscription struct{ fn func(obj any) }
-
-// Subscribe calls fn with every object of kind in namespace that the peer's
-// informer adds, updates (old and new) or deletes, until ctx ends. key
-// names the watch: subscribers under one key share one informer handler.
-//
-// A subscriber first gets every object of its namespace the informer holds
-// already, as client-go gives a handler added to a running informer: a
-// member engaged after the shared cache synced (every member but the first,
-// every member after a restart of the hub) must see the apinet objects that
-// exist, or one whose IronCore source went while the hub was down would
-// never reach the gone path.
-func (e *PeerEvents) Subscribe(ctx context.Context, key any, kind client.Object, namespace string, fn func(obj any)) error {
-	e.mu.Lock()
-	k := e.kinds[key]
-	if k == nil {
-		informer, err := e.cache.GetInformer(ctx, kind)
-		if err != nil {
-			e.mu.Unlock()
-			return fmt.Errorf("informer for %T: %w", kind, err)
-		}
-		indexed, ok := informer.(toolscache.SharedIndexInformer)
-		if !ok {
-			e.mu.Unlock()
-			return fmt.Errorf("informer for %T is a %T, which offers no store to replay", kind, informer)
-		}
-		k = &kindEvents{store: indexed.GetIndexer(), byNamespace: map[string]map[*subscription]struct{}{}}
-		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    k.dispatch,
-			UpdateFunc: func(old, obj any) { k.dispatch(old); k.dispatch(obj) },
-			DeleteFunc: k.dispatch,
-		}); err != nil {
-			e.mu.Unlock()
-			return fmt.Errorf("handler for %T: %w", kind, err)
-		}
-		e.kinds[key] = k
-	}
-	e.mu.Unlock()
-
-	s := &subscription{fn: fn}
-	k.mu.Lock()
-	if k.byNamespace[namespace] == nil {
-		k.byNamespace[namespace] = map[*subscription]struct{}{}
-	}
-	k.byNamespace[namespace][s] = struct{}{}
-	k.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		delete(k.byNamespace[namespace], s)
-		if len(k.byNamespace[namespace]) == 0 {
-			delete(k.byNamespace, namespace)
-		}
-	})
-	// After registering: an object added meanwhile comes twice at worst
-	// (a request is idempotent), never not at all.
-	existing, err := k.store.ByIndex(toolscache.NamespaceIndex, namespace)
-	if err != nil {
-		return fmt.Errorf("replay %T of namespace %s: %w", kind, namespace, err)
-	}
-	for _, obj := range existing {
-		fn(obj)
-	}
-	return nil
-}
-
-func (k *kindEvents) dispatch(obj any) {
-	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	o, ok := obj.(client.Object)
-	if !ok {
-		return
-	}
-	k.mu.RLock()
-	subs := k.byNamespace[o.GetNamespace()]
-	fns := make([]func(any), 0, len(subs))
-	for s := range subs {
-		fns = append(fns, s.fn)
-	}
-	k.mu.RUnlock()
-	for _, fn := range fns {
-		fn(o)
-	}
 }

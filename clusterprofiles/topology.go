@@ -11,13 +11,16 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
-
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	crsource "sigs.k8s.io/controller-runtime/pkg/source"
+	mchandler "sigs.k8s.io/multicluster-runtime/pkg/handler"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 	mcreconcile "sigs.k8s.io/multicluster-runtime/pkg/reconcile"
 	mcsource "sigs.k8s.io/multicluster-runtime/pkg/source"
@@ -43,7 +46,7 @@ type Peer struct {
 	// Events dispatches the events of the peer's shared cache to its
 	// members by namespace (PeerKind); nil: the member's Cluster has a
 	// cache of its own, watched directly.
-	Events *PeerEvents
+	Events *Events
 }
 
 // Member is an engaged IronCore member: the cluster the reconcilers read
@@ -55,6 +58,9 @@ type Member struct {
 	// Label is LabelValue(Profile.Name): the value of LabelCluster.
 	Label string
 	Peer  *Peer
+	// Events dispatches the events of the member's cache to the
+	// controllers watching it (MemberKind); nil: each watches directly.
+	Events *Events
 	// Identity is the cluster the member's credentials reach (proven before
 	// engagement; the owner recorded on its apinet namespace).
 	Identity Identity
@@ -322,14 +328,105 @@ func (k *peerKind[T]) ForCluster(name multicluster.ClusterName, cl cluster.Clust
 		return crsource.TypedKind[T, mcreconcile.Request](m.Peer.GetCache(), k.obj, h), true, nil
 	}
 	// The shared cache is synced before a member is engaged: subscribing
-	// registers the member's namespace with the one handler of this watch.
+	// registers the member's namespace with the one handler of this kind.
 	return crsource.TypedFunc[mcreconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[mcreconcile.Request]) error {
-		return m.Peer.Events.Subscribe(ctx, k, k.obj, m.Peer.Namespace, func(obj any) {
-			if o, ok := obj.(T); ok {
+		enqueue := func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if o, ok := obj.(T); ok && ctx.Err() == nil {
 				for _, r := range requests(ctx, o) {
 					q.Add(r)
 				}
 			}
+		}
+		return m.Peer.Events.Subscribe(ctx, k.obj, m.Peer.Namespace, toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    enqueue,
+			UpdateFunc: func(old, obj any) { enqueue(old); enqueue(obj) },
+			DeleteFunc: enqueue,
 		})
 	}), true, nil
+}
+
+// MemberKind is a multicluster source for reconcilers: it watches an
+// IronCore kind in every engaged member through the member's Events (one
+// informer handler per kind, however many controllers watch it), filters
+// each event with preds and hands it to the handler newHandler makes for
+// the member, as multicluster-runtime's Kind does (which it is for a cluster
+// that is not a Member with Events).
+func MemberKind(obj client.Object, newHandler mchandler.TypedEventHandlerFunc[client.Object, mcreconcile.Request], preds ...predicate.Predicate) mcsource.TypedSource[client.Object, mcreconcile.Request] {
+	return &memberKind{obj: obj, newHandler: newHandler, preds: preds}
+}
+
+type memberKind struct {
+	obj        client.Object
+	newHandler mchandler.TypedEventHandlerFunc[client.Object, mcreconcile.Request]
+	preds      []predicate.Predicate
+}
+
+func (k *memberKind) ForCluster(name multicluster.ClusterName, cl cluster.Cluster) (crsource.TypedSource[mcreconcile.Request], bool, error) {
+	m, ok := cl.(*Member)
+	if !ok || m.Events == nil {
+		return mcsource.Kind(k.obj, k.newHandler, k.preds...).ForCluster(name, cl)
+	}
+	h := k.newHandler(name, cl)
+	return crsource.TypedFunc[mcreconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[mcreconcile.Request]) error {
+		return m.Events.Subscribe(ctx, k.obj, AllNamespaces, &memberEvents{ctx: ctx, q: q, h: h, preds: k.preds})
+	}), true, nil
+}
+
+// memberEvents turns a member informer's events into a controller's
+// events, as controller-runtime's Kind source does.
+type memberEvents struct {
+	ctx   context.Context
+	q     workqueue.TypedRateLimitingInterface[mcreconcile.Request]
+	h     handler.TypedEventHandler[client.Object, mcreconcile.Request]
+	preds []predicate.Predicate
+}
+
+func (e *memberEvents) OnAdd(obj any, isInInitialList bool) {
+	o, ok := obj.(client.Object)
+	if !ok || e.ctx.Err() != nil {
+		return
+	}
+	ev := event.CreateEvent{Object: o, IsInInitialList: isInInitialList}
+	for _, p := range e.preds {
+		if !p.Create(ev) {
+			return
+		}
+	}
+	e.h.Create(e.ctx, ev, e.q)
+}
+
+func (e *memberEvents) OnUpdate(oldObj, newObj any) {
+	old, ok1 := oldObj.(client.Object)
+	obj, ok2 := newObj.(client.Object)
+	if !ok1 || !ok2 || e.ctx.Err() != nil {
+		return
+	}
+	ev := event.UpdateEvent{ObjectOld: old, ObjectNew: obj}
+	for _, p := range e.preds {
+		if !p.Update(ev) {
+			return
+		}
+	}
+	e.h.Update(e.ctx, ev, e.q)
+}
+
+func (e *memberEvents) OnDelete(obj any) {
+	ev := event.DeleteEvent{}
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj, ev.DeleteStateUnknown = d.Obj, true
+	}
+	o, ok := obj.(client.Object)
+	if !ok || e.ctx.Err() != nil {
+		return
+	}
+	ev.Object = o
+	for _, p := range e.preds {
+		if !p.Delete(ev) {
+			return
+		}
+	}
+	e.h.Delete(e.ctx, ev, e.q)
 }

@@ -143,7 +143,8 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 		return nil, fail(fmt.Sprintf("namespace %s in peer %s", j.profile.APINetNamespace, clusterprofiles.ClusterName(j.profile.Peer)), err)
 	}
 	m := &clusterprofiles.Member{
-		Cluster: memberCl,
+		Cluster: memberCl.Cluster,
+		Events:  memberCl.events,
 		Profile: j.profile,
 		Label:   clusterprofiles.LabelValue(j.profile.Name),
 		Peer: &clusterprofiles.Peer{Cluster: peerCl, Name: clusterprofiles.ClusterName(j.profile.Peer), Namespace: j.profile.APINetNamespace,
@@ -159,13 +160,13 @@ func (p *Provider) build(j *job) (*clusterprofiles.Member, *clusterprofiles.Prob
 // memberCluster returns the cluster of the job's member connection,
 // building, indexing, warming and syncing it first if the connection has
 // none yet.
-func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, error) {
+func (p *Provider) memberCluster(ctx context.Context, j *job) (*memberCluster, error) {
 	scope := j.profile.Scope
 	p.mu.Lock()
 	mc := j.conn.member
 	if mc != nil && mc.scope == scope.Key() {
 		p.mu.Unlock()
-		return mc.Cluster, nil
+		return mc, nil
 	}
 	if mc != nil {
 		// The scope changed: its caches select other objects. The job
@@ -213,10 +214,11 @@ func (p *Provider) memberCluster(ctx context.Context, j *job) (cluster.Cluster, 
 		if j.conn.member == nil {
 			return nil, context.Canceled
 		}
-		return j.conn.member.Cluster, nil
+		return j.conn.member, nil
 	}
-	j.conn.member = &memberCluster{Cluster: cl, scope: scope.Key(), cancel: cancel, stopped: stopped}
-	return cl, nil
+	j.conn.member = &memberCluster{Cluster: cl, events: clusterprofiles.NewEvents(cl.GetCache(), cl.GetScheme()),
+		scope: scope.Key(), cancel: cancel, stopped: stopped}
+	return j.conn.member, nil
 }
 
 // scopeCache restricts a member's cache to its scope, server-side: its
@@ -413,7 +415,7 @@ func (p *Provider) buildSharedPeer(peer *connection, s *sharedPeer) error {
 		stop()
 		return err
 	}
-	s.cluster, s.events, s.cancel, s.stopped = cl, clusterprofiles.NewPeerEvents(cl.GetCache()), stop, stopped
+	s.cluster, s.events, s.cancel, s.stopped = cl, clusterprofiles.NewEvents(cl.GetCache(), cl.GetScheme()), stop, stopped
 	return nil
 }
 

@@ -106,7 +106,7 @@ type sharedPeer struct {
 	ready   chan struct{} // closed once built, or failed (err)
 	err     error
 	cluster cluster.Cluster
-	events  *clusterprofiles.PeerEvents
+	events  *clusterprofiles.Events
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when its cache has stopped
 }
@@ -123,7 +123,8 @@ func (s *sharedPeer) failed() bool {
 
 type memberCluster struct {
 	cluster.Cluster
-	scope   string // the clusterprofiles.Scope.Key its cache selects
+	events  *clusterprofiles.Events // dispatches its cache's events to the controllers
+	scope   string                  // the clusterprofiles.Scope.Key its cache selects
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when its cache has stopped
 }
@@ -301,7 +302,7 @@ type job struct {
 	// peerSettings are the peer's (sharedPeerSettings of its record).
 	peerSettings *clusterprofiles.SharedPeerSettings
 	// peerEvents dispatch the peer's shared cache events to members.
-	peerEvents *clusterprofiles.PeerEvents
+	peerEvents *clusterprofiles.Events
 	ctx        context.Context
 	cancel     context.CancelFunc
 }

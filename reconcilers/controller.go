@@ -49,6 +49,10 @@ import (
 // Its queue is fair across members (reconcilers/fairqueue, Options.Fairness):
 // one member's burst, backlog or slowness cannot make the others wait.
 //
+// Its member watches subscribe to the member's one informer handler per
+// kind (clusterprofiles.MemberKind), not one handler per controller and
+// kind: client-go's listener goroutines and buffers stay per kind.
+//
 // Every kind it watches is recorded in the Topology, so that the provider
 // starts and syncs those informers before it engages a member: Engage then
 // only registers handlers on synced informers and never lists a member
@@ -153,7 +157,7 @@ func (c queueMetrics) Forget(member string) {
 // requests with fn.
 func (c *memberController) watchMember(kind client.Object, fn func(context.Context, cluster.Cluster, client.Object) []reconcile.Request, preds ...predicate.Predicate) error {
 	c.topology.UseMemberKind(kind)
-	return c.MultiClusterWatch(mcsource.Kind(kind, mapInMember(fn), preds...))
+	return c.MultiClusterWatch(clusterprofiles.MemberKind(kind, mapInMember(fn), preds...))
 }
 
 // watchPeer watches an apinet kind in the peer of every member, in the
