@@ -55,20 +55,7 @@ var _ = Describe("Engagement across peers", Ordered, func() {
 		opts.EngageWorkers = 2 // a peer's share: 1
 		opts.RequestTimeout = 90 * time.Second
 		opts.EngageTimeout = 3 * time.Minute
-		hubMgr, err := manager.New(testFleet.Hub().Config(), manager.Options{
-			Scheme: fleet.Scheme, Cache: providers.HubCacheOptions(opts),
-			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-			Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // the suite's provider has the same controller name
-		})
-		Expect(err).NotTo(HaveOccurred())
-		topo := clusterprofiles.NewTopology()
-		topo.UseMemberKind(&networkingv1alpha1.Network{})
-		topo.UsePeerKind(&apinetv1alpha1.Network{})
-		p := providers.New(hubMgr, topo, opts)
-		Expect(p.SetupWithManager(hubMgr)).To(Succeed())
-		mgr, err := mcmanager.WithMultiCluster(hubMgr, p)
-		Expect(err).NotTo(HaveOccurred())
-		runManager(mgr)
+		startOtherHub(opts)
 
 		apinet := testFleet.Cluster("apinet-1")
 		peerToken, err := apinet.ServiceAccountToken(ctx, "apinet-hub")
@@ -115,3 +102,26 @@ var _ = Describe("Engagement across peers", Ordered, func() {
 		}
 	})
 })
+
+// startOtherHub runs another hub in this process until the spec's cleanup:
+// a provider with opts (its own hub namespaces) and its own manager, and no
+// controllers; its engagements sync Networks and apinet Networks. It
+// returns the provider's Topology.
+func startOtherHub(opts providers.Options) *clusterprofiles.Topology {
+	GinkgoHelper()
+	hubMgr, err := manager.New(testFleet.Hub().Config(), manager.Options{
+		Scheme: fleet.Scheme, Cache: providers.HubCacheOptions(opts),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // the suite's provider has the same controller name
+	})
+	Expect(err).NotTo(HaveOccurred())
+	topo := clusterprofiles.NewTopology()
+	topo.UseMemberKind(&networkingv1alpha1.Network{})
+	topo.UsePeerKind(&apinetv1alpha1.Network{})
+	p := providers.New(hubMgr, topo, opts)
+	Expect(p.SetupWithManager(hubMgr)).To(Succeed())
+	mgr, err := mcmanager.WithMultiCluster(hubMgr, p)
+	Expect(err).NotTo(HaveOccurred())
+	runManager(mgr)
+	return topo
+}

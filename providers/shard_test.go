@@ -9,12 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	mcmanager "sigs.k8s.io/multicluster-runtime/pkg/manager"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -48,23 +43,10 @@ var _ = Describe("Sharded replicas", func() {
 	It("engage only the members they own, and keep one writer per cluster across replicas by the identity recorded on the other's profile", func(ctx SpecContext) {
 		Expect(hubClient().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: hubNS}})).To(Succeed())
 		replica := func(shard providers.Shard) *clusterprofiles.Topology {
-			GinkgoHelper()
 			opts := providerOptions
 			opts.Namespaces = []string{hubNS}
 			opts.Shard = shard
-			hubMgr, err := manager.New(testFleet.Hub().Config(), manager.Options{
-				Scheme: fleet.Scheme, Cache: providers.HubCacheOptions(opts),
-				Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-				Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // the suite's provider has the same controller name
-			})
-			Expect(err).NotTo(HaveOccurred())
-			topo := clusterprofiles.NewTopology()
-			p := providers.New(hubMgr, topo, opts)
-			Expect(p.SetupWithManager(hubMgr)).To(Succeed())
-			mgr, err := mcmanager.WithMultiCluster(hubMgr, p)
-			Expect(err).NotTo(HaveOccurred())
-			runManager(mgr)
-			return topo
+			return startOtherHub(opts)
 		}
 		a := replica(newFixedShard("apinet", "older"))
 		b := replica(newFixedShard("younger", "b-only"))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -227,15 +228,7 @@ func shardFences(ctx context.Context) map[string]string {
 // (apinet_hub_cluster_engaged 1), by member label: nil if it cannot be
 // scraped.
 func engagedMembers(ctx context.Context, h *hubRunner) []string {
-	h.mu.Lock()
-	proc := h.proc
-	h.mu.Unlock()
-	if proc == nil || proc.Exited() {
-		return nil
-	}
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	text, err := proc.Scrape(sctx)
+	text, err := h.scrape(ctx)
 	if err != nil {
 		GinkgoWriter.Printf("scrape %s: %v\n", h.log, err)
 		return nil
@@ -276,16 +269,21 @@ func ensureLeaseNamespace(ctx context.Context) {
 // leading reports whether the replica runs and leads: controller-runtime's
 // leader_election_master_status on its metrics endpoint.
 func (h *hubRunner) leading(ctx context.Context) bool {
+	text, err := h.scrape(ctx)
+	return err == nil && strings.Contains(text, `leader_election_master_status{name="`+leaseName+`"} 1`)
+}
+
+// scrape returns the running replica's /metrics text, within 2 s.
+func (h *hubRunner) scrape(ctx context.Context) (string, error) {
 	h.mu.Lock()
 	proc := h.proc
 	h.mu.Unlock()
 	if proc == nil || proc.Exited() {
-		return false
+		return "", errors.New("not running")
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	text, err := proc.Scrape(sctx)
-	return err == nil && strings.Contains(text, `leader_election_master_status{name="`+leaseName+`"} 1`)
+	return proc.Scrape(sctx)
 }
 
 // onlyLeader returns the index of the one replica that leads; an error when
