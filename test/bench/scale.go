@@ -43,6 +43,8 @@ type ScaleOptions struct {
 	Settle   Duration `json:"settle"`
 	Timeout  Duration `json:"timeout"`
 	HubArgs  []string `json:"hubArgs,omitempty"`
+	// Replicas, if > 1, adds a sharded phase at the last step's size.
+	Replicas int `json:"shardedReplicas,omitempty"`
 
 	hub, out string
 }
@@ -60,16 +62,40 @@ type ScaleStep struct {
 	Goroutines      int     `json:"goroutines"`
 	PeerWatches     int     `json:"hubWatchesOnPeer"`
 	IronCoreWatches int     `json:"hubWatchesOnIronCoreClusters"`
+	// ScrapeSeconds is one GET of the hub's /metrics (the usage collector
+	// reads every member's objects from the peer caches).
+	ScrapeSeconds float64 `json:"metricsScrapeSeconds"`
 	// Per member, against step 0.
 	RSSPerMemberMiB  float64 `json:"rssPerMemberMiB,omitempty"`
 	HeapPerMemberMiB float64 `json:"heapPerMemberMiB,omitempty"`
 }
 
+// ShardedPhase is the last step's fleet run by sharded replicas
+// (--experimental-sharding): what each replica holds, and how long a
+// SIGKILLed replica's members take to be engaged by the others.
+type ShardedPhase struct {
+	Members       int     `json:"members"`
+	LeaseDuration string  `json:"leaseDuration"`
+	EngagedSecs   float64 `json:"coldStartToAllEngagedSeconds"`
+	MappedSecs    float64 `json:"coldStartToAllMappedSeconds"`
+	Replicas      []struct {
+		MembersEngaged int     `json:"membersEngaged"`
+		RSSMiB         float64 `json:"rssMiB"`
+		HeapMiB        float64 `json:"goHeapInuseMiB"`
+	} `json:"replicas"`
+	// KilledMembers were engaged by the replica that was SIGKILLed;
+	// ReengagedSeconds is from the kill until the survivors had engaged
+	// every member.
+	KilledMembers    int     `json:"killedReplicaMembers"`
+	ReengagedSeconds float64 `json:"killToAllEngagedElsewhereSeconds"`
+}
+
 // ScaleReport is what bench-scale writes.
 type ScaleReport struct {
-	Started time.Time    `json:"started"`
-	Options ScaleOptions `json:"options"`
-	Steps   []ScaleStep  `json:"steps"`
+	Started time.Time     `json:"started"`
+	Options ScaleOptions  `json:"options"`
+	Steps   []ScaleStep   `json:"steps"`
+	Sharded *ShardedPhase `json:"sharded,omitempty"`
 }
 
 func scaleMain(args []string) int {
@@ -81,6 +107,7 @@ func scaleMain(args []string) int {
 	settle := fs.Duration("settle", 20*time.Second, "wait after all are mapped, before sampling")
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit of one step's cold start")
 	hubArgs := fs.String("hub-args", "", "further apinet-hub run flags, space-separated")
+	fs.IntVar(&o.Replicas, "replicas", 3, "sharded replicas run at the last step's size (0 or 1: no sharded phase)")
 	fs.StringVar(&o.hub, "hub", "", "apinet-hub binary")
 	fs.StringVar(&o.out, "out", "test/bench/results", "folder of the JSON result")
 	if err := fs.Parse(args); err != nil {
@@ -162,7 +189,123 @@ func runScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		s.HeapPerMemberMiB = (s.HeapMiB - baseline.HeapMiB) / float64(n)
 		r.Steps = append(r.Steps, s)
 	}
+	if o.Replicas > 1 && members > 0 {
+		sh, err := shardedPhase(ctx, o, f, ironcore, members, logs)
+		r.Sharded = sh
+		if err != nil {
+			return r, fmt.Errorf("sharded phase: %w", err)
+		}
+	}
 	return r, nil
+}
+
+// shardLease is the sharded replicas' lease duration (the hub's default).
+const shardLease = 15 * time.Second
+
+// shardedPhase starts o.Replicas sharded hubs cold with the n members in
+// place, waits until every member is engaged and mapped, samples each
+// replica, then SIGKILLs the replica with the most members and waits until
+// the others have engaged every member.
+func shardedPhase(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*fleet.Cluster, n int, logs string) (*ShardedPhase, error) {
+	sh := &ShardedPhase{Members: n, LeaseDuration: shardLease.String()}
+	const leases = "apinet-hub-scale-shards"
+	hub := f.Hub().Client()
+	if err := hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leases}}); client.IgnoreAlreadyExists(err) != nil {
+		return sh, err
+	}
+	start := time.Now()
+	var replicas []*fleet.Controller
+	defer func() {
+		for _, h := range replicas {
+			_ = h.Stop(30 * time.Second)
+		}
+	}()
+	for i := range o.Replicas {
+		args := append([]string{"--experimental-sharding", fmt.Sprintf("--shard-id=scale-%d", i), "--leader-election-namespace=" + leases,
+			"--leader-election-lease-duration=" + shardLease.String()}, o.HubArgs...)
+		h, err := fleet.StartHub(fleet.HubOptions{Binary: o.hub, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: fleetNamespace,
+			Log: filepath.Join(logs, fmt.Sprintf("shard-%d.log", i)), Args: args})
+		if err != nil {
+			return sh, err
+		}
+		replicas = append(replicas, h)
+	}
+	// engagedBy counts the IronCore members each replica reports engaged.
+	engagedBy := func() []int {
+		counts := make([]int, len(replicas))
+		for i, h := range replicas {
+			if h.Exited() {
+				continue
+			}
+			if text, err := h.Scrape(ctx); err == nil {
+				counts[i] = int(metricValue(text, "apinet_hub_cluster_engaged", map[string]string{"role": "ironcore"}))
+			}
+		}
+		return counts
+	}
+	sum := func(counts []int) int {
+		total := 0
+		for _, c := range counts {
+			total += c
+		}
+		return total
+	}
+	deadline := time.Now().Add(time.Duration(o.Timeout))
+	for sum(engagedBy()) < n {
+		if time.Now().After(deadline) {
+			return sh, fmt.Errorf("replicas engaged %v of %d members after %s", engagedBy(), n, time.Since(start).Round(time.Second))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	sh.EngagedSecs = time.Since(start).Seconds()
+	for mapped := -1; mapped < n*o.Objects; {
+		var err error
+		if mapped, err = countMapped(ctx, ironcore); err != nil {
+			return sh, err
+		}
+		if time.Now().After(deadline) {
+			return sh, fmt.Errorf("%d of %d Networks mapped after %s", mapped, n*o.Objects, time.Since(start).Round(time.Second))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	sh.MappedSecs = time.Since(start).Seconds()
+	sleepCtx(ctx, time.Duration(o.Settle))
+	counts := engagedBy()
+	victim := 0
+	for i, h := range replicas {
+		p, err := readProc(h.PID())
+		if err != nil {
+			return sh, err
+		}
+		text, err := h.Scrape(ctx)
+		if err != nil {
+			return sh, err
+		}
+		sh.Replicas = append(sh.Replicas, struct {
+			MembersEngaged int     `json:"membersEngaged"`
+			RSSMiB         float64 `json:"rssMiB"`
+			HeapMiB        float64 `json:"goHeapInuseMiB"`
+		}{counts[i], float64(p.RSS) / (1 << 20), metricValue(text, "go_memstats_heap_inuse_bytes", nil) / (1 << 20)})
+		if counts[i] > counts[victim] {
+			victim = i
+		}
+	}
+	progress("bench-scale: %d sharded replicas: all %d engaged %.1f s, mapped %.1f s; members per replica %v", len(replicas), n, sh.EngagedSecs, sh.MappedSecs, counts)
+	sh.KilledMembers = counts[victim]
+	if err := replicas[victim].Kill(); err != nil {
+		return sh, err
+	}
+	killed := time.Now()
+	deadline = killed.Add(time.Duration(o.Timeout))
+	for sum(engagedBy()) < n {
+		if time.Now().After(deadline) {
+			return sh, fmt.Errorf("survivors engaged %v of %d members %s after the kill", engagedBy(), n, time.Since(killed).Round(time.Second))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	sh.ReengagedSeconds = time.Since(killed).Seconds()
+	progress("bench-scale: replica %d (%d members) SIGKILLed; the others engaged every member %.1f s later (lease %s)", victim, sh.KilledMembers, sh.ReengagedSeconds, shardLease)
+	return sh, nil
 }
 
 // scaleMember is the name, watch filter and cluster of simulated member i.
@@ -266,10 +409,12 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.PID())); err == nil {
 		s.RSSFileMiB = float64(statusKiB(status, "RssFile")) / 1024
 	}
+	scraped := time.Now()
 	metricsText, err := h.Scrape(ctx)
 	if err != nil {
 		return s, err
 	}
+	s.ScrapeSeconds = time.Since(scraped).Seconds()
 	s.HeapMiB = metricValue(metricsText, "go_memstats_heap_inuse_bytes", nil) / (1 << 20)
 	s.Goroutines = int(metricValue(metricsText, "go_goroutines", nil))
 	peerMetrics, err := f.Cluster(peerName).AggregatedMetrics(ctx)
@@ -362,8 +507,8 @@ func (r *ScaleReport) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### bench-scale %s: %d IronCore clusters, 1 apinet peer, %d Networks per member\n\n",
 		r.Started.Format(time.RFC3339), r.Options.Clusters, r.Options.Objects)
-	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | of it file-backed | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | of it file-backed | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB | /metrics scrape (s) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	steps := append([]ScaleStep(nil), r.Steps...)
 	sort.Slice(steps, func(i, j int) bool { return steps[i].Members < steps[j].Members })
 	for _, s := range steps {
@@ -372,10 +517,19 @@ func (r *ScaleReport) markdown() string {
 		if s.Members > 0 {
 			per, heap = fmt.Sprintf("%.2f", s.RSSPerMemberMiB), fmt.Sprintf("%.2f", s.HeapPerMemberMiB)
 		}
-		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
-			s.RSSMiB, s.RSSFileMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap)
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s | %.3f |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
+			s.RSSMiB, s.RSSFileMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap, s.ScrapeSeconds)
 	}
 	b.WriteString("\nWatches count every WATCH open on the aggregated servers (apinet's and ironcore's own controllers included); the baseline row has the peer alone.\n")
+	if sh := r.Sharded; sh != nil {
+		fmt.Fprintf(&b, "\n%d members on %d sharded replicas (lease %s): all Engaged %.1f s, all mapped %.1f s after the start.\n\n",
+			sh.Members, len(sh.Replicas), sh.LeaseDuration, sh.EngagedSecs, sh.MappedSecs)
+		b.WriteString("| replica | members engaged | RSS MiB | heap MiB |\n|---|---|---|---|\n")
+		for i, rep := range sh.Replicas {
+			fmt.Fprintf(&b, "| %d | %d | %.1f | %.1f |\n", i, rep.MembersEngaged, rep.RSSMiB, rep.HeapMiB)
+		}
+		fmt.Fprintf(&b, "\nThe replica with %d members SIGKILLed: the others had engaged every member %.1f s later.\n", sh.KilledMembers, sh.ReengagedSeconds)
+	}
 	return b.String()
 }
 
