@@ -48,7 +48,7 @@ const (
 func ReplicaRegistry(c client.Client, namespace, prefix, id string, ttl time.Duration, log logr.Logger) *Replicas {
 	id = sanitize.DNS1123(id) // part of a Lease name, as upstream's
 	return &Replicas{c: c, namespace: namespace, prefix: prefix, self: sharder.PeerInfo{ID: id, Weight: 1}, ttl: ttl,
-		log: log.WithName("replicas"), peers: []sharder.PeerInfo{{ID: id, Weight: 1}}, sharder: sharder.NewHRW(),
+		log: log.WithName("replicas"), peers: []sharder.PeerInfo{{ID: id, Weight: 1}}, sharder: Sharder(),
 		ready: make(chan struct{}), changes: make(chan struct{}, 1)}
 }
 
@@ -74,7 +74,8 @@ type Replicas struct {
 var _ peers.Registry = (*Replicas)(nil)
 
 // Owns reports whether this replica owns the profile key among the live
-// replicas: the coordinator's rendezvous hashing of its shard alias.
+// replicas: the coordinator's rendezvous hashing (Sharder) of its shard
+// alias.
 func (r *Replicas) Owns(key types.NamespacedName) bool {
 	return r.sharder.ShouldOwn(string(shardAlias(clusterprofiles.ClusterName(key))), r.Snapshot(), r.self)
 }

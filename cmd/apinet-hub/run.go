@@ -416,6 +416,7 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, *p
 		// a dead replica's members move within about one lease duration
 		// (its fences expire), a stopped one's at once.
 		sharded.WithPeerRegistry(replicas),
+		sharded.WithSharder(providers.Sharder()),
 		sharded.WithSynchronizationIntervals(time.Second, 15*time.Second),
 	), replicas, nil
 }

@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/providers"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -543,13 +544,14 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		// the other none; the e2e suite splits two members over two.
 		// Whoever starts first takes the fence while alone; once each
 		// replica lists the other's peer Lease, the fence moves to the
-		// winner of multicluster-runtime's default sharder and stays.
+		// winner of the hub's rendezvous hashing (providers.Sharder) and
+		// stays.
 		// The coordinator hashes and fences the member under its shard
 		// alias, LabelValue of its name (providers.ShardedCoordinator).
 		memberName := clusterprofiles.LabelValue(clusterprofiles.ClusterName(types.NamespacedName{Namespace: fleetNamespace, Name: member.Name}))
 		peers := []sharder.PeerInfo{{ID: ids[0], Weight: 1}, {ID: ids[1], Weight: 1}}
 		owner := ids[1]
-		if sharder.NewHRW().ShouldOwn(memberName, peers, peers[0]) {
+		if providers.Sharder().ShouldOwn(memberName, peers, peers[0]) {
 			owner = ids[0]
 		}
 		fence := shardLeasePrefix + memberName

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/providers"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -175,13 +176,13 @@ var _ = Describe("EXPERIMENTAL: two hub replicas sharing the members (--experime
 	}, NodeTimeout(6*time.Minute))
 })
 
-// splittingShardIDs returns two shard IDs between which multicluster-runtime's
-// rendezvous hashing (the coordinator's default sharder, on the cluster
-// names) puts one fault member on each, so that the spec sees two replicas
-// really share the work. The hash is deterministic: the search is too.
+// splittingShardIDs returns two shard IDs between which the hub's
+// rendezvous hashing (providers.Sharder, on the members' shard aliases)
+// puts one fault member on each, so that the spec sees two replicas really
+// share the work. The hash is deterministic: the search is too.
 func splittingShardIDs() []string {
 	GinkgoHelper()
-	hrw := sharder.NewHRW()
+	hrw := providers.Sharder()
 	for n := range 1000 {
 		ids := []string{fmt.Sprintf("e2e-shard-a%d", n), fmt.Sprintf("e2e-shard-b%d", n)}
 		peers := []sharder.PeerInfo{{ID: ids[0]}, {ID: ids[1]}}
