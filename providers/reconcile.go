@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
@@ -95,6 +96,14 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if !owner {
 		// A peer another replica owns: connected here for the members of
 		// this replica mapped into it, reported by its owner.
+		return reconcile.Result{RequeueAfter: requeue}, nil
+	}
+	if d.settling && meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged) != nil {
+		// Only a first look is awaited (a probe, the peer's first
+		// evaluation), whose outcome wakes this profile: the condition
+		// says what was last known until then. At a hub's start this
+		// spares every profile two writes through the hub's client
+		// budget (a cold start of 500 members waited on them).
 		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
 	if d.reason == clusterprofiles.ReasonOffboarding {
@@ -276,7 +285,9 @@ func (p *Provider) decide(ctx context.Context, cp *clusterinventoryv1alpha1.Clus
 	}
 	if pr := rec.conn.usable(p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold); pr != nil {
 		p.pauseLocked(rec)
-		return notEngaged(pr), 0
+		d := notEngaged(pr)
+		d.settling = !rec.conn.health.probed
+		return d, 0
 	}
 	// The cluster the credentials reach must be the one the profile was
 	// first engaged with (for a peer, the only such record).
@@ -316,7 +327,9 @@ func (p *Provider) decideMember(rec *record) (decision, time.Duration) {
 	peer := p.records[profile.Peer]
 	if peer == nil || peer.conn == nil {
 		p.disengageLocked(rec)
-		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s is not connected yet (see its %s condition)", peerName, clusterprofiles.ConditionEngaged)}), 0
+		d := notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s is not connected yet (see its %s condition)", peerName, clusterprofiles.ConditionEngaged)})
+		d.settling = peer == nil || peer.decided.reason == "" // not evaluated by this hub yet
+		return d, 0
 	}
 	pr := peer.conn.usable(p.opts.ProbeFailureThreshold, p.opts.ProbeSuccessThreshold)
 	if pr == nil {
@@ -333,7 +346,9 @@ func (p *Provider) decideMember(rec *record) (decision, time.Duration) {
 	}
 	if pr != nil {
 		p.disengageLocked(rec)
-		return notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s: %s: %s", peerName, pr.Reason, pr.Message)}), 0
+		d := notEngaged(&clusterprofiles.Problem{Reason: clusterprofiles.ReasonPeerPaused, Message: fmt.Sprintf("peer %s: %s: %s", peerName, pr.Reason, pr.Message)})
+		d.settling = !peer.conn.health.probed || peer.decided.reason == ""
+		return d, 0
 	}
 	want := engageKey{memberHash: rec.conn.hash, peerHash: peer.conn.hash, identity: rec.conn.health.identity, peer: profile.Peer, namespace: profile.APINetNamespace,
 		scope: profile.Scope.Key()}

@@ -26,6 +26,10 @@ type decision struct {
 	reason  string
 	message string
 	pin     clusterprofiles.Identity
+	// settling marks a verdict that only waits for a first look: the
+	// cluster's or its peer's first probe, the peer's first evaluation.
+	// It is not written over a condition the profile has (see Reconcile).
+	settling bool
 }
 
 func engaged(format string, args ...any) decision {
