@@ -37,6 +37,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"version"}, code: 0, stdout: "(devel)\n"},
 		{args: []string{"frobnicate"}, code: 2, stderrPart: `unknown command "frobnicate"`},
 		{args: []string{"run", "--nat-min-public-ips", "5", "--nat-max-public-ips", "2"}, code: 2, stderrPart: "is above --nat-max-public-ips"},
+		{args: []string{"run", "--shard-lease-qps", "0"}, code: 2, stderrPart: "--shard-lease-qps 0: want a positive rate"},
 		{args: []string{"run", "--nat-min-public-ips", "-1"}, code: 2, stderrPart: `"-1" is not a number >= 0`},
 		{args: []string{"run", "--namespace", ""}, code: 2, stderrPart: "empty namespace"},
 		{args: []string{"run", "--experimental-sharding", "--leader-elect"}, code: 2, stderrPart: "exclude each other"},

@@ -51,6 +51,7 @@ type hubFlags struct {
 	retryPeriod             time.Duration
 	sharding                bool
 	shardID                 string
+	shardLeaseQPS           float64
 	metricsAddr             string
 	metricsSecure           bool
 	metricsCertDir          string
@@ -90,6 +91,8 @@ func (f *hubFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.sharding, "experimental-sharding", false,
 		"EXPERIMENTAL: instead of one leader, every replica connects to, engages and reconciles only its share of the members (rendezvous hashing over the live replicas; multicluster-runtime's sharded coordinator fences each member with one Lease); excludes --leader-elect")
 	fs.StringVar(&f.shardID, "shard-id", "", "identity of this replica among the shards (default: <hostname>-<pid>)")
+	fs.Float64Var(&f.shardLeaseQPS, "shard-lease-qps", 200,
+		"with --experimental-sharding: client QPS (burst twice as much) for the shard Leases, apart from --hub-qps; each owned member's fence is renewed every half lease duration with two requests")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true,
 		"serve metrics over HTTPS, only to clients whose token the hub cluster authenticates (TokenReview) and authorizes to get the non-resource URL /metrics (SubjectAccessReview); false: plain HTTP, to anyone")
@@ -207,6 +210,9 @@ networking objects into their peers. See docs/operations.md.`,
 func runHub(ctx context.Context, f *hubFlags) error {
 	if f.sharding && f.leaderElect {
 		return usagef("--experimental-sharding and --leader-elect exclude each other: shards share the work, a leader does all of it")
+	}
+	if f.shardLeaseQPS <= 0 {
+		return usagef("--shard-lease-qps %v: want a positive rate", f.shardLeaseQPS)
 	}
 	if nat := f.reconcilers.NATPublicIPs; nat.Min > nat.Max {
 		return usagef("--nat-min-public-ips %d is above --nat-max-public-ips %d", nat.Min, nat.Max)
@@ -400,8 +406,14 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, *p
 		host, _ := os.Hostname()
 		id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	// Leases are read directly: the hub's cache holds only the fleet namespaces.
-	c, err := client.New(cfg, client.Options{})
+	// Leases are read directly: the hub's cache holds only the fleet
+	// namespaces. Each owned member's fence is renewed every half lease
+	// duration with a GET and an UPDATE: 500 members at 15 s make about 130
+	// requests/s across the replicas, which the hub's client budget for
+	// everything else (--hub-qps) must not throttle (fences would expire).
+	leaseCfg := rest.CopyConfig(cfg)
+	leaseCfg.QPS, leaseCfg.Burst = float32(f.shardLeaseQPS), 2*int(f.shardLeaseQPS)
+	c, err := client.New(leaseCfg, client.Options{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -263,7 +263,7 @@ var _ = Describe("The chart", func() {
 		objs := renderObjects(ctx, map[string]any{"sharding": map[string]any{"enabled": true}})
 		args := containerArgs(objs)
 		Expect(args).To(ContainElements("--experimental-sharding", "--shard-id=$(POD_NAME)",
-			"--leader-election-namespace=apinet-hub", "--leader-election-lease-duration=15s"))
+			"--leader-election-namespace=apinet-hub", "--leader-election-lease-duration=15s", "--shard-lease-qps=200"))
 		Expect(args).NotTo(ContainElement("--leader-elect"), "apinet-hub run exits 2 on --experimental-sharding with --leader-elect")
 		Expect(args).NotTo(ContainElement(HavePrefix("--leader-election-renew-deadline")), "no leader election to tune")
 		Expect(args).NotTo(ContainElement(HavePrefix("--leader-election-retry-period")))
