@@ -62,6 +62,10 @@ type ScaleStep struct {
 	Goroutines      int     `json:"goroutines"`
 	PeerWatches     int     `json:"hubWatchesOnPeer"`
 	IronCoreWatches int     `json:"hubWatchesOnIronCoreClusters"`
+	// Quiet is a quiet member's mapping latency, settled: quietProbes
+	// Networks created one at a time in member 0, each from its creation
+	// until it is Available.
+	Quiet Latency `json:"quietMemberLatency"`
 	// ScrapeSeconds is one GET of the hub's /metrics (the usage collector
 	// reads every member's objects from the peer caches).
 	ScrapeSeconds float64 `json:"metricsScrapeSeconds"`
@@ -401,6 +405,11 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 	progress("bench-scale: %d members: all engaged %.1f s, all %d Networks mapped %.1f s after the hub's start", n, s.EngagedSeconds, n*o.Objects, s.MappedSeconds)
 	sleepCtx(ctx, time.Duration(o.Settle))
 
+	if n > 0 {
+		if s.Quiet, err = quietLatency(ctx, ironcore, n); err != nil {
+			return s, fmt.Errorf("quiet member: %w", err)
+		}
+	}
 	p, err := readProc(h.PID())
 	if err != nil {
 		return s, err
@@ -437,6 +446,40 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 		}
 	}
 	return s, nil
+}
+
+// quietProbes is how many Networks quietLatency creates.
+const quietProbes = 20
+
+// quietLatency measures a quiet member's mapping latency with n members
+// engaged: member 0 gets quietProbes Networks one after another, each
+// timed from its creation until it is Available, then deleted.
+func quietLatency(ctx context.Context, ironcore []*fleet.Cluster, n int) (Latency, error) {
+	name, c := scaleMember(0, ironcore)
+	var lat []time.Duration
+	for i := range quietProbes {
+		nw := &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s-quiet-%d-%d", name, n, i),
+			Labels: map[string]string{clusterprofiles.LabelWatchFilter: name}}}
+		start := time.Now()
+		if err := c.Client().Create(ctx, nw); err != nil {
+			return Latency{}, err
+		}
+		for nw.Status.State != networkingv1alpha1.NetworkStateAvailable {
+			if time.Since(start) > time.Minute {
+				return Latency{}, fmt.Errorf("network %s not Available after a minute", nw.Name)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if err := c.Client().Get(ctx, client.ObjectKeyFromObject(nw), nw); err != nil {
+				return Latency{}, err
+			}
+		}
+		lat = append(lat, time.Since(start))
+		if err := c.Client().Delete(ctx, nw); err != nil {
+			return Latency{}, err
+		}
+		sleepCtx(ctx, 250*time.Millisecond)
+	}
+	return summarize(lat), nil
 }
 
 // statusKiB reads one "<key>: <n> kB" line of /proc/<pid>/status.
@@ -507,8 +550,8 @@ func (r *ScaleReport) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### bench-scale %s: %d IronCore clusters, 1 apinet peer, %d Networks per member\n\n",
 		r.Started.Format(time.RFC3339), r.Options.Clusters, r.Options.Objects)
-	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | of it file-backed | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB | /metrics scrape (s) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | of it file-backed | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB | /metrics scrape (s) | quiet member p50 / p99 ms |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	steps := append([]ScaleStep(nil), r.Steps...)
 	sort.Slice(steps, func(i, j int) bool { return steps[i].Members < steps[j].Members })
 	for _, s := range steps {
@@ -517,8 +560,8 @@ func (r *ScaleReport) markdown() string {
 		if s.Members > 0 {
 			per, heap = fmt.Sprintf("%.2f", s.RSSPerMemberMiB), fmt.Sprintf("%.2f", s.HeapPerMemberMiB)
 		}
-		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s | %.3f |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
-			s.RSSMiB, s.RSSFileMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap, s.ScrapeSeconds)
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s | %.3f | %.0f / %.0f |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
+			s.RSSMiB, s.RSSFileMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap, s.ScrapeSeconds, s.Quiet.P50, s.Quiet.P99)
 	}
 	b.WriteString("\nWatches count every WATCH open on the aggregated servers (apinet's and ironcore's own controllers included); the baseline row has the peer alone.\n")
 	if sh := r.Sharded; sh != nil {
