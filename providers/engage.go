@@ -279,7 +279,7 @@ func (p *Provider) claimAndWatchPeer(ctx context.Context, j *job, member client.
 	ns := j.profile.APINetNamespace
 	me := clusterprofiles.Owner{Cluster: j.key.identity, Profile: j.rec.key.String()}
 	label := clusterprofiles.LabelValue(j.profile.Name)
-	peerClient, err := client.New(p.opts.withTimeout(j.peer.config), client.Options{Scheme: p.opts.Scheme, HTTPClient: j.peer.httpClient})
+	peerClient, err := j.peer.directClient(p.opts)
 	if err != nil {
 		return nil, me, err
 	}

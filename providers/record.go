@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +12,7 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -99,6 +101,12 @@ type connection struct {
 	// held once, whatever the number of members. Built by the first member
 	// job that needs it; dropped like member when the peer is paused.
 	shared *sharedPeer
+	// direct is an apinet peer's one uncached client (with the request
+	// timeout), for the members' namespace claims and owner records: one
+	// REST mapper per peer, not one discovery of the core API per member.
+	directOnce sync.Once
+	direct     client.Client
+	directErr  error
 }
 
 // sharedPeer is a peer connection's shared apinet cache.
@@ -314,4 +322,13 @@ func (r *record) sharedPeerSettings() *clusterprofiles.SharedPeerSettings {
 		r.peerSettings = &clusterprofiles.SharedPeerSettings{}
 	}
 	return r.peerSettings
+}
+
+// directClient returns the connection's uncached client with the request
+// timeout (opts.withTimeout), made on first use.
+func (c *connection) directClient(opts Options) (client.Client, error) {
+	c.directOnce.Do(func() {
+		c.direct, c.directErr = client.New(opts.withTimeout(c.config), client.Options{Scheme: opts.Scheme, HTTPClient: c.httpClient})
+	})
+	return c.direct, c.directErr
 }
