@@ -54,7 +54,12 @@ type ScaleStep struct {
 	Members        int     `json:"members"`
 	EngagedSeconds float64 `json:"coldStartToAllEngagedSeconds"`
 	MappedSeconds  float64 `json:"coldStartToAllMappedSeconds"`
-	RSSMiB         float64 `json:"rssMiB"`
+	// HubCPUSeconds and MachineCPUSeconds are the CPU time the hub and the
+	// whole machine (every server of the fleet too) spent from the hub's
+	// start to all Engaged: how much of the cold start is the hub's.
+	HubCPUSeconds     float64 `json:"coldStartHubCPUSeconds"`
+	MachineCPUSeconds float64 `json:"coldStartMachineCPUSeconds"`
+	RSSMiB            float64 `json:"rssMiB"`
 	// RSSFileMiB is the part of RSS that maps files (the binary's pages),
 	// the rest is anonymous memory (heap, stacks, runtime).
 	RSSFileMiB      float64 `json:"rssFileMiB"`
@@ -374,6 +379,7 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 		return s, err
 	}
 	start := time.Now()
+	machineStart := machineCPU()
 	h, err := fleet.StartHub(fleet.HubOptions{Binary: o.hub, Kubeconfig: f.Hub().KubeconfigPath(), Namespace: fleetNamespace,
 		Log: filepath.Join(logs, fmt.Sprintf("hub-%d.log", n)), Args: append([]string{"--pprof-bind-address", pprofAddr}, o.HubArgs...)})
 	if err != nil {
@@ -392,6 +398,10 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 		time.Sleep(250 * time.Millisecond)
 	}
 	s.EngagedSeconds = time.Since(start).Seconds()
+	s.MachineCPUSeconds = (machineCPU() - machineStart).Seconds()
+	if p, err := readProc(h.PID()); err == nil {
+		s.HubCPUSeconds = p.CPU.Seconds()
+	}
 	for mapped := -1; mapped < n*o.Objects; {
 		if mapped, err = countMapped(ctx, ironcore); err != nil {
 			return s, err
@@ -446,6 +456,31 @@ func scaleStep(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore []*
 		}
 	}
 	return s, nil
+}
+
+// machineCPU is the CPU time all the machine's processors have spent busy
+// (/proc/stat: everything but idle and iowait); 0 if unreadable.
+func machineCPU() time.Duration {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, f := range fields[1:] {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
 // quietProbes is how many Networks quietLatency creates.
@@ -550,8 +585,8 @@ func (r *ScaleReport) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### bench-scale %s: %d IronCore clusters, 1 apinet peer, %d Networks per member\n\n",
 		r.Started.Format(time.RFC3339), r.Options.Clusters, r.Options.Objects)
-	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | of it file-backed | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB | /metrics scrape (s) | quiet member p50 / p99 ms |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| members | all Engaged (s) | all mapped (s) | RSS MiB | of it file-backed | heap MiB | goroutines | hub watches on peer | on IronCore | RSS/member MiB | heap/member MiB | /metrics scrape (s) | quiet member p50 / p99 ms | cold start CPU s hub / machine |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	steps := append([]ScaleStep(nil), r.Steps...)
 	sort.Slice(steps, func(i, j int) bool { return steps[i].Members < steps[j].Members })
 	for _, s := range steps {
@@ -560,8 +595,9 @@ func (r *ScaleReport) markdown() string {
 		if s.Members > 0 {
 			per, heap = fmt.Sprintf("%.2f", s.RSSPerMemberMiB), fmt.Sprintf("%.2f", s.HeapPerMemberMiB)
 		}
-		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s | %.3f | %.0f / %.0f |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
-			s.RSSMiB, s.RSSFileMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap, s.ScrapeSeconds, s.Quiet.P50, s.Quiet.P99)
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | %s | %s | %.3f | %.0f / %.0f | %.1f / %.1f |\n", s.Members, s.EngagedSeconds, s.MappedSeconds,
+			s.RSSMiB, s.RSSFileMiB, s.HeapMiB, s.Goroutines, s.PeerWatches, s.IronCoreWatches, per, heap, s.ScrapeSeconds, s.Quiet.P50, s.Quiet.P99,
+			s.HubCPUSeconds, s.MachineCPUSeconds)
 	}
 	b.WriteString("\nWatches count every WATCH open on the aggregated servers (apinet's and ironcore's own controllers included); the baseline row has the peer alone.\n")
 	if sh := r.Sharded; sh != nil {
