@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ type ScaleOptions struct {
 	HubArgs  []string `json:"hubArgs,omitempty"`
 	// Replicas, if > 1, adds a sharded phase at the last step's size.
 	Replicas int `json:"shardedReplicas,omitempty"`
+	// Calibrate, if > 0 (one of Steps), adds a fleet of that many distinct
+	// IronCore clusters, one member each, measured as a step.
+	Calibrate int `json:"calibrateDistinctClusters,omitempty"`
 
 	hub, out string
 }
@@ -99,12 +103,24 @@ type ShardedPhase struct {
 	ReengagedSeconds float64 `json:"killToAllEngagedElsewhereSeconds"`
 }
 
+// Calibration is the same number of members simulated both ways: as
+// scoped profiles over a few clusters (the step of that size) and as as
+// many distinct IronCore clusters, one whole-cluster member each, each
+// against the baseline of its own fleet (the peer alone).
+type Calibration struct {
+	Members          int       `json:"members"`
+	DistinctBaseline ScaleStep `json:"distinctBaseline"`
+	Distinct         ScaleStep `json:"distinct"`
+	Scoped           ScaleStep `json:"scoped"`
+}
+
 // ScaleReport is what bench-scale writes.
 type ScaleReport struct {
-	Started time.Time     `json:"started"`
-	Options ScaleOptions  `json:"options"`
-	Steps   []ScaleStep   `json:"steps"`
-	Sharded *ShardedPhase `json:"sharded,omitempty"`
+	Started     time.Time     `json:"started"`
+	Options     ScaleOptions  `json:"options"`
+	Steps       []ScaleStep   `json:"steps"`
+	Sharded     *ShardedPhase `json:"sharded,omitempty"`
+	Calibration *Calibration  `json:"calibration,omitempty"`
 }
 
 func scaleMain(args []string) int {
@@ -117,6 +133,7 @@ func scaleMain(args []string) int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit of one step's cold start")
 	hubArgs := fs.String("hub-args", "", "further apinet-hub run flags, space-separated")
 	fs.IntVar(&o.Replicas, "replicas", 3, "sharded replicas run at the last step's size (0 or 1: no sharded phase)")
+	fs.IntVar(&o.Calibrate, "calibrate", 0, "also run this many members as distinct IronCore clusters (one of -steps; each cluster is a kube-apiserver, etcd and ironcore apiserver)")
 	fs.StringVar(&o.hub, "hub", "", "apinet-hub binary")
 	fs.StringVar(&o.out, "out", "test/bench/results", "folder of the JSON result")
 	if err := fs.Parse(args); err != nil {
@@ -132,6 +149,10 @@ func scaleMain(args []string) int {
 	}
 	if *hubArgs != "" {
 		o.HubArgs = strings.Fields(*hubArgs)
+	}
+	if o.Calibrate < 0 || (o.Calibrate > 0 && !slices.Contains(o.Steps, o.Calibrate)) {
+		fmt.Fprintf(os.Stderr, "-calibrate %d: want one of -steps %v (the scoped figures to compare with)\n", o.Calibrate, o.Steps)
+		return 2
 	}
 	o.Settle, o.Timeout = Duration(*settle), Duration(*timeout)
 	if o.hub == "" {
@@ -205,7 +226,79 @@ func runScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 			return r, fmt.Errorf("sharded phase: %w", err)
 		}
 	}
+	if o.Calibrate > 0 {
+		c, err := calibrate(ctx, o, o.Calibrate, logs)
+		if c != nil {
+			for _, s := range r.Steps {
+				if s.Members == o.Calibrate {
+					c.Scoped = s
+				}
+			}
+			r.Calibration = c
+		}
+		if err != nil {
+			return r, fmt.Errorf("calibration: %w", err)
+		}
+	}
 	return r, nil
+}
+
+// calibrate runs n members as n distinct IronCore clusters (a fleet of its
+// own, one whole-cluster profile per cluster, each with its own token and
+// o.Objects Networks) and measures them as a step, against that fleet's
+// baseline.
+func calibrate(ctx context.Context, o ScaleOptions, n int, logs string) (*Calibration, error) {
+	c := &Calibration{Members: n}
+	start := time.Now()
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(n, 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Stop() }()
+	progress("bench-scale: calibration: %d distinct IronCore clusters up in %.0f s", n, time.Since(start).Seconds())
+	logs = filepath.Join(logs, "distinct")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return nil, err
+	}
+	hub := f.Hub().Client()
+	if err := hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fleetNamespace}}); err != nil {
+		return nil, err
+	}
+	if err := fleet.Onboard(ctx, hub, fleetNamespace, peerName, fleet.APINetLabels, nil, f.Cluster(peerName).Kubeconfig()); err != nil {
+		return nil, err
+	}
+	var ironcore []*fleet.Cluster
+	for i := 1; i <= n; i++ {
+		ironcore = append(ironcore, f.Cluster(fmt.Sprintf("ironcore-%d", i)))
+	}
+	if c.DistinctBaseline, err = scaleStep(ctx, o, f, ironcore, 0, logs); err != nil {
+		return c, fmt.Errorf("baseline: %w", err)
+	}
+	for i, cl := range ironcore {
+		// Named and labelled as scaleMember's, so that scaleStep counts
+		// and probes them the same way; the profile is unscoped.
+		name, _ := scaleMember(i, ironcore)
+		token, err := cl.ServiceAccountToken(ctx, "apinet-hub-scale")
+		if err != nil {
+			return c, fmt.Errorf("%s: token: %w", name, err)
+		}
+		if err := fleet.Onboard(ctx, hub, fleetNamespace, name, fleet.IronCoreLabels(peerName), nil, token.Kubeconfig); err != nil {
+			return c, fmt.Errorf("%s: onboard: %w", name, err)
+		}
+		for j := range o.Objects {
+			nw := &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s-%d", name, j),
+				Labels: map[string]string{clusterprofiles.LabelWatchFilter: name}}}
+			if err := cl.Client().Create(ctx, nw); err != nil {
+				return c, fmt.Errorf("%s: Network: %w", name, err)
+			}
+		}
+	}
+	if c.Distinct, err = scaleStep(ctx, o, f, ironcore, n, logs); err != nil {
+		return c, err
+	}
+	c.Distinct.RSSPerMemberMiB = (c.Distinct.RSSMiB - c.DistinctBaseline.RSSMiB) / float64(n)
+	c.Distinct.HeapPerMemberMiB = (c.Distinct.HeapMiB - c.DistinctBaseline.HeapMiB) / float64(n)
+	return c, nil
 }
 
 // shardLease is the sharded replicas' lease duration (the hub's default).
@@ -608,6 +701,11 @@ func (r *ScaleReport) markdown() string {
 			fmt.Fprintf(&b, "| %d | %d | %.1f | %.1f |\n", i, rep.MembersEngaged, rep.RSSMiB, rep.HeapMiB)
 		}
 		fmt.Fprintf(&b, "\nThe replica with %d members SIGKILLed: the others had engaged every member %.1f s later.\n", sh.KilledMembers, sh.ReengagedSeconds)
+	}
+	if c := r.Calibration; c != nil {
+		fmt.Fprintf(&b, "\nCalibration, %d members: as scoped profiles over %d clusters %.2f MiB RSS and %.2f MiB heap per member, %d goroutines; as %d distinct clusters %.2f MiB RSS and %.2f MiB heap per member, %d goroutines.\n",
+			c.Members, r.Options.Clusters, c.Scoped.RSSPerMemberMiB, c.Scoped.HeapPerMemberMiB, c.Scoped.Goroutines,
+			c.Members, c.Distinct.RSSPerMemberMiB, c.Distinct.HeapPerMemberMiB, c.Distinct.Goroutines)
 	}
 	return b.String()
 }
