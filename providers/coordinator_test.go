@@ -180,7 +180,7 @@ var _ = Describe("The replica registry", func() {
 		<-doneA
 		Expect(apierrors.IsNotFound(hub.Get(ctx, client.ObjectKey{Namespace: ns, Name: "apinet-hub-peer-a"}, &coordinationv1.Lease{}))).To(BeTrue())
 		Eventually(func() []string { return ids(b) }).WithTimeout(3 * time.Second).Should(ConsistOf("b"))
-		Expect(b.Changes()).To(Receive())
+		Eventually(b.Changes()).Should(Receive(), "b is told that a left")
 		for i := range 64 {
 			Expect(b.Owns(types.NamespacedName{Namespace: "fleet", Name: fmt.Sprintf("member-%d", i)})).To(BeTrue())
 		}

@@ -166,8 +166,10 @@ var _ = Describe("EXPERIMENTAL: two hub replicas sharing the members (--experime
 				"the survivor holds every member")
 			moved = time.Since(killed)
 			GinkgoWriter.Printf("%s killed; %s holds every member after %s\n", victim, survivor, moved.Round(time.Millisecond))
-			Expect(engagedMembers(ctx, replicas[slices.Index(ids, survivor)])).To(HaveLen(len(faultMembers)),
-				"the survivor has engaged the victim's member too")
+			// Its fence is taken once the provider has engaged the member;
+			// the engaged gauge follows with the provider's next decision.
+			Eventually(func() []string { return engagedMembers(ctx, replicas[slices.Index(ids, survivor)]) }).
+				Should(HaveLen(len(faultMembers)), "the survivor has engaged the victim's member too")
 			sleep(ctx, 5*time.Second)
 			return 1
 		})
