@@ -123,7 +123,9 @@ func (e *Events) list(ctx context.Context, kind client.Object, namespace string)
 	if !ok {
 		return nil, fmt.Errorf("%s is not a list", gvk.Kind+"List")
 	}
-	if err := e.cache.List(ctx, list, client.InNamespace(namespace)); err != nil {
+	// The informer's own objects, as its handlers get them: read, never
+	// changed.
+	if err := e.cache.List(ctx, list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	return meta.ExtractList(list)

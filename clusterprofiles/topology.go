@@ -361,7 +361,7 @@ func MemberKind(obj client.Object, newHandler mchandler.TypedEventHandlerFunc[cl
 type memberKind struct {
 	obj        client.Object
 	newHandler mchandler.TypedEventHandlerFunc[client.Object, mcreconcile.Request]
-	preds      []predicate.Predicate
+	preds      []predicate.Predicate // for the fallback
 }
 
 func (k *memberKind) ForCluster(name multicluster.ClusterName, cl cluster.Cluster) (crsource.TypedSource[mcreconcile.Request], bool, error) {
@@ -371,17 +371,17 @@ func (k *memberKind) ForCluster(name multicluster.ClusterName, cl cluster.Cluste
 	}
 	h := k.newHandler(name, cl)
 	return crsource.TypedFunc[mcreconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[mcreconcile.Request]) error {
-		return m.Events.Subscribe(ctx, k.obj, AllNamespaces, &memberEvents{ctx: ctx, q: q, h: h, preds: k.preds})
+		return m.Events.Subscribe(ctx, k.obj, AllNamespaces, &memberEvents{ctx: ctx, q: q, h: h, pred: predicate.And(k.preds...)})
 	}), true, nil
 }
 
 // memberEvents turns a member informer's events into a controller's
 // events, as controller-runtime's Kind source does.
 type memberEvents struct {
-	ctx   context.Context
-	q     workqueue.TypedRateLimitingInterface[mcreconcile.Request]
-	h     handler.TypedEventHandler[client.Object, mcreconcile.Request]
-	preds []predicate.Predicate
+	ctx  context.Context
+	q    workqueue.TypedRateLimitingInterface[mcreconcile.Request]
+	h    handler.TypedEventHandler[client.Object, mcreconcile.Request]
+	pred predicate.Predicate // all of the watch's predicates
 }
 
 func (e *memberEvents) OnAdd(obj any, isInInitialList bool) {
@@ -389,13 +389,9 @@ func (e *memberEvents) OnAdd(obj any, isInInitialList bool) {
 	if !ok || e.ctx.Err() != nil {
 		return
 	}
-	ev := event.CreateEvent{Object: o, IsInInitialList: isInInitialList}
-	for _, p := range e.preds {
-		if !p.Create(ev) {
-			return
-		}
+	if ev := (event.CreateEvent{Object: o, IsInInitialList: isInInitialList}); e.pred.Create(ev) {
+		e.h.Create(e.ctx, ev, e.q)
 	}
-	e.h.Create(e.ctx, ev, e.q)
 }
 
 func (e *memberEvents) OnUpdate(oldObj, newObj any) {
@@ -404,13 +400,9 @@ func (e *memberEvents) OnUpdate(oldObj, newObj any) {
 	if !ok1 || !ok2 || e.ctx.Err() != nil {
 		return
 	}
-	ev := event.UpdateEvent{ObjectOld: old, ObjectNew: obj}
-	for _, p := range e.preds {
-		if !p.Update(ev) {
-			return
-		}
+	if ev := (event.UpdateEvent{ObjectOld: old, ObjectNew: obj}); e.pred.Update(ev) {
+		e.h.Update(e.ctx, ev, e.q)
 	}
-	e.h.Update(e.ctx, ev, e.q)
 }
 
 func (e *memberEvents) OnDelete(obj any) {
@@ -423,10 +415,7 @@ func (e *memberEvents) OnDelete(obj any) {
 		return
 	}
 	ev.Object = o
-	for _, p := range e.preds {
-		if !p.Delete(ev) {
-			return
-		}
+	if e.pred.Delete(ev) {
+		e.h.Delete(e.ctx, ev, e.q)
 	}
-	e.h.Delete(e.ctx, ev, e.q)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -27,27 +28,24 @@ import (
 // probe and its informers check that it serves them at all). A kind outside
 // them is still mapped by the member's own discovery, which stays lazy and
 // costs nothing until asked.
+//
+// One member's API must not decide where the hub writes in another: a
+// discovery is shared only if it maps every kind the hub uses to the
+// resource its name implies (networks for Network, prefixes for Prefix,
+// ...). A member whose API says otherwise is mapped by its own discovery
+// alone.
 type memberMappers struct {
-	// groupVersions are the API groups (with their versions) to share.
-	groupVersions func() []schema.GroupVersion
+	// kinds are the kinds the reconcilers use in members (with Namespaces),
+	// in scheme.
+	kinds  func() []client.Object
+	scheme *runtime.Scheme
+	// timeout bounds each discovery request (the provider's
+	// RequestTimeout): a member that does not answer fails its own
+	// engagement, and holds up no other.
+	timeout time.Duration
 
 	mu     sync.Mutex
 	shared meta.RESTMapper
-}
-
-// memberGroupVersions are the API groups of the kinds the reconcilers use
-// in members, and core/v1 (Namespaces).
-func memberGroupVersions(kinds func() []client.Object, scheme *runtime.Scheme) func() []schema.GroupVersion {
-	return func() []schema.GroupVersion {
-		gvs := []schema.GroupVersion{corev1.SchemeGroupVersion}
-		for _, obj := range kinds() {
-			gvk, err := apiutil.GVKForObject(obj, scheme)
-			if err == nil && !slices.Contains(gvs, gvk.GroupVersion()) {
-				gvs = append(gvs, gvk.GroupVersion())
-			}
-		}
-		return gvs
-	}
 }
 
 // provider is a cluster.Options.MapperProvider.
@@ -57,27 +55,52 @@ func (s *memberMappers) provider(cfg *rest.Config, hc *http.Client) (meta.RESTMa
 		return nil, err
 	}
 	shared, err := s.get(cfg, hc)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("discover the IronCore API groups: %w", err)
+	case shared == nil:
+		return own, nil // this member's API is not the one the others share
 	}
 	return fallbackMapper{shared, own}, nil
 }
 
+// gvks are the kinds to map, by group-version-kind.
+func (s *memberMappers) gvks() []schema.GroupVersionKind {
+	gvks := []schema.GroupVersionKind{corev1.SchemeGroupVersion.WithKind("Namespace")}
+	for _, obj := range s.kinds() {
+		if gvk, err := apiutil.GVKForObject(obj, s.scheme); err == nil && !slices.Contains(gvks, gvk) {
+			gvks = append(gvks, gvk)
+		}
+	}
+	return gvks
+}
+
 // get returns the shared mapper, learning it from this member if no member
-// has answered yet.
+// has answered yet; nil if this member's discovery may not be shared. The
+// discovery runs outside the lock: members engaged at once may each
+// discover (the first answer is kept), but a slow member never makes the
+// others wait.
 func (s *memberMappers) get(cfg *rest.Config, hc *http.Client) (meta.RESTMapper, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shared != nil {
-		return s.shared, nil
+	shared := s.shared
+	s.mu.Unlock()
+	if shared != nil {
+		return shared, nil
 	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = s.timeout
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
+	gvks := s.gvks()
 	byGroup := map[string]*restmapper.APIGroupResources{}
 	var groups []*restmapper.APIGroupResources
-	for _, gv := range s.groupVersions() {
+	for _, gvk := range gvks {
+		gv := gvk.GroupVersion()
+		if g := byGroup[gv.Group]; g != nil && g.VersionedResources[gv.Version] != nil {
+			continue
+		}
 		list, err := dc.ServerResourcesForGroupVersion(gv.String())
 		if err != nil {
 			return nil, err
@@ -95,8 +118,29 @@ func (s *memberMappers) get(cfg *rest.Config, hc *http.Client) (meta.RESTMapper,
 		g.Group.Versions = append(g.Group.Versions, metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version})
 		g.VersionedResources[gv.Version] = list.APIResources
 	}
-	s.shared = restmapper.NewDiscoveryRESTMapper(groups)
+	learned := restmapper.NewDiscoveryRESTMapper(groups)
+	if !expectedMappings(learned, gvks) {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared == nil {
+		s.shared = learned
+	}
 	return s.shared, nil
+}
+
+// expectedMappings tells whether m maps every kind to the resource its name
+// implies (meta.UnsafeGuessKindToResource: the kinds the hub uses are all
+// named that way).
+func expectedMappings(m meta.RESTMapper, gvks []schema.GroupVersionKind) bool {
+	for _, gvk := range gvks {
+		mapping, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if plural, _ := meta.UnsafeGuessKindToResource(gvk); err != nil || mapping.Resource != plural {
+			return false
+		}
+	}
+	return true
 }
 
 // fallbackMapper asks primary first and secondary only for what primary

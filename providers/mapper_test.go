@@ -63,3 +63,32 @@ func TestFallbackMapper(t *testing.T) {
 		t.Errorf("KindFor(networks) = %v, %v after %d questions to the member's own mapper; want Network from the shared one", gvk, err, secondary.asked)
 	}
 }
+
+func TestExpectedMappings(t *testing.T) {
+	networking := schema.GroupVersion{Group: "networking.ironcore.dev", Version: "v1alpha1"}
+	gvks := []schema.GroupVersionKind{networking.WithKind("Network"), networking.WithKind("NetworkPolicy"), {Version: "v1", Kind: "Namespace"}}
+	mapper := func(resources map[string]string) meta.RESTMapper {
+		m := meta.NewDefaultRESTMapper(nil)
+		for kind, resource := range resources {
+			gv := networking
+			if kind == "Namespace" {
+				gv = schema.GroupVersion{Version: "v1"}
+			}
+			m.AddSpecific(gv.WithKind(kind), gv.WithResource(resource), gv.WithResource(kind), meta.RESTScopeNamespace)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name      string
+		resources map[string]string
+		want      bool
+	}{
+		{"as the names imply", map[string]string{"Network": "networks", "NetworkPolicy": "networkpolicies", "Namespace": "namespaces"}, true},
+		{"a kind served under another kind's resource", map[string]string{"Network": "virtualips", "NetworkPolicy": "networkpolicies", "Namespace": "namespaces"}, false},
+		{"a kind not served", map[string]string{"Network": "networks", "Namespace": "namespaces"}, false},
+	} {
+		if got := expectedMappings(mapper(tc.resources), gvks); got != tc.want {
+			t.Errorf("%s: expectedMappings = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -104,7 +104,7 @@ func New(hub cluster.Cluster, topology *clusterprofiles.Topology, opts Options) 
 		peerMembers: map[types.NamespacedName]map[types.NamespacedName]string{},
 		writers:     map[clusterprofiles.Identity]map[*record]struct{}{},
 		remote:      map[types.NamespacedName]*record{},
-		mappers:     &memberMappers{groupVersions: memberGroupVersions(topology.MemberKinds, opts.Scheme)},
+		mappers:     &memberMappers{kinds: topology.MemberKinds, scheme: opts.Scheme, timeout: opts.RequestTimeout},
 	}
 }
 

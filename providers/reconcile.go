@@ -81,8 +81,12 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	owner := p.opts.Shard == nil || p.opts.Shard.Owns(req.NamespacedName)
 	if !owner && !p.isPeer(cp) {
 		// Another replica's: nothing of it runs or is reported here; it
-		// only counts as the claimant of its cluster (writer.go).
-		p.forget(req.NamespacedName)
+		// only counts as the claimant of its cluster (writer.go). What ran
+		// here while it was this replica's is forgotten once (its metrics'
+		// removal scans every series: not on each of its owner's writes).
+		if p.known(req.NamespacedName) {
+			p.forget(req.NamespacedName)
+		}
 		p.mu.Lock()
 		p.claimRemoteLocked(cp)
 		p.mu.Unlock()
@@ -187,6 +191,13 @@ func (p *Provider) mappedObjects(ctx context.Context, key types.NamespacedName) 
 		return "", false
 	}
 	return strconv.Itoa(n), true
+}
+
+// known tells whether anything runs for the profile here (a record).
+func (p *Provider) known(key types.NamespacedName) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.records[key] != nil
 }
 
 // isPeer tells an apinet profile (by its label, else the pairing).

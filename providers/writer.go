@@ -86,7 +86,7 @@ func (p *Provider) claimRemoteLocked(cp *clusterinventoryv1alpha1.ClusterProfile
 	if problem == nil && profile.Role == clusterprofiles.RoleIronCore {
 		profile.Scope, problem = profile.Scope.Within(p.opts.WatchFilter)
 	}
-	if problem != nil || profile.Role != clusterprofiles.RoleIronCore || id == "" || !cp.DeletionTimestamp.IsZero() {
+	if problem != nil || profile.Role != clusterprofiles.RoleIronCore || id == "" {
 		p.dropRemoteLocked(key)
 		return
 	}

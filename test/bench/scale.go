@@ -87,15 +87,11 @@ type ScaleStep struct {
 // (--experimental-sharding): what each replica holds, and how long a
 // SIGKILLed replica's members take to be engaged by the others.
 type ShardedPhase struct {
-	Members       int     `json:"members"`
-	LeaseDuration string  `json:"leaseDuration"`
-	EngagedSecs   float64 `json:"coldStartToAllEngagedSeconds"`
-	MappedSecs    float64 `json:"coldStartToAllMappedSeconds"`
-	Replicas      []struct {
-		MembersEngaged int     `json:"membersEngaged"`
-		RSSMiB         float64 `json:"rssMiB"`
-		HeapMiB        float64 `json:"goHeapInuseMiB"`
-	} `json:"replicas"`
+	Members       int            `json:"members"`
+	LeaseDuration string         `json:"leaseDuration"`
+	EngagedSecs   float64        `json:"coldStartToAllEngagedSeconds"`
+	MappedSecs    float64        `json:"coldStartToAllMappedSeconds"`
+	Replicas      []ShardReplica `json:"replicas"`
 	// KilledMembers were engaged by the replica that was SIGKILLed;
 	// ReengagedSeconds is from the kill until the survivors had engaged
 	// every member.
@@ -112,6 +108,13 @@ type Calibration struct {
 	DistinctBaseline ScaleStep `json:"distinctBaseline"`
 	Distinct         ScaleStep `json:"distinct"`
 	Scoped           ScaleStep `json:"scoped"`
+}
+
+// ShardReplica is one sharded replica, settled.
+type ShardReplica struct {
+	MembersEngaged int     `json:"membersEngaged"`
+	RSSMiB         float64 `json:"rssMiB"`
+	HeapMiB        float64 `json:"goHeapInuseMiB"`
 }
 
 // ScaleReport is what bench-scale writes.
@@ -383,11 +386,7 @@ func shardedPhase(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore 
 		if err != nil {
 			return sh, err
 		}
-		sh.Replicas = append(sh.Replicas, struct {
-			MembersEngaged int     `json:"membersEngaged"`
-			RSSMiB         float64 `json:"rssMiB"`
-			HeapMiB        float64 `json:"goHeapInuseMiB"`
-		}{counts[i], float64(p.RSS) / (1 << 20), metricValue(text, "go_memstats_heap_inuse_bytes", nil) / (1 << 20)})
+		sh.Replicas = append(sh.Replicas, ShardReplica{counts[i], float64(p.RSS) / (1 << 20), metricValue(text, "go_memstats_heap_inuse_bytes", nil) / (1 << 20)})
 		if counts[i] > counts[victim] {
 			victim = i
 		}
