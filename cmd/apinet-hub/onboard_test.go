@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -374,10 +376,7 @@ func writeClustersKubeconfig(t *testing.T, f *fleet.Fleet) string {
 	add("exec-user", apinetCluster, &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{
 		APIVersion: "client.authentication.k8s.io/v1", Command: "fetch-token", InteractiveMode: clientcmdapi.NeverExecInteractiveMode}})
 
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	closedAddr = closed.Addr().String()
-	g.Expect(closed.Close()).To(Succeed())
+	closedAddr = refusingAddr(t)
 	add("closed-port", &clientcmdapi.Cluster{Server: "https://" + closedAddr, CertificateAuthorityData: apinetCluster.CertificateAuthorityData}, apinetUser)
 
 	blackHole, err := net.Listen("tcp", "127.0.0.1:0") // never accepted: the TLS handshake never starts
@@ -389,6 +388,28 @@ func writeClustersKubeconfig(t *testing.T, f *fleet.Fleet) string {
 	path := filepath.Join(dir, "clusters.kubeconfig")
 	g.Expect(clientcmd.WriteToFile(*out, path)).To(Succeed())
 	return path
+}
+
+// refusingAddr returns a loopback address that refuses connections for the
+// rest of the test: a TCP socket bound there that never listens. (A port
+// that was free and closed again can be taken meanwhile by a server another
+// test package starts: the "unreachable" cluster then answered with a
+// certificate of its own.)
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // TestOnboardUsage: mistakes on the command line are exit code 2 with one
