@@ -27,12 +27,25 @@ for file in $(grep -l '^func Fuzz' $(git ls-files '*_test.go')); do
 		built[$dir]=1
 	fi
 	for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
-		echo "== ./$dir $target"
-		(cd "$dir" && "$bin" -test.run='^$' -test.fuzz="^$target\$" -test.fuzztime="$fuzztime" \
-			-test.fuzzcachedir="$cache/$module/$dir") || {
+		for attempt in 1 2; do
+			echo "== ./$dir $target"
+			if (cd "$dir" && "$bin" -test.run='^$' -test.fuzz="^$target\$" -test.fuzztime="$fuzztime" \
+				-test.fuzzcachedir="$cache/$module/$dir") 2>&1 | tee "$tmp/out"; then
+				break
+			fi
+			# Go 1.26's fuzz coordinator can fail a target with a bare
+			# "context deadline exceeded" when -fuzztime ends while a worker
+			# is mid-call (golang/go#75804, fixed in Go 1.27): no input is
+			# written and nothing reproduces. Only that exact outcome is run
+			# once more; any written input, panic or test failure fails now.
+			if [[ $attempt == 1 ]] && grep -q '^    context deadline exceeded$' "$tmp/out" &&
+				! grep -q 'Failing input written\|panic:\|_test.go:[0-9]' "$tmp/out"; then
+				echo "[fuzz] ./$dir $target: the fuzz coordinator's deadline race (golang/go#75804), no input written: once more" >&2
+				continue
+			fi
 			echo "[fuzz] FAILED: ./$dir $target (a failing input is in $dir/testdata/fuzz/$target)" >&2
 			exit 1
-		}
+		done
 		targets=$((targets + 1))
 	done
 done
