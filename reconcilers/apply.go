@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,13 +62,15 @@ func applyContent(c client.Client, obj client.Object) (*unstructured.Unstructure
 	return u, nil
 }
 
-// apply server-side-applies u with force and reads the server's object back
-// into obj.
-func apply(ctx context.Context, c client.Client, u *unstructured.Unstructured, obj client.Object, fieldManager string) error {
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply %s %s/%s: %w", u.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+// apply server-side-applies content (the JSON of applyContent) to obj with
+// force; the server's answer is decoded straight into obj (no round trip
+// through unstructured objects: about a fifth of an apply's CPU in the
+// hub).
+func apply(ctx context.Context, c client.Client, kind string, content []byte, obj client.Object, fieldManager string) error {
+	if err := c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, content), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply %s %s/%s: %w", kind, obj.GetNamespace(), obj.GetName(), err)
 	}
-	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+	return nil
 }
 
 // maxAppliedPerMember bounds a member's applied memo (a few hundred bytes
@@ -152,7 +153,7 @@ func (a *appliedMemo) apply(ctx context.Context, m *clusterprofiles.Member, obj 
 			mm.forget(key)
 		}
 	}
-	if err := apply(ctx, c, u, obj, fieldManager); err != nil {
+	if err := apply(ctx, c, u.GetKind(), content, obj, fieldManager); err != nil {
 		mm.forget(key)
 		return err
 	}

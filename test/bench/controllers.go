@@ -43,6 +43,11 @@ const (
 	SetupAPINetletShipped Setup = "apinetlet-shipped"
 	// SetupFloor is the ideal controller (floor.go).
 	SetupFloor Setup = "floor"
+	// SetupFloorApply is the floor writing the apinet object as apinetlet
+	// and the hub do: a forced server-side apply under apinetlet's field
+	// manager instead of a create (the wire contract; the apply costs the
+	// apinet server more than a create).
+	SetupFloorApply Setup = "floor-apply"
 )
 
 // Controllers is a running controller setup: the processes whose CPU and
@@ -203,8 +208,8 @@ func (e *Env) startSetup(ctx context.Context, s Setup, hubBinary, run string, q 
 		err = e.startHub(ctx, c, hubBinary, run, q, members)
 	case SetupAPINetlet, SetupAPINetletShipped:
 		err = e.startAPINetlets(ctx, c, run, s == SetupAPINetletShipped, q, members)
-	case SetupFloor:
-		err = e.startFloor(c, run, q, workers, members)
+	case SetupFloor, SetupFloorApply:
+		err = e.startFloor(c, run, q, workers, s == SetupFloorApply, members)
 	default:
 		err = fmt.Errorf("unknown setup %q", s)
 	}
@@ -311,13 +316,13 @@ func (e *Env) startAPINetlets(ctx context.Context, c *Controllers, run string, s
 	return nil
 }
 
-func (e *Env) startFloor(c *Controllers, run string, q QPS, workers int, members []*fleet.Cluster) error {
+func (e *Env) startFloor(c *Controllers, run string, q QPS, workers int, apply bool, members []*fleet.Cluster) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	args := []string{"floor", "--peer-kubeconfig", e.Peer.KubeconfigPath(), "--workers", strconv.Itoa(workers),
-		"--qps", strconv.FormatFloat(q.QPS, 'f', -1, 64), "--burst", strconv.Itoa(q.Burst)}
+		"--qps", strconv.FormatFloat(q.QPS, 'f', -1, 64), "--burst", strconv.Itoa(q.Burst), "--apply=" + strconv.FormatBool(apply)}
 	for _, m := range members {
 		args = append(args, "--member", m.Name+"="+m.KubeconfigPath()+"=floor-"+m.Name)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -40,11 +42,15 @@ import (
 // merge-patch the IronCore Network's finalizer and spec.providerID, patch
 // status.state Available. Per VirtualIP: patch the finalizer, create the
 // public apinet IP (the response carries the address), patch status.ip.
+// With --apply (the floor-apply setup) the apinet object is written as
+// apinetlet and the hub write it, by a forced server-side apply under
+// apinetlet's field manager, instead of a create.
 
 // floorMember is one member as the floor sees it.
 type floorMember struct {
 	name, apinetNamespace string
 	client                client.Client
+	apply                 bool
 }
 
 // floorFlags are the flags of `bench floor`.
@@ -54,6 +60,7 @@ type floorFlags struct {
 	workers        int
 	qps            float64
 	burst          int
+	apply          bool
 }
 
 func floorMain(args []string) int {
@@ -70,6 +77,7 @@ func floorMain(args []string) int {
 	fs.IntVar(&f.workers, "workers", 8, "objects mapped at once")
 	fs.Float64Var(&f.qps, "qps", 100, "client QPS per cluster")
 	fs.IntVar(&f.burst, "burst", 200, "client burst per cluster")
+	fs.BoolVar(&f.apply, "apply", false, "server-side-apply the apinet objects (apinetlet's wire form) instead of creating them")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -103,7 +111,7 @@ func runFloor(ctx context.Context, f floorFlags, in io.Reader, out io.Writer) er
 		if err != nil {
 			return err
 		}
-		members[parts[0]] = &floorMember{name: parts[0], apinetNamespace: parts[2], client: c}
+		members[parts[0]] = &floorMember{name: parts[0], apinetNamespace: parts[2], client: c, apply: f.apply}
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: parts[2]}}
 		if err := peer.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("apinet namespace %s: %w", parts[2], err)
@@ -180,7 +188,7 @@ func originMeta(m *floorMember, o reconcilers.Origin, namespace string, uid type
 
 func floorNetwork(ctx context.Context, peer client.Client, m *floorMember, namespace, name string, uid types.UID) error {
 	an := &apinetv1alpha1.Network{ObjectMeta: originMeta(m, reconcilers.OriginNetwork, namespace, uid)}
-	if err := createOrGet(ctx, peer, an); err != nil {
+	if err := m.write(ctx, peer, an, nil); err != nil {
 		return fmt.Errorf("apinet Network: %w", err)
 	}
 	if an.Spec.ID == "" {
@@ -207,7 +215,7 @@ func floorVirtualIP(ctx context.Context, peer client.Client, m *floorMember, nam
 	}
 	ip := &apinetv1alpha1.IP{ObjectMeta: originMeta(m, reconcilers.OriginVirtualIP, namespace, uid),
 		Spec: apinetv1alpha1.IPSpec{Type: apinetv1alpha1.IPTypePublic, IPFamily: corev1.IPv4Protocol}}
-	if err := createOrGet(ctx, peer, ip); err != nil {
+	if err := m.write(ctx, peer, ip, map[string]any{"type": ip.Spec.Type, "ipFamily": ip.Spec.IPFamily}); err != nil {
 		return fmt.Errorf("apinet IP: %w", err)
 	}
 	if !ip.Spec.IP.IsValid() {
@@ -218,6 +226,28 @@ func floorVirtualIP(ctx context.Context, peer client.Client, m *floorMember, nam
 		return fmt.Errorf("status: %w", err)
 	}
 	return nil
+}
+
+// write creates obj, or with --apply server-side-applies its metadata and
+// spec (given as a map: the typed object would send empty fields) under
+// apinetlet's field manager, as the hub does; the response fills obj.
+func (m *floorMember) write(ctx context.Context, c client.Client, obj client.Object, spec map[string]any) error {
+	if !m.apply {
+		return createOrGet(ctx, c, obj)
+	}
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": gvk.GroupVersion().String(), "kind": gvk.Kind,
+		"metadata": map[string]any{"name": obj.GetName(), "namespace": obj.GetNamespace(), "labels": obj.GetLabels()},
+		"spec":     spec,
+	})
+	if err != nil {
+		return err
+	}
+	return c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(reconcilers.FieldManager), client.ForceOwnership)
 }
 
 // createOrGet creates obj, or reads it back if a retry finds it there.

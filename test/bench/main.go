@@ -92,7 +92,7 @@ func benchMain(args []string) int {
 	fs.IntVar(&o.FloorWorkers, "floor-workers", 8, "objects the floor maps at once (the hub's --max-concurrent-reconciles default)")
 	fs.Float64Var(&o.MemberQPS, "member-qps", 100, "client QPS per member and towards the peer: the hub's --member-qps, the apinetlet setup's --qps/--api-net-qps, the floor's")
 	fs.IntVar(&o.MemberBurst, "member-burst", 200, "client burst, as --member-qps")
-	fs.StringVar(&setups, "setups", "apinet-hub,apinetlet,apinetlet-shipped,floor", "controller setups to run")
+	fs.StringVar(&setups, "setups", "apinet-hub,apinetlet,apinetlet-shipped,floor,floor-apply", "controller setups to run")
 	fs.StringVar(&kinds, "kinds", "Network,VirtualIP", "IronCore kinds to create")
 	fs.StringVar(&modes, "modes", "steady,burst", "creation modes")
 	fs.StringVar(&shipped, "shipped-modes", "burst", "modes run for apinetlet-shipped (at 5 QPS it cannot follow the steady rate; a burst shows its ceiling)")

@@ -178,7 +178,7 @@ func (r *Report) Markdown() string {
 			conv += " ⚠"
 		}
 		perObject := "2+1 (by construction)"
-		if run.Setup != SetupFloor {
+		if run.Setup != SetupFloor && run.Setup != SetupFloorApply {
 			perObject = num(run.Requests.Member/float64(max(run.Objects, 1)), 1) + "+" + num(run.Requests.Peer/float64(max(run.Objects, 1)), 1)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
