@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
@@ -51,6 +52,40 @@ type CredentialResolver struct {
 	// Secrets reads Secrets; the hub's cache holds only the watched
 	// namespaces and only Secrets labelled for this consumer.
 	Secrets client.Reader
+	// Indexed says Secrets is a cache with IndexSecretProfile registered
+	// (IndexCredentialSecrets): a profile's Secret is then found through
+	// the index, not by matching the labels of every Secret of the
+	// namespace (one per member: O(members) on each of the provider's
+	// reconciles). Without it (a live client) the labels select
+	// server-side.
+	Indexed bool
+
+	mu sync.Mutex
+	// parsed holds the rest.Config of each credential Secret's kubeconfig
+	// by its content, so that a profile reconciled again does not parse
+	// the same kubeconfig again (that was a fifth of the hub's CPU at a
+	// cold start of 500 members). At most maxParsed entries: a full memo
+	// starts afresh, and each Secret costs one parse more.
+	parsed map[[sha256.Size]byte]*rest.Config
+}
+
+// maxParsed bounds CredentialResolver.parsed: a few KiB an entry.
+const maxParsed = 4096
+
+// IndexSecretProfile indexes the hub's Secrets by "consumer/profile", the
+// values of their LabelSecretConsumer and LabelSecretProfile labels.
+const IndexSecretProfile = "apinet-hub.ironcore.dev/credential-profile"
+
+// IndexCredentialSecrets registers IndexSecretProfile on the hub's cache.
+func IndexCredentialSecrets(ctx context.Context, indexer client.FieldIndexer) error {
+	return indexer.IndexField(ctx, &corev1.Secret{}, IndexSecretProfile, func(o client.Object) []string {
+		labels := o.GetLabels()
+		consumer, profile := labels[LabelSecretConsumer], labels[LabelSecretProfile]
+		if consumer == "" || profile == "" {
+			return nil
+		}
+		return []string{consumer + "/" + profile}
+	})
 }
 
 // Resolve returns the credentials of a profile, or the Problem that stops the
@@ -60,9 +95,11 @@ func (r *CredentialResolver) Resolve(ctx context.Context, cp *clusterinventoryv1
 		return creds, problem
 	}
 	secrets := &corev1.SecretList{}
-	if err := r.Secrets.List(ctx, secrets, client.InNamespace(cp.Namespace), client.MatchingLabels{
-		LabelSecretConsumer: r.Consumer, LabelSecretProfile: cp.Name,
-	}); err != nil {
+	var match client.ListOption = client.MatchingLabels{LabelSecretConsumer: r.Consumer, LabelSecretProfile: cp.Name}
+	if r.Indexed {
+		match = client.MatchingFields{IndexSecretProfile: r.Consumer + "/" + cp.Name}
+	}
+	if err := r.Secrets.List(ctx, secrets, client.InNamespace(cp.Namespace), match); err != nil {
 		return nil, problemf(ReasonCredentialsMissing, "list credential Secrets: %v", err)
 	}
 	switch len(secrets.Items) {
@@ -84,12 +121,36 @@ func (r *CredentialResolver) Resolve(ctx context.Context, cp *clusterinventoryv1
 	if !ok {
 		return nil, problemf(ReasonCredentialsInvalid, "Secret %s/%s has no key %q holding a kubeconfig", secret.Namespace, secret.Name, SecretKeyConfig)
 	}
-	cfg, err := RESTConfigFromSecretKubeconfig(data)
+	sum := sha256.Sum256(data)
+	cfg, err := r.parse(sum, data)
 	if err != nil {
 		return nil, problemf(ReasonCredentialsInvalid, "Secret %s/%s: %v", secret.Namespace, secret.Name, err)
 	}
-	sum := sha256.Sum256(data)
 	return &Credentials{Config: cfg, Hash: "secret:" + hex.EncodeToString(sum[:]), Source: "Secret " + secret.Namespace + "/" + secret.Name}, nil
+}
+
+// parse is RESTConfigFromSecretKubeconfig(data), remembered by data's
+// digest sum; each caller gets a copy of its own (callers tune it). A
+// kubeconfig that does not parse is not remembered: its error is reported
+// again on each reconcile, at the cost of a parse.
+func (r *CredentialResolver) parse(sum [sha256.Size]byte, data []byte) (*rest.Config, error) {
+	r.mu.Lock()
+	cfg, ok := r.parsed[sum]
+	r.mu.Unlock()
+	if ok {
+		return rest.CopyConfig(cfg), nil
+	}
+	cfg, err := RESTConfigFromSecretKubeconfig(data)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.parsed == nil || len(r.parsed) >= maxParsed {
+		r.parsed = map[[sha256.Size]byte]*rest.Config{}
+	}
+	r.parsed[sum] = cfg
+	r.mu.Unlock()
+	return rest.CopyConfig(cfg), nil
 }
 
 // RESTConfigFromSecretKubeconfig turns the kubeconfig of a credential Secret

@@ -1,6 +1,7 @@
 package clusterprofiles
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -163,6 +164,45 @@ func TestRESTConfigFromSecretKubeconfig(t *testing.T) {
 			}
 			checkSafeConfig(t, cfg)
 		})
+	}
+}
+
+// TestResolverParseMemo: a credential Secret's kubeconfig is parsed once
+// per content; each caller gets a copy of its own; a kubeconfig that does
+// not parse is reported every time and not remembered; the memo is bounded.
+func TestResolverParseMemo(t *testing.T) {
+	r := &CredentialResolver{}
+	data := []byte(validKubeconfig)
+	sum := sha256.Sum256(data)
+	first, err := r.parse(sum, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Host, first.QPS = "https://changed", 7 // a caller tunes its copy
+	second, err := r.parse(sum, data)
+	if err != nil || second.Host != "https://127.0.0.1:6443" || second.QPS != 0 || second.BearerToken != "secret-token" {
+		t.Fatalf("second parse = %+v, %v: want the kubeconfig's own config", second, err)
+	}
+	if len(r.parsed) != 1 {
+		t.Fatalf("%d remembered, want 1", len(r.parsed))
+	}
+	bad := []byte("not: [a kubeconfig")
+	for range 2 {
+		if cfg, err := r.parse(sha256.Sum256(bad), bad); err == nil {
+			t.Fatalf("bad kubeconfig parsed to %+v", cfg)
+		}
+	}
+	if len(r.parsed) != 1 {
+		t.Fatalf("%d remembered after a bad kubeconfig, want 1", len(r.parsed))
+	}
+	for i := range maxParsed + 1 {
+		k := []byte(kubeconfig(fmt.Sprintf(inlineCluster, testCAData), fmt.Sprintf("    token: t-%d\n", i), "ctx"))
+		if _, err := r.parse(sha256.Sum256(k), k); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.parsed) > maxParsed {
+			t.Fatalf("%d remembered, more than %d", len(r.parsed), maxParsed)
+		}
 	}
 }
 

@@ -95,7 +95,7 @@ func New(hub cluster.Cluster, topology *clusterprofiles.Topology, opts Options) 
 		opts:        opts,
 		hub:         hub,
 		topology:    topology,
-		creds:       &clusterprofiles.CredentialResolver{Access: opts.Access, Consumer: opts.Consumer, Secrets: hub.GetCache()},
+		creds:       &clusterprofiles.CredentialResolver{Access: opts.Access, Consumer: opts.Consumer, Secrets: hub.GetCache(), Indexed: true},
 		recorder:    hub.GetEventRecorder("apinet-hub"),
 		log:         log.Log.WithName("clusterprofile-provider"),
 		started:     make(chan struct{}),

@@ -33,6 +33,9 @@ func (p *Provider) SetupWithManager(hub manager.Manager) error {
 	if err := hub.GetFieldIndexer().IndexField(context.Background(), &clusterinventoryv1alpha1.ClusterProfile{}, claimIndex, p.indexClaim); err != nil {
 		return fmt.Errorf("index ClusterProfiles by claimed apinet namespace: %w", err)
 	}
+	if err := clusterprofiles.IndexCredentialSecrets(context.Background(), hub.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("index credential Secrets by profile: %w", err)
+	}
 	return builder.ControllerManagedBy(hub).
 		Named("clusterprofile-provider").
 		For(&clusterinventoryv1alpha1.ClusterProfile{}).
