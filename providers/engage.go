@@ -401,6 +401,7 @@ func (p *Provider) buildSharedPeer(peer *connection, s *sharedPeer) error {
 	cl, err := cluster.New(peer.config, func(o *cluster.Options) {
 		o.Scheme = p.opts.Scheme
 		o.HTTPClient = peer.httpClient
+		o.MapperProvider = MemoizedDynamicMapper
 		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	})
 	if err != nil {

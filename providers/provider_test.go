@@ -13,6 +13,7 @@ import (
 	"time"
 
 	apinetv1alpha1 "github.com/ironcore-dev/ironcore-net/api/core/v1alpha1"
+	ipamv1alpha1 "github.com/ironcore-dev/ironcore/api/ipam/v1alpha1"
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/providers"
 	"github.com/apinet-hub/apinet-hub/test/fleet"
 )
 
@@ -195,6 +197,20 @@ var _ = Describe("The ClusterProfile provider", Ordered, func() {
 			Expect(m.Peer.Name).To(Equal(clusterName("apinet-1")))
 		}
 		Expect(topology.MembersOf(clusterName("apinet-1"))).To(ConsistOf(clusterName("ironcore-1"), clusterName("ironcore-2")))
+	})
+
+	It("shares a real IronCore member's discovery for every kind the reconcilers use", func(ctx SpecContext) {
+		// Every member then maps its kinds with one mapper instead of a
+		// discovery of its own (0.3 MiB and a discovery request each). A
+		// plural guessed wrong for one kind ("natgatewaies", "prefixs")
+		// once turned the sharing off unnoticed.
+		shared, err := providers.SharesDiscovery(testFleet.Cluster("ironcore-1").Config(), fleet.Scheme, []client.Object{
+			&networkingv1alpha1.Network{}, &networkingv1alpha1.NetworkInterface{}, &networkingv1alpha1.VirtualIP{},
+			&networkingv1alpha1.LoadBalancer{}, &networkingv1alpha1.LoadBalancerRouting{}, &networkingv1alpha1.NATGateway{},
+			&networkingv1alpha1.NetworkPolicy{}, &ipamv1alpha1.Prefix{},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(shared).To(BeTrue())
 	})
 
 	It("feeds peer events to the member whose apinet namespace they are in", func(ctx SpecContext) {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -328,7 +329,11 @@ func (r *record) sharedPeerSettings() *clusterprofiles.SharedPeerSettings {
 // timeout (opts.withTimeout), made on first use.
 func (c *connection) directClient(opts Options) (client.Client, error) {
 	c.directOnce.Do(func() {
-		c.direct, c.directErr = client.New(opts.withTimeout(c.config), client.Options{Scheme: opts.Scheme, HTTPClient: c.httpClient})
+		cfg := opts.withTimeout(c.config)
+		var mapper meta.RESTMapper
+		if mapper, c.directErr = MemoizedDynamicMapper(cfg, c.httpClient); c.directErr == nil {
+			c.direct, c.directErr = client.New(cfg, client.Options{Scheme: opts.Scheme, HTTPClient: c.httpClient, Mapper: mapper})
+		}
 	})
 	return c.direct, c.directErr
 }

@@ -271,6 +271,7 @@ func newHub(cfg *rest.Config, f *hubFlags) (mcmanager.Manager, error) {
 
 	hub, err := manager.New(cfg, manager.Options{
 		Scheme:                  clusterprofiles.Scheme,
+		MapperProvider:          providers.MemoizedDynamicMapper,
 		Cache:                   providers.HubCacheOptions(f.provider),
 		Metrics:                 metricsOptions(f),
 		HealthProbeBindAddress:  f.probeAddr,
