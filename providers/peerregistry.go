@@ -37,9 +37,9 @@ const (
 // registry fixes the Lease's time to live at 30 s (renewed every 10 s), so a
 // dead replica's members wait up to 40 s before the others take them over,
 // and a replica that stops cleanly leaves its Lease to expire. This one
-// lives ttl (the hub's lease duration), is renewed every ttl/3, reads the
-// others every second, and deletes its Lease when it stops, so that the
-// others rehash at once.
+// lives ttl (ReplicaTTL: a third of the hub's lease duration), is renewed
+// every ttl/3, reads the others every second, and deletes its Lease when it
+// stops, so that the others rehash at once.
 //
 // It is also the replica's Shard (Options.Shard): the provider engages only
 // the members it owns, by the same rendezvous hashing over the same live
@@ -50,6 +50,20 @@ func ReplicaRegistry(c client.Client, namespace, prefix, id string, ttl time.Dur
 	return &Replicas{c: c, namespace: namespace, prefix: prefix, self: sharder.PeerInfo{ID: id, Weight: 1}, ttl: ttl,
 		log: log.WithName("replicas"), peers: []sharder.PeerInfo{{ID: id, Weight: 1}}, sharder: Sharder(),
 		ready: make(chan struct{}), changes: make(chan struct{}, 1)}
+}
+
+// ReplicaTTL is how long a replica that stops renewing its Lease counts as
+// live: a third of the lease duration of the members' fences, at least 2 s.
+// The fences keep a dead replica's members from being written by another
+// replica until they expire, one lease duration after its last renewal;
+// seeing the replica gone sooner lets the survivors connect to those members
+// and sync their caches meanwhile, so that they take them over about when
+// the fences expire rather than one lease duration plus the time to engage
+// them later. A replica that only misses renewals for a moment (its API
+// server is slow) loses nothing it writes: its fences hold, and the others
+// give back the members they engaged once it renews again.
+func ReplicaTTL(leaseDuration time.Duration) time.Duration {
+	return max(leaseDuration/3, 2*time.Second)
 }
 
 // Replicas is a replica registry (multicluster-runtime's peers.Registry)

@@ -3,6 +3,7 @@ package providers
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 )
@@ -62,6 +63,16 @@ func TestSharderMovesOnlyTheGoneReplicasMembers(t *testing.T) {
 			if s.ShouldOwn(member, three, p) && !s.ShouldOwn(member, two, p) {
 				t.Errorf("%s moved away from %s when r2 went", member, p.ID)
 			}
+		}
+	}
+}
+
+func TestReplicaTTL(t *testing.T) {
+	for lease, want := range map[time.Duration]time.Duration{
+		15 * time.Second: 5 * time.Second, 6 * time.Second: 2 * time.Second, 3 * time.Second: 2 * time.Second, time.Minute: 20 * time.Second,
+	} {
+		if got := ReplicaTTL(lease); got != want {
+			t.Errorf("ReplicaTTL(%s) = %s, want %s", lease, got, want)
 		}
 	}
 }

@@ -419,15 +419,17 @@ func shardedCoordinator(cfg *rest.Config, f *hubFlags) (*sharded.Coordinator, *p
 		return nil, nil, err
 	}
 	log := ctrl.Log.WithName("shards")
-	replicas := providers.ReplicaRegistry(c, namespace, "apinet-hub-peer", id, f.leaseDuration, log)
+	replicas := providers.ReplicaRegistry(c, namespace, "apinet-hub-peer", id, providers.ReplicaTTL(f.leaseDuration), log)
 	return sharded.New(c, log,
 		sharded.WithShardLease(namespace, "apinet-hub-shard"),
 		// A dead replica's members move after one lease duration, as with
 		// leader election; renewing at half of it is the upstream ratio.
 		sharded.WithLeaseTimings(f.leaseDuration, f.leaseDuration/2, 750*time.Millisecond),
-		// Replicas are read every second and live one lease duration:
-		// a dead replica's members move within about one lease duration
-		// (its fences expire), a stopped one's at once.
+		// Replicas are read every second and live a third of a lease
+		// duration (ReplicaTTL): the survivors build a dead replica's
+		// members' caches while its fences expire, and take them over
+		// about one lease duration after its last renewal; a stopped
+		// replica's members move at once.
 		sharded.WithPeerRegistry(replicas),
 		sharded.WithSharder(providers.Sharder()),
 		sharded.WithSynchronizationIntervals(time.Second, 15*time.Second),

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -101,6 +102,10 @@ type ShardedPhase struct {
 	// the first of its members: the time to see the replica gone (at most
 	// one lease), apart from the work of engaging its members.
 	FirstMovedSeconds float64 `json:"killToFirstEngagedElsewhereSeconds"`
+	// FencedSeconds is from the kill until live replicas other than the
+	// killed one held every member's fence (its Lease): from then on the
+	// survivors reconcile all of them.
+	FencedSeconds float64 `json:"killToAllFencedElsewhereSeconds"`
 }
 
 // Calibration is the same number of members simulated both ways: as
@@ -403,19 +408,55 @@ func shardedPhase(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore 
 	killed := time.Now()
 	deadline = killed.Add(time.Duration(o.Timeout))
 	survivors := sum(counts) - counts[victim]
-	for engaged := survivors; engaged < n; engaged = sum(engagedBy()) {
+	victimID := fmt.Sprintf("scale-%d", victim)
+	for engaged, fenced := survivors, false; engaged < n || !fenced; {
 		if engaged > survivors && sh.FirstMovedSeconds == 0 {
 			sh.FirstMovedSeconds = time.Since(killed).Seconds()
 		}
+		if engaged >= n && sh.ReengagedSeconds == 0 {
+			sh.ReengagedSeconds = time.Since(killed).Seconds()
+		}
 		if time.Now().After(deadline) {
-			return sh, fmt.Errorf("survivors engaged %v of %d members %s after the kill", engagedBy(), n, time.Since(killed).Round(time.Second))
+			return sh, fmt.Errorf("survivors engaged %v of %d members %s after the kill (all fenced by them: %t)", engagedBy(), n, time.Since(killed).Round(time.Second), fenced)
 		}
 		time.Sleep(250 * time.Millisecond)
+		engaged = sum(engagedBy())
+		if !fenced {
+			held, err := fencesHeld(ctx, hub, leases, victimID)
+			if err != nil {
+				return sh, err
+			}
+			if fenced = held == n; fenced {
+				sh.FencedSeconds = time.Since(killed).Seconds()
+			}
+		}
 	}
-	sh.ReengagedSeconds = time.Since(killed).Seconds()
-	progress("bench-scale: replica %d (%d members) SIGKILLed; the others engaged the first of them %.1f s and every member %.1f s later (lease %s)",
-		victim, sh.KilledMembers, sh.FirstMovedSeconds, sh.ReengagedSeconds, shardLease)
+	if sh.ReengagedSeconds == 0 {
+		sh.ReengagedSeconds = time.Since(killed).Seconds()
+	}
+	progress("bench-scale: replica %d (%d members) SIGKILLed; the others engaged the first of them %.1f s, every member %.1f s and held every member's fence %.1f s later (lease %s)",
+		victim, sh.KilledMembers, sh.FirstMovedSeconds, sh.ReengagedSeconds, sh.FencedSeconds, shardLease)
 	return sh, nil
+}
+
+// fencesHeld counts the members' fences (the coordinator's Leases
+// apinet-hub-shard-*) in namespace that a live replica other than except
+// holds.
+func fencesHeld(ctx context.Context, c client.Client, namespace, except string) (int, error) {
+	leases := &coordinationv1.LeaseList{}
+	if err := c.List(ctx, leases, client.InNamespace(namespace)); err != nil {
+		return 0, err
+	}
+	held := 0
+	for _, l := range leases.Items {
+		s := l.Spec
+		if !strings.HasPrefix(l.Name, "apinet-hub-shard-") || s.HolderIdentity == nil || *s.HolderIdentity == "" || *s.HolderIdentity == except ||
+			s.RenewTime == nil || s.LeaseDurationSeconds == nil || time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
+			continue
+		}
+		held++
+	}
+	return held, nil
 }
 
 // scaleMember is the name, watch filter and cluster of simulated member i.
@@ -708,8 +749,8 @@ func (r *ScaleReport) markdown() string {
 		for i, rep := range sh.Replicas {
 			fmt.Fprintf(&b, "| %d | %d | %.1f | %.1f |\n", i, rep.MembersEngaged, rep.RSSMiB, rep.HeapMiB)
 		}
-		fmt.Fprintf(&b, "\nThe replica with %d members SIGKILLed: the others had engaged the first of them %.1f s and every member %.1f s later.\n",
-			sh.KilledMembers, sh.FirstMovedSeconds, sh.ReengagedSeconds)
+		fmt.Fprintf(&b, "\nThe replica with %d members SIGKILLed: the others had engaged the first of them %.1f s, every member %.1f s and held every member's fence %.1f s later.\n",
+			sh.KilledMembers, sh.FirstMovedSeconds, sh.ReengagedSeconds, sh.FencedSeconds)
 	}
 	if c := r.Calibration; c != nil {
 		fmt.Fprintf(&b, "\nCalibration, %d members: as scoped profiles over %d clusters %.2f MiB RSS and %.2f MiB heap per member, %d goroutines; as %d distinct clusters %.2f MiB RSS and %.2f MiB heap per member, %d goroutines.\n",

@@ -158,9 +158,9 @@ var _ = Describe("EXPERIMENTAL: two hub replicas sharing the members (--experime
 			Expect(replicas[slices.Index(ids, victim)].kill()).To(Succeed())
 			killed := time.Now()
 			// The survivor sees the victim gone once its peer Lease
-			// expires (one lease duration: providers.ReplicaRegistry),
-			// and takes each fence once that has expired too (its
-			// coordinator recomputes every second).
+			// expires (a third of a lease duration: providers.ReplicaTTL),
+			// engages its member, and takes the fence once that has
+			// expired too (its coordinator recomputes every second).
 			Eventually(func() map[string]string { return shardFences(ctx) }).WithPolling(250*time.Millisecond).
 				WithTimeout(90*time.Second).Should(And(HaveLen(len(faultMembers)), HaveEach(Equal(survivor))),
 				"the survivor holds every member")
