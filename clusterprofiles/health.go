@@ -60,7 +60,14 @@ func NewProber(cfg *rest.Config, role Role) (*Prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Prober{client: hc, host: strings.TrimSuffix(cfg.Host, "/"), api: role.APIGroupVersion(), role: role}, nil
+	return NewProberFor(hc, cfg.Host, role), nil
+}
+
+// NewProberFor makes a prober that sends its requests through hc (an
+// authenticated client of the cluster at host, whose Timeout bounds each
+// request), e.g. over the transport the cluster's caches already use.
+func NewProberFor(hc *http.Client, host string, role Role) *Prober {
+	return &Prober{client: hc, host: strings.TrimSuffix(host, "/"), api: role.APIGroupVersion(), role: role}
 }
 
 // Probe returns the cluster's Identity if the cluster can do what the hub
@@ -219,6 +226,6 @@ func ClassifyConnectionError(err error, status int) *Problem {
 	}
 }
 
-// Close releases the prober's idle connections (its HTTP client is its
-// own), through client-go's transport wrappers.
+// Close releases the idle connections of the prober's transport, through
+// client-go's transport wrappers.
 func (p *Prober) Close() { utilnet.CloseIdleConnectionsFor(p.client.Transport) }
