@@ -72,7 +72,7 @@ run: servers build ## a local fleet on real servers with the hub running against
 
 .PHONY: bench bench-scale
 
-bench: servers build ## apinet-hub vs the real apinetlet vs a floor, and noisy neighbours, on real fleets (~45 min); writes test/bench/results
+bench: servers build ## apinet-hub vs the real apinetlet vs a floor, and noisy neighbours, on real fleets (~50 min); writes test/bench/results
 	$(GO) run ./test/bench -hub $(BIN)/apinet-hub -k $(K) -n $(N) -rate $(RATE) $(BENCH_ARGS)
 
 # `make bench-scale`: the hub's cost per member at fleet sizes (SCALE_STEPS
