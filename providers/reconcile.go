@@ -105,12 +105,7 @@ func (p *Provider) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		// this replica mapped into it, reported by its owner.
 		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
-	if d.settling && meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged) != nil {
-		// Only a first look is awaited (a probe, the peer's first
-		// evaluation), whose outcome wakes this profile: the condition
-		// says what was last known until then. At a hub's start this
-		// spares every profile two writes through the hub's client
-		// budget (a cold start of 500 members waited on them).
+	if d.keeps(meta.FindStatusCondition(cp.Status.Conditions, clusterprofiles.ConditionEngaged)) {
 		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
 	if d.reason == clusterprofiles.ReasonOffboarding {

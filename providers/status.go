@@ -27,9 +27,20 @@ type decision struct {
 	message string
 	pin     clusterprofiles.Identity
 	// settling marks a verdict that only waits for a first look: the
-	// cluster's or its peer's first probe, the peer's first evaluation.
-	// It is not written over a condition the profile has (see Reconcile).
+	// cluster's or its peer's first probe, the peer's first evaluation
+	// (keeps).
 	settling bool
+}
+
+// keeps tells whether the profile's Engaged condition may stay as it is
+// instead of taking d: d only waits for a first look, whose outcome wakes
+// the profile, and the condition already says the hub is not doing its
+// job for it (False or Unknown). At a hub's start this spares every
+// profile two writes through the hub's client budget (a cold start of 500
+// members waited on them). An Engaged True, left by a hub process that has
+// stopped, is never kept: this one has not engaged the member yet.
+func (d decision) keeps(current *metav1.Condition) bool {
+	return d.settling && current != nil && current.Status != metav1.ConditionTrue
 }
 
 func engaged(format string, args ...any) decision {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -439,24 +438,17 @@ func shardedPhase(ctx context.Context, o ScaleOptions, f *fleet.Fleet, ironcore 
 	return sh, nil
 }
 
-// fencesHeld counts the members' fences (the coordinator's Leases
-// apinet-hub-shard-*) in namespace that a live replica other than except
-// holds.
+// fencesHeld counts the members' fences that a live replica other than
+// except holds.
 func fencesHeld(ctx context.Context, c client.Client, namespace, except string) (int, error) {
-	leases := &coordinationv1.LeaseList{}
-	if err := c.List(ctx, leases, client.InNamespace(namespace)); err != nil {
-		return 0, err
-	}
+	fences, err := fleet.ShardFences(ctx, c, namespace)
 	held := 0
-	for _, l := range leases.Items {
-		s := l.Spec
-		if !strings.HasPrefix(l.Name, "apinet-hub-shard-") || s.HolderIdentity == nil || *s.HolderIdentity == "" || *s.HolderIdentity == except ||
-			s.RenewTime == nil || s.LeaseDurationSeconds == nil || time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
-			continue
+	for _, holder := range fences {
+		if holder != except {
+			held++
 		}
-		held++
 	}
-	return held, nil
+	return held, err
 }
 
 // scaleMember is the name, watch filter and cluster of simulated member i.

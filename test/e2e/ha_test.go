@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/multicluster-runtime/pkg/manager/coordinator/sharded/sharder"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -212,19 +211,9 @@ func splittingShardIDs() []string {
 // left out.
 func shardFences(ctx context.Context) map[string]string {
 	GinkgoHelper()
-	leases := &coordinationv1.LeaseList{}
-	Expect(testFleet.Hub().Client().List(ctx, leases, client.InNamespace(leaseNamespace))).To(Succeed())
-	out := map[string]string{}
-	for _, l := range leases.Items {
-		s := l.Spec
-		if !strings.HasPrefix(l.Name, "apinet-hub-shard-") || s.HolderIdentity == nil || *s.HolderIdentity == "" ||
-			s.RenewTime == nil || s.LeaseDurationSeconds == nil ||
-			time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
-			continue
-		}
-		out[l.Name] = *s.HolderIdentity
-	}
-	return out
+	fences, err := fleet.ShardFences(ctx, testFleet.Hub().Client(), leaseNamespace)
+	Expect(err).NotTo(HaveOccurred())
+	return fences
 }
 
 // engagedMembers returns the IronCore members a replica reports engaged

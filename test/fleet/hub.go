@@ -17,9 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 var hubBuild struct {
@@ -273,4 +275,25 @@ func ensureNamespace(ctx context.Context, c *Cluster, name string) error {
 		return fmt.Errorf("namespace %s in %s: %w", name, c.Name, err)
 	}
 	return nil
+}
+
+// ShardFences returns the members' fences that sharded hub replicas hold
+// in namespace (the coordinator's Leases apinet-hub-shard-*, held and not
+// expired), by Lease name: the holding replica's shard ID.
+func ShardFences(ctx context.Context, c client.Client, namespace string) (map[string]string, error) {
+	leases := &coordinationv1.LeaseList{}
+	if err := c.List(ctx, leases, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range leases.Items {
+		s := l.Spec
+		if !strings.HasPrefix(l.Name, "apinet-hub-shard-") || s.HolderIdentity == nil || *s.HolderIdentity == "" ||
+			s.RenewTime == nil || s.LeaseDurationSeconds == nil ||
+			time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
+			continue
+		}
+		out[l.Name] = *s.HolderIdentity
+	}
+	return out, nil
 }
