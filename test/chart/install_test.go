@@ -3,6 +3,7 @@ package chart
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -114,6 +116,87 @@ func hubArgs(container []string) []string {
 // tokenKubeconfig returns a kubeconfig for the hub cluster that
 // authenticates as the chart's ServiceAccount (a TokenRequest, as the
 // kubelet makes for the pod), and a client with it.
+// testPodRun is what standInKubelet did with a test Pod: its name,
+// ServiceAccount and args, and the exit and output of the run; err is why
+// the stand-in could not run it or report it.
+type testPodRun struct {
+	pod, serviceAccount string
+	args                []string
+	exit                int
+	stdout, stderr      string
+	err                 error
+}
+
+// standInKubelet stands in for the kubelet the fleet has not, for one test
+// Pod of the chart: the first Pending one that appears in namespace. It runs
+// the container's args with binary under a token of the Pod's
+// ServiceAccount (as --kubeconfig: the kubelet would mount it), writes the
+// exit as the Pod's phase and container state, and sends what it did.
+func standInKubelet(ctx context.Context, hub *fleet.Cluster, binary, namespace string) <-chan testPodRun {
+	dir := GinkgoT().TempDir()
+	out := make(chan testPodRun, 1)
+	go func() {
+		run := testPodRun{exit: -1}
+		defer func() { out <- run }()
+		cl := hub.Client()
+		pod := &corev1.Pod{}
+		run.err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			pods := &corev1.PodList{}
+			if err := cl.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/component": "test"}); err != nil {
+				return false, err
+			}
+			for i := range pods.Items {
+				if p := &pods.Items[i]; p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil {
+					pod = p
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if run.err != nil {
+			return
+		}
+		c := pod.Spec.Containers[0]
+		run.pod, run.serviceAccount, run.args = pod.Name, pod.Spec.ServiceAccountName, c.Args
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: run.serviceAccount}}
+		req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
+		if run.err = cl.SubResource("token").Create(ctx, sa, req); run.err != nil {
+			return
+		}
+		kubeconfig, err := hub.KubeconfigWith(&clientcmdapi.AuthInfo{Token: req.Status.Token}, nil)
+		if run.err = err; err != nil {
+			return
+		}
+		path := filepath.Join(dir, pod.Name+".kubeconfig")
+		if run.err = os.WriteFile(path, kubeconfig, 0o600); run.err != nil {
+			return
+		}
+		started := metav1.Now()
+		var stdout, stderr strings.Builder
+		cmd := exec.CommandContext(ctx, binary, append(slices.Clone(c.Args), "--kubeconfig", path)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err = cmd.Run()
+		run.stdout, run.stderr, run.exit = stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+		if exit := (*exec.ExitError)(nil); err != nil && !errors.As(err, &exit) {
+			run.err = err
+			return
+		}
+		phase, reason := corev1.PodSucceeded, "Completed"
+		if run.exit != 0 {
+			phase, reason = corev1.PodFailed, "Error"
+		}
+		pod.Status.Phase, pod.Status.StartTime = phase, &started
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: c.Name, Image: c.Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: int32(run.exit), Reason: reason, StartedAt: started, FinishedAt: metav1.Now(),
+			}},
+		}}
+		run.err = cl.Status().Update(ctx, pod)
+	}()
+	return out
+}
+
 func tokenKubeconfig(ctx context.Context, hub *fleet.Cluster) (string, client.Client) {
 	GinkgoHelper()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: hubNamespace, Name: serviceAccount}}
@@ -370,60 +453,65 @@ var _ = Describe("The rendered chart on a real kube-apiserver", Ordered, func() 
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing ClusterProfiles cluster-wide: %v", err)
 	})
 
-	// A real `helm test` needs a kubelet to run its Pod, which the fleet has
-	// not: the API server accepts the rendered Pod, and its command line runs
-	// with the binary and a token of its ServiceAccount (what the kubelet
-	// would mount; here as --kubeconfig instead of in-cluster).
-	It("helm test: the test Pod is accepted, and its apinet-hub status under the chart's ServiceAccount lists the engaged fleet", func(ctx SpecContext) {
+	// `helm install` and `helm test` run for real against the hub's
+	// kube-apiserver. The fleet has no kubelet, so standInKubelet runs the
+	// test Pod as a kubelet would: the container's args with the binary
+	// under a token of the Pod's ServiceAccount (a kubelet mounts it; here
+	// it is --kubeconfig instead of in-cluster), its exit written as the
+	// Pod's phase, which is what helm test waits for.
+	It("helm test: a real helm install and helm test pass, the test Pod's apinet-hub status listing the engaged fleet under the release's ServiceAccount, and fail when that account may not read the fleet", func(ctx SpecContext) {
 		hub := testFleet.Hub()
 		hubClient := hub.Client()
-		rendered := renderObjects(ctx, map[string]any{"fleetNamespaces": []string{fleetNamespace}})
-		var pods []*unstructured.Unstructured
-		for _, o := range find(rendered, "Pod") {
-			if isHook(o) {
-				pods = append(pods, o)
-			}
-		}
-		Expect(pods).To(HaveLen(1))
-		pod := pods[0]
+		const release, namespace = "smoke", "smoke"
+		values, err := valuesFile(map[string]any{"fleetNamespaces": []string{fleetNamespace}})
+		Expect(err).NotTo(HaveOccurred())
+		helmArgs := []string{"--namespace", namespace, "--kubeconfig", hub.KubeconfigPath()}
+		_, err = helm(ctx, append([]string{"install", release, chartDir, "--create-namespace", "--values", values}, helmArgs...)...)
+		Expect(err).NotTo(HaveOccurred())
+		podName := release + "-apinet-hub-test-status-" + fleetNamespace
 
-		By("creating the test Pod as helm test would (it stays Pending: no kubelet), then deleting it")
-		Expect(hubClient.Create(ctx, pod.DeepCopy())).To(Succeed(), "the API server accepts the rendered Pod, its ServiceAccount exists")
-		Expect(hubClient.Delete(ctx, pod.DeepCopy())).To(Succeed())
-
-		By("running the Pod's args with the binary and the Pod's ServiceAccount")
-		spec := pod.Object["spec"].(map[string]any)
-		Expect(spec["serviceAccountName"]).To(Equal(serviceAccount))
-		container := spec["containers"].([]any)[0].(map[string]any)
-		var args []string
-		for _, a := range container["args"].([]any) {
-			args = append(args, a.(string))
-		}
-		Expect(args).To(Equal([]string{"status", "--namespace=" + fleetNamespace, "--output=wide"}))
-		kubeconfig, _ := tokenKubeconfig(ctx, hub)
-		var stdout, stderr strings.Builder
-		cmd := exec.CommandContext(ctx, hubBinary, append(args, "--kubeconfig", kubeconfig)...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		kubelet := standInKubelet(ctx, hub, hubBinary, namespace)
 		start := time.Now()
-		Expect(cmd.Run()).To(Succeed(), "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		AddReportEntry("helm test's apinet-hub status", time.Since(start).Round(time.Millisecond).String())
-		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-		Expect(lines).To(HaveLen(3), "a header and the two profiles:\n%s", stdout.String())
+		out, err := helm(ctx, append([]string{"test", release, "--timeout", "2m"}, helmArgs...)...)
+		Expect(err).NotTo(HaveOccurred())
+		AddReportEntry("helm test", time.Since(start).Round(time.Millisecond).String())
+		Expect(out).To(MatchRegexp(`TEST SUITE:\s+` + podName + `\s+Last Started:.*\s+Last Completed:.*\s+Phase:\s+Succeeded`))
+		var run testPodRun
+		Eventually(kubelet).Should(Receive(&run))
+		Expect(run.err).NotTo(HaveOccurred())
+		Expect(run.pod).To(Equal(podName))
+		Expect(run.serviceAccount).To(Equal(release + "-apinet-hub"))
+		Expect(run.args).To(Equal([]string{"status", "--namespace=" + fleetNamespace, "--output=wide"}))
+		Expect(run.exit).To(BeZero(), "stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+		lines := strings.Split(strings.TrimSpace(run.stdout), "\n")
+		Expect(lines).To(HaveLen(3), "a header and the two profiles:\n%s", run.stdout)
 		Expect(strings.Fields(lines[0])[:2]).To(Equal([]string{"NAME", "ROLE"}))
 		for _, name := range []string{"apinet-1", "ironcore-1"} {
 			Expect(lines[1:]).To(ContainElement(SatisfyAll(HavePrefix(name+" "), ContainSubstring(clusterprofiles.ReasonEngaged))),
-				"%s engaged (the previous spec's hub): \n%s", name, stdout.String())
+				"%s engaged (the previous spec's hub): \n%s", name, run.stdout)
 		}
+		Eventually(func() bool {
+			return apierrors.IsNotFound(hubClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: podName}, &corev1.Pod{}))
+		}).Should(BeTrue(), "a test Pod that succeeded is deleted (hook-succeeded)")
 
-		By("failing, as the Pod would, under an identity that may not read the fleet")
-		scraper := serviceAccountToken(ctx, hub, scraperServiceAccount)
-		other, err := hub.KubeconfigWith(&clientcmdapi.AuthInfo{Token: scraper}, nil)
+		By("failing, with the Pod kept for its log, once the release's ServiceAccount may not read the fleet")
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: fleetNamespace, Name: release + "-apinet-hub-fleet"}}
+		Expect(hubClient.Delete(ctx, binding)).To(Succeed())
+		kubelet = standInKubelet(ctx, hub, hubBinary, namespace)
+		out, err = helm(ctx, append([]string{"test", release, "--timeout", "2m"}, helmArgs...)...)
+		Expect(err).To(MatchError(ContainSubstring(podName+" failed")), "%s", out)
+		Eventually(kubelet).Should(Receive(&run))
+		Expect(run.err).NotTo(HaveOccurred())
+		Expect(run.exit).NotTo(BeZero())
+		Expect(run.stderr).To(ContainSubstring("forbidden"))
+		Expect(hubClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: podName}, &corev1.Pod{})).
+			To(Succeed(), "a failed test Pod is kept for its log")
+
+		By("uninstalling the release, which the specs after do not share")
+		_, err = helm(ctx, append([]string{"uninstall", release}, helmArgs...)...)
 		Expect(err).NotTo(HaveOccurred())
-		otherPath := filepath.Join(GinkgoT().TempDir(), "scraper.kubeconfig")
-		Expect(os.WriteFile(otherPath, other, 0o600)).To(Succeed())
-		out, err := exec.CommandContext(ctx, hubBinary, append(args, "--kubeconfig", otherPath)...).CombinedOutput()
-		Expect(err).To(HaveOccurred(), "%s", out)
-		Expect(string(out)).To(ContainSubstring("forbidden"))
+		Expect(hubClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: release + "-apinet-hub"}, &corev1.ServiceAccount{})).
+			To(Satisfy(apierrors.IsNotFound))
 	})
 
 	It("watching every namespace, works with the ClusterRole alone", func(ctx SpecContext) {
