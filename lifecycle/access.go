@@ -103,18 +103,27 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 // fieldManager, calling applied after each, and issues a token of the
 // ServiceAccount valid for about expiration (IssueToken).
 func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldManager string, expiration time.Duration, applied func(kind, name string)) (*Token, error) {
+	if err := a.ApplyObjects(ctx, c, fieldManager, applied); err != nil {
+		return nil, err
+	}
+	return a.IssueToken(ctx, c, expiration)
+}
+
+// ApplyObjects applies Objects in order, each by server-side apply under
+// fieldManager, and calls applied (if set) for each.
+func (a ServiceAccountAccess) ApplyObjects(ctx context.Context, c client.Client, fieldManager string, applied func(kind, name string)) error {
 	objs, err := a.Objects()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, obj := range objs {
 		u := &unstructured.Unstructured{}
 		if u.Object, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
-			return nil, err
+			return err
 		}
 		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 		name := u.GetName()
 		if u.GetNamespace() != "" {
@@ -124,7 +133,7 @@ func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldM
 			applied(u.GetKind(), name)
 		}
 	}
-	return a.IssueToken(ctx, c, expiration)
+	return nil
 }
 
 // Token is a token of the hub's ServiceAccount, bound to an anchor Secret

@@ -29,39 +29,21 @@ type ServiceAccountCredentials struct {
 	// kubeconfig keeps its cluster and replaces its user by the token.
 	Kubeconfig *clientcmdapi.Config
 	Context    string
-	// FieldManager owns what Create applies in the cluster.
+	// FieldManager owns what Provide applies in the cluster.
 	FieldManager string
 	// Expiration is the lifetime asked for a new token (IssueToken).
 	Expiration time.Duration
 	// Timeout bounds each request of the returned configs.
 	Timeout time.Duration
-	// Keep (onboard -f) keeps a stored token that still works (Stored)
-	// instead of making a new one each run.
-	Keep bool
-	// Out, if set, gets a line for each object Create applies and for the
-	// token it makes.
+	// Out, if set, gets a line for each object Provide applies and for the
+	// token it makes or keeps.
 	Out io.Writer
 }
 
-// Provide puts the hub's credentials into o: with Keep the token already
-// stored, if Stored keeps it, else a new one (Create, with the caller's
-// config). It returns the config the checks reach the cluster with: the
-// token's.
-func (s ServiceAccountCredentials) Provide(ctx context.Context, hub client.Client, callerCfg *rest.Config, o *Onboarding) (*rest.Config, error) {
-	if s.Keep {
-		stored, err := s.Stored(ctx, hub, o)
-		if err != nil || stored != nil {
-			return stored, err
-		}
-	}
-	return s.Create(ctx, callerCfg, o)
-}
-
-// Stored is, for onboard -f, the config of the token already stored in
-// o's credential Secret, put into o, if it can be kept (StoredToken) and
-// the cluster still accepts it; nil if a new token is to be made. Applying
-// a fleet again thus mints no token (rotate does); a revoked or expired
-// token, or a changed server or context, gets a new one.
+// Stored is the config of the token already stored in o's credential
+// Secret, put into o, if it can be kept (StoredToken) and the cluster still
+// accepts it; nil if a new token is to be made. A revoked or expired token,
+// or a changed server or context, gets a new one.
 func (s ServiceAccountCredentials) Stored(ctx context.Context, hub client.Client, o *Onboarding) (*rest.Config, error) {
 	secret := &corev1.Secret{}
 	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: CredentialSecretName(o.Name)}, secret); err != nil {
@@ -86,12 +68,14 @@ func (s ServiceAccountCredentials) Stored(ctx context.Context, hub client.Client
 	return cfg, nil
 }
 
-// Create creates the hub's ServiceAccount, ClusterRole and binding in the
-// cluster being onboarded (with the caller's config), asks for a token of
-// the ServiceAccount and puts a kubeconfig with it into o, with its
-// TokenAnnotations. It returns the config the checks reach the cluster
-// with: the token's.
-func (s ServiceAccountCredentials) Create(ctx context.Context, callerCfg *rest.Config, o *Onboarding) (*rest.Config, error) {
+// Provide puts the hub's credentials into o. With the caller's config it
+// applies the hub's access objects in the cluster (so that a run of a newer
+// onboard updates the ClusterRole), then keeps the token already stored in
+// o's credential Secret if Stored keeps it, else issues a new one. A run of
+// onboard, or of onboard -f, thus mints no token and leaves no second one
+// valid: `apinet-hub rotate` replaces a token and revokes the old one. It
+// returns the config the checks reach the cluster with: the token's.
+func (s ServiceAccountCredentials) Provide(ctx context.Context, hub client.Client, callerCfg *rest.Config, o *Onboarding) (*rest.Config, error) {
 	out := s.Out
 	if out == nil {
 		out = io.Discard
@@ -100,11 +84,26 @@ func (s ServiceAccountCredentials) Create(ctx context.Context, callerCfg *rest.C
 	if err != nil {
 		return nil, fmt.Errorf("cluster at %s: %w", callerCfg.Host, err)
 	}
-	token, err := s.Access.Apply(ctx, c, s.FieldManager, s.Expiration, func(kind, name string) {
+	describe := func(err error) error {
+		return fmt.Errorf("create the hub's access in the cluster at %s: %w", callerCfg.Host, DescribeClusterError("cluster", callerCfg.Host, err))
+	}
+	if err := s.Access.ApplyObjects(ctx, c, s.FieldManager, func(kind, name string) {
 		fmt.Fprintf(out, "%s %s applied in the cluster\n", strings.ToLower(kind), name)
-	})
+	}); err != nil {
+		return nil, describe(err)
+	}
+	stored, err := s.Stored(ctx, hub, o)
 	if err != nil {
-		return nil, fmt.Errorf("create the hub's access in the cluster at %s: %w", callerCfg.Host, DescribeClusterError("cluster", callerCfg.Host, err))
+		return nil, err
+	}
+	if stored != nil {
+		fmt.Fprintf(out, "token of serviceaccount %s/%s kept: the stored one still works (bound to secret %s; apinet-hub rotate %s replaces it)\n",
+			s.Access.Namespace, s.Access.Name, o.CredentialAnnotations[AnnotationTokenAnchor], o.Name)
+		return stored, nil
+	}
+	token, err := s.Access.IssueToken(ctx, c, s.Expiration)
+	if err != nil {
+		return nil, describe(err)
 	}
 	data, err := TokenKubeconfig(s.Kubeconfig, s.Context, token.Value)
 	if err != nil {

@@ -62,9 +62,6 @@ type onboardFlags struct {
 	annotations map[string]string
 	// kubeconfigFlag names clusterKubeconfig in errors.
 	kubeconfigFlag string
-	// keepToken (onboard -f) keeps a stored token of the ServiceAccount
-	// that still works instead of making a new one each run.
-	keepToken bool
 }
 
 func (f *onboardFlags) bind(fs *pflag.FlagSet) {
@@ -87,7 +84,7 @@ func (f *onboardFlags) bind(fs *pflag.FlagSet) {
 		"store a token of a ServiceAccount of the hub instead of your own credentials: create, in the cluster being onboarded (with your credentials), the ServiceAccount, the ClusterRole apinet-hub:<role> (the least the hub needs, docs/clusterprofiles.md) and its binding, and store a kubeconfig with a token of that ServiceAccount")
 	fs.StringVar(&f.saNamespace, "service-account-namespace", "apinet-hub", "with --create-service-account: namespace of the ServiceAccount in the cluster being onboarded (created if missing)")
 	fs.StringVar(&f.saName, "service-account-name", "apinet-hub", "with --create-service-account: name of the ServiceAccount")
-	fs.DurationVar(&f.tokenExpiration, "token-expiration", 365*24*time.Hour, "with --create-service-account: lifetime of the stored token (a TokenRequest); run onboard again before it ends to rotate it")
+	fs.DurationVar(&f.tokenExpiration, "token-expiration", 365*24*time.Hour, "with --create-service-account: lifetime of a new token (a TokenRequest); a run that finds a stored token that still works keeps it: apinet-hub rotate replaces it")
 	fs.StringVar(&f.consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label of the Secret (the hub's --consumer)")
 	fs.StringVar(&f.clusterManager, "cluster-manager", onboardFieldManager, "spec.clusterManager.name of the ClusterProfile")
 	fs.StringVar(&f.accessProvider, "access-provider", "",
@@ -313,7 +310,7 @@ func (f *onboardFlags) serviceAccountCredentials(stdout io.Writer) lifecycle.Ser
 		Access:     lifecycle.ServiceAccountAccess{Namespace: f.saNamespace, Name: f.saName, Role: clusterprofiles.Role(f.role)},
 		Kubeconfig: f.clusterKC, Context: f.context,
 		FieldManager: onboardFieldManager, Expiration: f.tokenExpiration, Timeout: f.timeout,
-		Keep: f.keepToken, Out: stdout,
+		Out: stdout,
 	}
 }
 
@@ -532,7 +529,6 @@ func (f *onboardFlags) forCluster(c lifecycle.FleetCluster, namespace, dir strin
 	e.clusterKubeconfig, e.context = c.KubeconfigPath(dir), c.Credentials.Context
 	e.kubeconfigFlag = "kubeconfig " + e.clusterKubeconfig
 	e.accessProvider, e.createSA = c.Credentials.AccessProvider, c.Credentials.CreateServiceAccount
-	e.keepToken = true
 	return &e
 }
 

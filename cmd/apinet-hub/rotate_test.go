@@ -78,7 +78,23 @@ func TestRotate(t *testing.T) {
 	t.Logf("rotation with the caller's credentials: %s", took)
 	g.Expect(engagedSince("ironcore-2")).To(Equal(other), "the other member was not re-engaged")
 
-	code, _, errOut := cli(ctx, "rotate", "apinet-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--token-expiration", "1m")
+	// onboard again keeps the stored token that works, so that no second
+	// token stays valid beside it (rotate is what replaces one), and
+	// applies the access objects again.
+	before := credentials()
+	code, out, errOut := cli(ctx, "onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster("ironcore-1").KubeconfigPath(),
+		"--namespace", "fleet", "--name", "ironcore-1", "--create-service-account", "--role", "ironcore", "--peer", "apinet-1")
+	g.Expect(code).To(Equal(0), "%s %s", out, errOut)
+	g.Expect(out).To(And(ContainSubstring("clusterrole apinet-hub:ironcore applied"),
+		ContainSubstring("token of serviceaccount apinet-hub/apinet-hub kept: the stored one still works (bound to secret "+before.Annotations[lifecycle.AnnotationTokenAnchor])))
+	after := credentials()
+	g.Expect(after.Data).To(Equal(before.Data))
+	g.Expect(after.Annotations[lifecycle.AnnotationTokenAnchor]).To(Equal(before.Annotations[lifecycle.AnnotationTokenAnchor]))
+	anchors := &corev1.SecretList{}
+	g.Expect(f.Cluster("ironcore-1").Client().List(ctx, anchors, client.InNamespace("apinet-hub"), client.HasLabels{lifecycle.LabelTokenOf})).To(Succeed())
+	g.Expect(anchors.Items).To(HaveLen(1), "one token of the hub is valid in the cluster: the stored one")
+
+	code, _, errOut = cli(ctx, "rotate", "apinet-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--token-expiration", "1m")
 	g.Expect(code).To(Equal(2))
 	g.Expect(errOut).To(ContainSubstring("--token-expiration must be at least 10m"))
 }
