@@ -24,7 +24,7 @@ N ?= 200
 RATE ?= 20
 BENCH_ARGS ?=
 
-.PHONY: help build servers test lint chart run fuzz clean
+.PHONY: help build servers test lint chart run fuzz clean krew
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ help: ## list the targets
 build: ## build bin/apinet-hub, and bin/kubectl-apinet_hub linked to it (put bin/ on PATH: kubectl apinet-hub)
 	$(GO) build -o $(BIN)/apinet-hub ./cmd/apinet-hub
 	ln -sf apinet-hub $(BIN)/kubectl-apinet_hub
+
+# `make krew VERSION=v0.1.0`: the kubectl plugin's release: an archive per
+# platform of plugins/apinet-hub.yaml and that manifest filled in, in dist/.
+krew: ## build the krew release archives and manifest of VERSION into dist/ (hack/krew)
+	@test -n "$(VERSION)" || { echo "make krew needs VERSION=vX.Y.Z" >&2; exit 2; }
+	$(GO) run ./hack/krew -version $(VERSION) -out dist
 
 servers: ## build the real API servers into bin/servers (skipped when up to date)
 	hack/install-servers.sh --dest $(SERVERS) kube ironcore apinet apinet-controller-manager apinetlet helm prometheus >/dev/null
@@ -84,4 +90,4 @@ bench-scale: servers build ## the hub's memory, watches and cold start at SCALE_
 	$(GO) run ./test/bench scale -hub $(BIN)/apinet-hub -steps $(SCALE_STEPS) -clusters $(SCALE_CLUSTERS) $(SCALE_ARGS)
 
 clean: ## remove built binaries and local run state
-	rm -rf $(BIN) .run
+	rm -rf $(BIN) .run dist

@@ -348,13 +348,21 @@ type krewPlugin struct {
 // with the fields krew requires, for linux and darwin on amd64 and arm64,
 // each installing the binary as kubectl-apinet_hub.
 func TestKrewManifest(t *testing.T) {
-	data, err := os.ReadFile(krewManifest)
+	checkKrewManifest(t, krewManifest, []string{"darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"})
+}
+
+// checkKrewManifest checks that the manifest at path is a krew Plugin with
+// the fields krew requires, for exactly platforms ("os/arch", sorted), each
+// installing the binary as kubectl-apinet_hub, and returns it.
+func checkKrewManifest(t *testing.T, path string, want []string) krewPlugin {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var p krewPlugin
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
-		t.Fatalf("%s: %v", krewManifest, err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	if p.APIVersion != "krew.googlecontainertools.github.com/v1alpha2" || p.Kind != "Plugin" {
 		t.Errorf("apiVersion %q kind %q, want krew.googlecontainertools.github.com/v1alpha2 Plugin", p.APIVersion, p.Kind)
@@ -394,7 +402,8 @@ func TestKrewManifest(t *testing.T) {
 		}
 	}
 	slices.Sort(platforms)
-	if want := []string{"darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"}; !slices.Equal(platforms, want) {
+	if !slices.Equal(platforms, want) {
 		t.Errorf("platforms %v, want %v", platforms, want)
 	}
+	return p
 }
