@@ -426,7 +426,7 @@ func TokenKubeconfig(kc *clientcmdapi.Config, context, token string) ([]byte, er
 }
 
 func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientcmdapi.AuthInfo) ([]byte, error) {
-	name, kctx, cluster, err := pickContext(kc, context)
+	name, kctx, err := pickContext(kc, context)
 	if err != nil {
 		return nil, err
 	}
@@ -435,29 +435,12 @@ func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientc
 	}
 	out := kc.DeepCopy()
 	out.CurrentContext = name
-	if err := clientcmdapi.MinifyConfig(out); err != nil {
-		return nil, err
-	}
-	// What the Secret keeps: the cluster's connection (CA inlined by
-	// pickContext), and the context's user, inline.
-	out.Clusters = map[string]*clientcmdapi.Cluster{kctx.Cluster: cluster}
-	out.Contexts[name] = &clientcmdapi.Context{Cluster: kctx.Cluster, AuthInfo: kctx.AuthInfo, Namespace: kctx.Namespace}
-	out.Extensions, out.Preferences = nil, clientcmdapi.Preferences{}
-	switch {
-	case user != nil:
+	if user != nil {
 		out.Contexts[name].AuthInfo = "apinet-hub"
-		out.AuthInfos = map[string]*clientcmdapi.AuthInfo{"apinet-hub": user}
-	case kctx.AuthInfo != "":
-		inline, err := inlineUser(kctx.AuthInfo, out.AuthInfos[kctx.AuthInfo])
-		if err != nil {
-			return nil, fmt.Errorf("context %q: %w", name, err)
-		}
-		out.AuthInfos[kctx.AuthInfo] = inline
+		out.AuthInfos = map[string]*clientcmdapi.AuthInfo{"apinet-hub": user.DeepCopy()}
 	}
-	// client-go's FlattenConfig reads the certificate files into the
-	// kubeconfig; inlineUser has checked them first.
-	if err := clientcmdapi.FlattenConfig(out); err != nil {
-		return nil, fmt.Errorf("context %q: %w", name, err)
+	if err := minifyAndFlatten(out); err != nil {
+		return nil, err
 	}
 	data, err := clientcmd.Write(*out)
 	if err != nil {
@@ -474,10 +457,17 @@ func credentialKubeconfig(kc *clientcmdapi.Config, context string, user *clientc
 // context): server, inlined CA, TLS server name and proxy. clusterprofiles.Credentials are
 // not part of it: the hub's provider file supplies them.
 func AccessProviderFor(kc *clientcmdapi.Config, context, provider string) (clusterinventoryv1alpha1.AccessProvider, error) {
-	_, _, cluster, err := pickContext(kc, context)
+	name, kctx, err := pickContext(kc, context)
 	if err != nil {
 		return clusterinventoryv1alpha1.AccessProvider{}, err
 	}
+	out := kc.DeepCopy()
+	out.CurrentContext = name
+	out.Contexts[name].AuthInfo = "" // the hub's provider file supplies the credentials
+	if err := minifyAndFlatten(out); err != nil {
+		return clusterinventoryv1alpha1.AccessProvider{}, err
+	}
+	cluster := out.Clusters[kctx.Cluster]
 	return clusterinventoryv1alpha1.AccessProvider{Name: provider, Cluster: clientcmdv1.Cluster{
 		Server:                   cluster.Server,
 		TLSServerName:            cluster.TLSServerName,
@@ -505,93 +495,111 @@ func WithClusterName(ap clusterinventoryv1alpha1.AccessProvider, name string) cl
 	return ap
 }
 
-// pickContext finds a context of kc and returns its name, the context, and
-// a copy of its cluster with the CA inlined.
-func pickContext(kc *clientcmdapi.Config, context string) (string, *clientcmdapi.Context, *clientcmdapi.Cluster, error) {
+// pickContext finds a context of kc ("" means its current context) that
+// names a cluster with a server, and returns its name and the context.
+func pickContext(kc *clientcmdapi.Config, context string) (string, *clientcmdapi.Context, error) {
 	if context == "" {
 		context = kc.CurrentContext
 	}
 	if context == "" {
-		return "", nil, nil, fmt.Errorf("kubeconfig has no current-context; name one with --context (contexts: %s)", contextNames(kc))
+		return "", nil, fmt.Errorf("kubeconfig has no current-context; name one with --cluster-context (contexts: %s)", contextNames(kc))
 	}
 	kctx, ok := kc.Contexts[context]
 	if !ok || kctx == nil {
-		return "", nil, nil, fmt.Errorf("kubeconfig has no context %q (contexts: %s)", context, contextNames(kc))
+		return "", nil, fmt.Errorf("kubeconfig has no context %q (contexts: %s)", context, contextNames(kc))
 	}
-	src, ok := kc.Clusters[kctx.Cluster]
-	if !ok || src == nil || src.Server == "" {
-		return "", nil, nil, fmt.Errorf("context %q names cluster %q, which is missing or has no server", context, kctx.Cluster)
+	if src, ok := kc.Clusters[kctx.Cluster]; !ok || src == nil || src.Server == "" {
+		return "", nil, fmt.Errorf("context %q names cluster %q, which is missing or has no server", context, kctx.Cluster)
 	}
-	cluster := &clientcmdapi.Cluster{
-		Server:                   src.Server,
-		TLSServerName:            src.TLSServerName,
-		InsecureSkipTLSVerify:    src.InsecureSkipTLSVerify,
-		CertificateAuthorityData: src.CertificateAuthorityData,
-		ProxyURL:                 src.ProxyURL,
-		DisableCompression:       src.DisableCompression,
-	}
-	// Inline data wins over a file in client-go; read the file only when
-	// there is no data.
-	if len(cluster.CertificateAuthorityData) == 0 && src.CertificateAuthority != "" {
-		data, err := readReferencedFile(clientcmdapi.ResolvePath(src.CertificateAuthority, filepath.Dir(src.LocationOfOrigin)))
-		if err != nil {
-			return "", nil, nil, fmt.Errorf("cluster %q: certificate-authority: %w", kctx.Cluster, err)
-		}
-		cluster.CertificateAuthorityData = data
-	}
-	return context, kctx, cluster, nil
+	return context, kctx, nil
 }
 
-// inlineUser copies the inline credentials of a user and reads the ones it
-// names by file.
-func inlineUser(name string, src *clientcmdapi.AuthInfo) (*clientcmdapi.AuthInfo, error) {
+// minifyAndFlatten reduces kc, a copy that pickContext has checked, to what
+// a credential Secret keeps: its current context, that context's cluster and
+// user (client-go's MinifyConfig), without extensions and preferences, and
+// with the files they name read into it (client-go's FlattenConfig; the
+// token file by inlineUser). Every file is checked first (checkCluster,
+// inlineUser): FlattenConfig would hang on a FIFO.
+func minifyAndFlatten(kc *clientcmdapi.Config) error {
+	if err := clientcmdapi.MinifyConfig(kc); err != nil {
+		return err
+	}
+	name := kc.CurrentContext
+	kctx := kc.Contexts[name]
+	kc.Extensions, kc.Preferences, kctx.Extensions = nil, clientcmdapi.Preferences{}, nil
+	if err := checkCluster(kctx.Cluster, kc.Clusters[kctx.Cluster]); err != nil {
+		return err
+	}
+	if kctx.AuthInfo != "" {
+		if err := inlineUser(kctx.AuthInfo, kc.AuthInfos[kctx.AuthInfo]); err != nil {
+			return fmt.Errorf("context %q: %w", name, err)
+		}
+	}
+	if err := clientcmdapi.FlattenConfig(kc); err != nil {
+		return fmt.Errorf("context %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkCluster drops the extensions of a cluster and checks the CA file it
+// names, for FlattenConfig.
+func checkCluster(name string, c *clientcmdapi.Cluster) error {
+	c.Extensions = nil
+	// Inline data wins over a file in client-go; FlattenConfig refuses both.
+	if len(c.CertificateAuthorityData) > 0 {
+		c.CertificateAuthority = ""
+	}
+	if c.CertificateAuthority == "" {
+		return nil
+	}
+	if _, err := checkReferencedFile(clientcmdapi.ResolvePath(c.CertificateAuthority, filepath.Dir(c.LocationOfOrigin))); err != nil {
+		return fmt.Errorf("cluster %q: certificate-authority: %w", name, err)
+	}
+	return nil
+}
+
+// inlineUser keeps the inline credentials of a user and the files it names
+// for FlattenConfig, once checked; it reads the token file itself
+// (FlattenConfig does not). Plugins yield ErrPluginCredentials.
+func inlineUser(name string, u *clientcmdapi.AuthInfo) error {
 	switch {
-	case src.Exec != nil:
-		return nil, fmt.Errorf("user %q gets its credentials from exec plugin %q: %w", name, src.Exec.Command, ErrPluginCredentials)
-	case src.AuthProvider != nil:
-		return nil, fmt.Errorf("user %q gets its credentials from auth-provider %q: %w", name, src.AuthProvider.Name, ErrPluginCredentials)
+	case u.Exec != nil:
+		return fmt.Errorf("user %q gets its credentials from exec plugin %q: %w", name, u.Exec.Command, ErrPluginCredentials)
+	case u.AuthProvider != nil:
+		return fmt.Errorf("user %q gets its credentials from auth-provider %q: %w", name, u.AuthProvider.Name, ErrPluginCredentials)
 	}
-	user := &clientcmdapi.AuthInfo{
-		ClientCertificateData: src.ClientCertificateData,
-		ClientKeyData:         src.ClientKeyData,
-		Token:                 src.Token,
-		Impersonate:           src.Impersonate,
-		ImpersonateUID:        src.ImpersonateUID,
-		ImpersonateGroups:     src.ImpersonateGroups,
-		ImpersonateUserExtra:  src.ImpersonateUserExtra,
-		Username:              src.Username,
-		Password:              src.Password,
-		LocationOfOrigin:      src.LocationOfOrigin,
-	}
+	u.Extensions = nil
 	// Inline data wins over a file in client-go; a file named without data
 	// is checked here (a regular file of bounded size: a FIFO or a device
 	// must not hang the command) and read by FlattenConfig, against the
 	// kubeconfig's own directory.
 	for _, f := range []struct {
-		path, field string
-		data        []byte
-		dst         *string
+		path  *string
+		field string
+		data  []byte
 	}{
-		{src.ClientCertificate, "client-certificate", src.ClientCertificateData, &user.ClientCertificate},
-		{src.ClientKey, "client-key", src.ClientKeyData, &user.ClientKey},
+		{&u.ClientCertificate, "client-certificate", u.ClientCertificateData},
+		{&u.ClientKey, "client-key", u.ClientKeyData},
 	} {
-		if f.path == "" || len(f.data) > 0 {
+		if len(f.data) > 0 {
+			*f.path = ""
+		}
+		if *f.path == "" {
 			continue
 		}
-		if _, err := checkReferencedFile(clientcmdapi.ResolvePath(f.path, filepath.Dir(src.LocationOfOrigin))); err != nil {
-			return nil, fmt.Errorf("user %q: %s: %w", name, f.field, err)
+		if _, err := checkReferencedFile(clientcmdapi.ResolvePath(*f.path, filepath.Dir(u.LocationOfOrigin))); err != nil {
+			return fmt.Errorf("user %q: %s: %w", name, f.field, err)
 		}
-		*f.dst = f.path
 	}
 	// client-go re-reads a token file and prefers it over an inline token.
-	if src.TokenFile != "" {
-		data, err := readReferencedFile(clientcmdapi.ResolvePath(src.TokenFile, filepath.Dir(src.LocationOfOrigin)))
+	if u.TokenFile != "" {
+		data, err := readReferencedFile(clientcmdapi.ResolvePath(u.TokenFile, filepath.Dir(u.LocationOfOrigin)))
 		if err != nil {
-			return nil, fmt.Errorf("user %q: tokenFile: %w", name, err)
+			return fmt.Errorf("user %q: tokenFile: %w", name, err)
 		}
-		user.Token = strings.TrimSpace(string(data))
+		u.Token, u.TokenFile = strings.TrimSpace(string(data)), ""
 	}
-	return user, nil
+	return nil
 }
 
 // checkReferencedFile checks that a file a kubeconfig names is a regular,

@@ -151,7 +151,7 @@ func TestCredentialKubeconfig(t *testing.T) {
 		{
 			name:       "no current context",
 			kubeconfig: twoContexts(server, "    token: t\n", `""`),
-			wantErr:    `no current-context; name one with --context (contexts: "member", "other")`,
+			wantErr:    `no current-context; name one with --cluster-context (contexts: "member", "other")`,
 		},
 		{
 			name:       "unknown context",
