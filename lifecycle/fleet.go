@@ -218,6 +218,22 @@ func (c *FleetCluster) Validate() error {
 	return nil
 }
 
+// FleetNamespace is the hub namespace of onboard -f: the fleet file's
+// namespace or flagNamespace (--namespace); both given, they must agree.
+// Its errors are InputErrors.
+func FleetNamespace(flagNamespace, fileNamespace string) (string, error) {
+	switch {
+	case flagNamespace != "" && fileNamespace != "" && flagNamespace != fileNamespace:
+		return "", InputError{fmt.Errorf("--namespace %q differs from the fleet file's namespace %q", flagNamespace, fileNamespace)}
+	case fileNamespace != "":
+		return fileNamespace, nil
+	case flagNamespace != "":
+		return flagNamespace, nil
+	default:
+		return "", InputError{errors.New("the fleet file names no namespace: pass --namespace")}
+	}
+}
+
 // KubeconfigPath is c's kubeconfig file resolved against dir, the fleet
 // file's directory; "" if c names none.
 func (c *FleetCluster) KubeconfigPath(dir string) string {

@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -72,7 +71,7 @@ func (f *onboardFlags) bind(fs *pflag.FlagSet) {
 	// other command's --context names the hub's: kept, deprecated.
 	fs.StringVar(&f.context, "context", "", "deprecated: --cluster-context")
 	_ = fs.MarkHidden("context")
-	fs.StringVar(&f.namespace, "namespace", "", "hub namespace of the ClusterProfile and its Secret (required)")
+	fs.StringVarP(&f.namespace, "namespace", "n", "", "hub namespace of the ClusterProfile and its Secret (required)")
 	fs.StringVar(&f.name, "name", "", "ClusterProfile name, a DNS label (default: the context name, lower-cased, other characters replaced by '-')")
 	fs.StringVar(&f.role, "role", "", "role of the cluster: ironcore or apinet (required)")
 	fs.StringVar(&f.peer, "peer", "", "apinet ClusterProfile (same namespace) an IronCore cluster maps into (required for --role ironcore)")
@@ -315,90 +314,35 @@ func (f *onboardFlags) serviceAccountCredentials(stdout io.Writer) lifecycle.Ser
 }
 
 // onboarding reads the cluster's kubeconfig and builds what to write, and
-// the config the checks reach the cluster with.
+// the config the checks reach the cluster with (lifecycle.NewOnboarding).
 func (f *onboardFlags) onboarding() (*lifecycle.Onboarding, *rest.Config, error) {
 	kc, source, err := f.loadClusterKubeconfig()
 	if err != nil {
 		return nil, nil, err
 	}
-	contextName := f.context
-	if contextName == "" {
-		contextName = kc.CurrentContext
+	o, clusterCfg, err := lifecycle.NewOnboarding(lifecycle.OnboardingInput{
+		Kubeconfig: kc, Source: source, Context: f.context,
+		Namespace: f.namespace, Name: f.name, Role: clusterprofiles.Role(f.role), Peer: f.peer,
+		APINetNamespace: f.apinetNamespace, Annotations: f.annotations, TakeOver: f.takeOver,
+		Consumer: f.consumer, ClusterManager: f.clusterManager,
+		AccessProvider: f.accessProvider, CreateServiceAccount: f.createSA,
+		DryRun: f.dryRun, SkipChecks: f.skipChecks, Timeout: f.timeout,
+	})
+	if err != nil {
+		return nil, nil, asUsage(err)
 	}
-	if contextName == "" {
-		return nil, nil, fmt.Errorf("%s has no current-context; name one with --context", source)
-	}
-	name := f.name
-	if name == "" {
-		if name = lifecycle.ProfileNameFromContext(contextName); name == "" {
-			return nil, nil, usagef("cannot derive a profile name from context %q of %s; pass --name", contextName, source)
-		}
-	}
-	labels := lifecycle.RoleLabels(clusterprofiles.Role(f.role), f.peer)
-	var annotations map[string]string
-	for k, v := range f.annotations {
-		if annotations == nil {
-			annotations = map[string]string{}
-		}
-		annotations[k] = v
-	}
-	if f.apinetNamespace != "" {
-		if annotations == nil {
-			annotations = map[string]string{}
-		}
-		annotations[clusterprofiles.AnnotationAPINetNamespace] = f.apinetNamespace
-	}
-	o := &lifecycle.Onboarding{
-		Namespace: f.namespace, Name: name, ClusterManager: f.clusterManager,
-		Labels: labels, Annotations: annotations, TakeOver: f.takeOver, Consumer: f.consumer,
-	}
-
-	var clusterCfg *rest.Config
-	if f.accessProvider != "" {
-		ap, err := lifecycle.AccessProviderFor(kc, f.context, f.accessProvider)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", source, err)
-		}
-		// With the cluster's name in the exec extension: what Cluster
-		// Inventory's secret-reader plugin reads (unused by other plugins).
-		o.AccessProviders = []clusterinventoryv1alpha1.AccessProvider{lifecycle.WithClusterName(ap, name)}
-		// The hub brings its own credentials; the checks use the local ones,
-		// plugins included.
-		if !f.dryRun && !f.skipChecks {
-			if clusterCfg, err = clientcmd.NewNonInteractiveClientConfig(*kc, contextName, &clientcmd.ConfigOverrides{}, nil).ClientConfig(); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", source, err)
-			}
-		}
-	} else if f.createSA {
-		// The kubeconfig is made once the ServiceAccount exists
-		// (lifecycle.ServiceAccountCredentials); the caller's
-		// credentials reach the cluster, plugins included, only to create
-		// it.
-		if clusterCfg, err = clientcmd.NewNonInteractiveClientConfig(*kc, contextName, &clientcmd.ConfigOverrides{}, nil).ClientConfig(); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", source, err)
-		}
-		f.clusterKC = kc
-	} else {
-		data, err := lifecycle.CredentialKubeconfig(kc, f.context)
-		if errors.Is(err, lifecycle.ErrPluginCredentials) {
-			return nil, nil, fmt.Errorf("%s: %w; onboard with --access-provider NAME and give the hub that provider in its --clusterprofile-provider-file", source, err)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", source, err)
-		}
-		o.Kubeconfig = data
-		// The checks reach the cluster exactly as the hub will.
-		if clusterCfg, err = clusterprofiles.RESTConfigFromSecretKubeconfig(data); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := o.Validate(); err != nil {
-		return nil, nil, usageError{err}
-	}
-	if clusterCfg != nil {
-		clusterCfg.Timeout = f.timeout
+	if f.createSA && f.accessProvider == "" {
+		f.clusterKC = kc // for serviceAccountCredentials
 	}
 	return o, clusterCfg, nil
+}
+
+// asUsage makes an error in lifecycle's input a usageError (exit code 2).
+func asUsage(err error) error {
+	if errors.As(err, new(lifecycle.InputError)) {
+		return usageError{err}
+	}
+	return err
 }
 
 // loadClusterKubeconfig loads --cluster-kubeconfig, or the kubeconfig
@@ -472,15 +416,9 @@ func runOnboardFleet(parent context.Context, f *onboardFlags, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.file, err)
 	}
-	namespace := fl.Namespace
-	switch {
-	case f.namespace != "" && namespace != "" && f.namespace != namespace:
-		return usagef("--namespace %q differs from the fleet file's namespace %q", f.namespace, namespace)
-	case namespace == "":
-		namespace = f.namespace
-	}
-	if namespace == "" {
-		return usagef("the fleet file names no namespace: pass --namespace")
+	namespace, err := lifecycle.FleetNamespace(f.namespace, fl.Namespace)
+	if err != nil {
+		return asUsage(err)
 	}
 	// The flags every cluster shares, checked once.
 	probe := *f
