@@ -6,10 +6,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -64,24 +60,14 @@ func runExport(ctx context.Context, f *exportFlags, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	list := &clusterinventoryv1alpha1.ClusterProfileList{}
-	if err := hub.List(ctx, list, client.InNamespace(f.namespace), client.HasLabels{clusterprofiles.LabelRole}); err != nil {
-		return fmt.Errorf("list ClusterProfiles in %s: %w", f.namespace, err)
+	fleet, warning, err := lifecycle.Export(ctx, hub, f.namespace)
+	if err != nil {
+		return err
 	}
-	// Which Secrets hold a token onboard made: their metadata only.
-	serviceAccount := map[string]bool{}
-	secrets := &metav1.PartialObjectMetadataList{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := hub.List(ctx, secrets, client.InNamespace(f.namespace), client.HasLabels{clusterprofiles.LabelSecretProfile}); err != nil {
-		fmt.Fprintf(stderr, "warning: cannot list the credential Secrets' metadata (%v); createServiceAccount is left out\n", err)
-	} else {
-		for _, s := range secrets.Items {
-			if s.Annotations[lifecycle.AnnotationServiceAccount] != "" {
-				serviceAccount[s.Labels[clusterprofiles.LabelSecretProfile]] = true
-			}
-		}
+	if warning != "" {
+		fmt.Fprintf(stderr, "warning: %s\n", warning)
 	}
-	data, err := yaml.Marshal(lifecycle.ExportFleet(f.namespace, list.Items, serviceAccount))
+	data, err := yaml.Marshal(fleet)
 	if err != nil {
 		return err
 	}
