@@ -279,7 +279,7 @@ func (f *Offboard) removeAccess(ctx context.Context, hub client.Client, cp *clus
 		}
 		c, _, err := provenConfigClient(ctx, cfg, pinned, profile.Role, "the hub's stored credentials")
 		switch {
-		case err != nil && strings.Contains(err.Error(), "Unauthorized"):
+		case err != nil && credentialsRejected(ctx, cfg, profile.Role):
 			fmt.Fprintf(f.Out, "the hub's token of the cluster is rejected already (revoked)\n")
 		case err != nil:
 			return err
@@ -292,6 +292,14 @@ func (f *Offboard) removeAccess(ctx context.Context, hub client.Client, cp *clus
 		fmt.Fprintf(f.Out, "ServiceAccount %s/%s, its bindings and roles stay in the cluster: remove them with your own credentials of it (offboard --remove-access --cluster-kubeconfig)\n", access.Namespace, access.Name)
 	}
 	return nil
+}
+
+// credentialsRejected tells whether the cluster of cfg rejects its
+// credentials (HTTP 401: a revoked or expired token). The probe of
+// provenConfigClient reports its problem as text only, so this asks once more
+// for a typed API error.
+func credentialsRejected(ctx context.Context, cfg *rest.Config, role clusterprofiles.Role) bool {
+	return apierrors.IsUnauthorized(CheckClusterRole(ctx, cfg, role))
 }
 
 // provenOffboarding proves what belongs to the member (its identity, its
