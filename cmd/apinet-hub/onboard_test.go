@@ -168,18 +168,32 @@ func TestOnboard(t *testing.T) {
 		g.Expect(r.stderr).To(ContainSubstring("Flag --context has been deprecated, use --cluster-context"))
 	})
 
-	t.Run("completes --role, --peer and --namespace from the hub", func(t *testing.T) {
+	// complete runs cobra's hidden __complete for command against the hub
+	// and returns the candidates.
+	complete := func(g Gomega, command string, args ...string) []string {
+		code, stdout, stderr := cli(ctx, append([]string{"__complete", command, "--kubeconfig", f.Hub().KubeconfigPath()}, args...)...)
+		g.Expect(code).To(Equal(0), stderr)
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		return lines[:len(lines)-1] // the last line is the directive
+	}
+
+	t.Run("completes --role, --peer and -n/--namespace from the hub", func(t *testing.T) {
 		g := NewWithT(t)
-		complete := func(args ...string) []string {
-			code, stdout, stderr := cli(ctx, append([]string{"__complete", "onboard", "--kubeconfig", f.Hub().KubeconfigPath()}, args...)...)
-			g.Expect(code).To(Equal(0), stderr)
-			lines := strings.Split(strings.TrimSpace(stdout), "\n")
-			return lines[:len(lines)-1] // the last line is the directive
-		}
-		g.Expect(complete("--role", "")).To(Equal([]string{"ironcore", "apinet"}))
-		g.Expect(complete("--namespace", "fleet", "--peer", "")).To(Equal([]string{"apinet-1"}), "apinet profiles only")
-		g.Expect(complete("--namespace", "")).To(Equal([]string{"fleet"}))
-		g.Expect(complete("--namespace", "nothing-here", "--peer", "")).To(BeEmpty())
+		g.Expect(complete(g, "onboard", "--role", "")).To(Equal([]string{"ironcore", "apinet"}))
+		g.Expect(complete(g, "onboard", "--namespace", "fleet", "--peer", "")).To(Equal([]string{"apinet-1"}), "apinet profiles only")
+		g.Expect(complete(g, "onboard", "--namespace", "")).To(Equal([]string{"fleet"}))
+		g.Expect(complete(g, "onboard", "-n", "")).To(Equal([]string{"fleet"}), "-n is --namespace, as in the other commands")
+		g.Expect(complete(g, "onboard", "-n", "fleet", "--peer", "")).To(Equal([]string{"apinet-1"}))
+		g.Expect(complete(g, "onboard", "--namespace", "nothing-here", "--peer", "")).To(BeEmpty())
+	})
+
+	t.Run("status completes -n/--namespace from the hub and -o/--output with its formats", func(t *testing.T) {
+		g := NewWithT(t)
+		g.Expect(complete(g, "status", "-n", "")).To(Equal([]string{"fleet"}))
+		g.Expect(complete(g, "status", "--namespace", "fl")).To(Equal([]string{"fleet"}))
+		g.Expect(complete(g, "status", "--namespace", "x")).To(BeEmpty())
+		g.Expect(complete(g, "status", "-o", "")).To(ContainElements("wide", "yaml", "json", "name"))
+		g.Expect(complete(g, "status", "--output", "")).To(Equal(complete(g, "status", "-o", "")))
 	})
 
 	t.Run("changing the peer or the apinet namespace updates the profile", func(t *testing.T) {

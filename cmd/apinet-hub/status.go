@@ -54,6 +54,7 @@ profiles themselves.`,
 	f.hub.bind(cmd.Flags(), "context")
 	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "hub namespace of the profiles (default: all namespaces)")
 	f.print.AddFlags(cmd)
+	registerCompletions(cmd, &f.hub, &f.namespace, append([]string{"wide"}, f.print.AllowedFormats()...)...)
 	return cmd
 }
 
