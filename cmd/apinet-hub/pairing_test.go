@@ -73,13 +73,7 @@ rules:
 	t.Logf("paired member engaged %s after the hub's start", time.Since(start).Round(time.Millisecond))
 
 	// It does its job: a Network is mapped.
-	ic := f.Cluster("ironcore-1").Client()
-	g.Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "net"}})).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		nw := &networkingv1alpha1.Network{}
-		g.Expect(ic.Get(ctx, client.ObjectKey{Namespace: "default", Name: "net"}, nw)).To(Succeed())
-		g.Expect(nw.Spec.ProviderID).NotTo(BeEmpty())
-	}, time.Minute).Should(Succeed())
+	expectNetworkMapped(ctx, t, f.Cluster("ironcore-1"))
 
 	// The pairing is recorded, the labels are the manager's alone.
 	for name, want := range map[string][2]string{"apinet-1": {"apinet", ""}, "ironcore-1": {"ironcore", "apinet-1"}} {
@@ -96,4 +90,18 @@ rules:
 	g.Expect(out).To(MatchRegexp(`ironcore-1\s+ironcore\s+apinet-1\s+True\s+Engaged`))
 	g.Expect(out).To(MatchRegexp(`apinet-1\s+apinet\s+-\s+True\s+Engaged`))
 	g.Expect(out).NotTo(ContainSubstring("stray"))
+}
+
+// expectNetworkMapped creates a Network in member's default namespace and
+// waits until the hub has mapped it (its provider ID is set).
+func expectNetworkMapped(ctx context.Context, t *testing.T, member *fleet.Cluster) {
+	t.Helper()
+	g := NewWithT(t)
+	ic := member.Client()
+	g.Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "net"}})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		nw := &networkingv1alpha1.Network{}
+		g.Expect(ic.Get(ctx, client.ObjectKey{Namespace: "default", Name: "net"}, nw)).To(Succeed())
+		g.Expect(nw.Spec.ProviderID).NotTo(BeEmpty())
+	}, time.Minute).Should(Succeed())
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	networkingv1alpha1 "github.com/ironcore-dev/ironcore/api/networking/v1alpha1"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,13 +118,7 @@ rules:
 	g.Eventually(engagedReason(ctx, hub, "fleet", "ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
 	t.Logf("OCM-shaped peer and member engaged through the secret-reader plugin %s after the hub's start", time.Since(start).Round(time.Millisecond))
 
-	ic := f.Cluster("ironcore-1").Client()
-	g.Expect(ic.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "net"}})).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		nw := &networkingv1alpha1.Network{}
-		g.Expect(ic.Get(ctx, client.ObjectKey{Namespace: "default", Name: "net"}, nw)).To(Succeed())
-		g.Expect(nw.Spec.ProviderID).NotTo(BeEmpty())
-	}, time.Minute).Should(Succeed())
+	expectNetworkMapped(ctx, t, f.Cluster("ironcore-1"))
 
 	for _, name := range []string{"apinet-1", "ironcore-1"} {
 		cp := &clusterinventoryv1alpha1.ClusterProfile{}
