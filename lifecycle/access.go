@@ -209,20 +209,42 @@ func RevokeToken(ctx context.Context, c client.Client, anchor types.NamespacedNa
 		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", anchor.Name)})
 }
 
-// Remove deletes what Objects and IssueToken created, with the caller's
-// client of the cluster: every token anchor of the ServiceAccount (revoking
-// its tokens), the Role and bindings, the ServiceAccount, the ClusterRole
-// when no other binding names it, and the namespace when onboard created it
-// (its label) and no other ServiceAccount than "default" is left there. It
-// returns what it deleted, "<Kind> <name>" each; what is gone already is no
-// error.
-func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client) ([]string, error) {
+// Remove deletes, with the caller's client of the cluster, the token anchor
+// own (revoking the token it anchors) and, when no other token of the
+// ServiceAccount is anchored in the cluster, what Objects and IssueToken
+// created: the Role and bindings, the ServiceAccount, the ClusterRole when
+// no other binding names it, and the namespace when onboard created it (its
+// label) and no other ServiceAccount than "default" is left there. Another
+// anchor is another profile's token of the same ServiceAccount (profiles
+// scoped to parts of one cluster share it) or one made before and never
+// revoked: the ServiceAccount and its grants then stay, for the last
+// profile's offboarding, and keptBy names those anchors. It returns what it
+// deleted, "<Kind> <name>" each; what is gone already is no error.
+func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client, own types.NamespacedName) (removed, keptBy []string, err error) {
 	objs, err := a.Objects()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ns, sa, clusterRole, binding, tokenRole, tokenBinding := objs[0], objs[1], objs[2], objs[3], objs[4], objs[5]
-	var removed []string
+	if own.Name != "" {
+		if err := RevokeToken(ctx, c, own); err != nil {
+			return nil, nil, fmt.Errorf("revoke the hub's token (anchor %s): %w", own, err)
+		}
+		removed = append(removed, "token anchor "+own.String())
+	}
+	anchors := &metav1.PartialObjectMetadataList{}
+	anchors.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := c.List(ctx, anchors, client.InNamespace(a.Namespace), client.MatchingLabels{LabelTokenOf: a.Name}); err != nil {
+		return removed, nil, fmt.Errorf("list the token anchors of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
+	}
+	for _, anchor := range anchors.Items {
+		if anchor.DeletionTimestamp == nil && anchor.Name != own.Name {
+			keptBy = append(keptBy, anchor.Namespace+"/"+anchor.Name)
+		}
+	}
+	if len(keptBy) > 0 {
+		return removed, keptBy, nil
+	}
 	del := func(obj client.Object) error {
 		kind := obj.GetObjectKind().GroupVersionKind().Kind
 		if err := c.Delete(ctx, obj); err != nil {
@@ -234,47 +256,43 @@ func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client) ([]st
 		removed = append(removed, kind+" "+strings.TrimPrefix(client.ObjectKeyFromObject(obj).String(), "/"))
 		return nil
 	}
-	if err := c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(a.Namespace), client.MatchingLabels{LabelTokenOf: a.Name}); err != nil && !apierrors.IsNotFound(err) {
-		return removed, fmt.Errorf("delete the token anchors of ServiceAccount %s/%s: %w", a.Namespace, a.Name, err)
-	}
-	removed = append(removed, "token anchors of ServiceAccount "+a.Namespace+"/"+a.Name)
 	for _, obj := range []client.Object{tokenBinding, binding, sa} {
 		if err := del(obj); err != nil {
-			return removed, err
+			return removed, nil, err
 		}
 	}
 	// Shared objects go only with their last user.
 	roleBindings := &rbacv1.RoleBindingList{}
 	if err := c.List(ctx, roleBindings, client.InNamespace(a.Namespace)); err != nil {
-		return removed, err
+		return removed, nil, err
 	}
 	if !slices.ContainsFunc(roleBindings.Items, func(b rbacv1.RoleBinding) bool {
 		return b.RoleRef.Kind == "Role" && b.RoleRef.Name == tokenRole.GetName()
 	}) {
 		if err := del(tokenRole); err != nil {
-			return removed, err
+			return removed, nil, err
 		}
 	}
 	clusterBindings := &rbacv1.ClusterRoleBindingList{}
 	if err := c.List(ctx, clusterBindings); err != nil {
-		return removed, err
+		return removed, nil, err
 	}
 	if !slices.ContainsFunc(clusterBindings.Items, func(b rbacv1.ClusterRoleBinding) bool { return b.RoleRef.Name == clusterRole.GetName() }) {
 		if err := del(clusterRole); err != nil {
-			return removed, err
+			return removed, nil, err
 		}
 	}
 	live := &corev1.Namespace{}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(ns), live); err != nil {
-		return removed, client.IgnoreNotFound(err)
+		return removed, nil, client.IgnoreNotFound(err)
 	}
 	accounts := &corev1.ServiceAccountList{}
 	if err := c.List(ctx, accounts, client.InNamespace(a.Namespace)); err != nil {
-		return removed, err
+		return removed, nil, err
 	}
 	others := slices.ContainsFunc(accounts.Items, func(s corev1.ServiceAccount) bool { return s.Name != "default" && s.Name != a.Name })
 	if live.Labels[managedByLabel] == managedBy && !others && !clusterprofiles.SystemNamespace(a.Namespace) {
-		return removed, del(ns)
+		return removed, nil, del(ns)
 	}
-	return removed, nil
+	return removed, nil, nil
 }

@@ -243,10 +243,11 @@ func (f *Offboard) finish(ctx context.Context, hub client.Client, cp *clusterinv
 }
 
 // removeAccess removes, for each credential Secret whose token onboard
-// made, what onboard created in the cluster: everything, with the caller's
-// credentials (proved to reach the recorded cluster); else only the hub's
-// token, revoked with the hub's own credentials (its Role allows that), and
-// it says what stays.
+// made, what onboard created in the cluster: with the caller's credentials
+// (proved to reach the recorded cluster) the hub's token and, unless other
+// profiles' tokens of the same ServiceAccount are anchored there, everything
+// (ServiceAccountAccess.Remove); else only the hub's token, revoked with the
+// hub's own credentials (its Role allows that). It says what stays.
 func (f *Offboard) removeAccess(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile, profile *clusterprofiles.Profile) error {
 	secrets, err := credentialSecrets(ctx, hub, cp, f.Consumer)
 	if err != nil {
@@ -266,11 +267,17 @@ func (f *Offboard) removeAccess(ctx context.Context, hub client.Client, cp *clus
 			if err != nil {
 				return err
 			}
-			removed, err := access.Remove(ctx, c)
+			removed, keptBy, err := access.Remove(ctx, c, anchor)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(f.Out, "removed from the cluster: %s\n", strings.Join(removed, ", "))
+			if len(removed) > 0 {
+				fmt.Fprintf(f.Out, "removed from the cluster: %s\n", strings.Join(removed, ", "))
+			}
+			if len(keptBy) > 0 {
+				fmt.Fprintf(f.Out, "ServiceAccount %s/%s, its bindings and roles stay in the cluster: other tokens of it are anchored there (secret %s), of other profiles of this cluster or made before and never revoked; they go with the offboarding of the last profile that uses them (delete an anchor nothing uses to revoke its token)\n",
+					access.Namespace, access.Name, strings.Join(keptBy, ", secret "))
+			}
 			continue
 		}
 		cfg, err := clusterprofiles.RESTConfigFromSecretKubeconfig(secret.Data[clusterprofiles.SecretKeyConfig])

@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apinet-hub/apinet-hub/clusterprofiles"
@@ -20,10 +22,12 @@ import (
 
 // TestOffboardRemovesAccess offboards a member onboarded with
 // --create-service-account with --purge (--remove-access by default) and
-// the caller's credentials of it: a run interrupted right after the access
-// step has revoked the hub's token and removed everything onboard created
-// in the cluster; running it again finishes (the revoked token is no
-// obstacle). The peer, offboarded without the caller's credentials, gets
+// the caller's credentials of it, while a sibling profile of the same
+// cluster holds another token of the same ServiceAccount: a run interrupted
+// right after the access step has revoked the member's token only, and the
+// ServiceAccount and its grants stay for the sibling; once the sibling's
+// token is gone, the run resumed removes everything onboard created in the
+// cluster (the revoked token is no obstacle). The peer, offboarded without the caller's credentials, gets
 // its token revoked and is told what stays; resumed after that step, the
 // run tells the revoked token apart from a failure and finishes.
 func TestOffboardRemovesAccess(t *testing.T) {
@@ -51,6 +55,22 @@ func TestOffboardRemovesAccess(t *testing.T) {
 		}
 	}
 	memberToken, peerToken := stored("ironcore-1"), stored("apinet-1")
+	member := f.Cluster("ironcore-1").Client()
+
+	// A sibling profile of the same cluster (a scoped profile) holds a token
+	// of the same ServiceAccount, anchored beside the member's.
+	access := lifecycle.ServiceAccountAccess{Namespace: "apinet-hub", Name: "apinet-hub", Role: clusterprofiles.RoleIronCore}
+	sibling, err := access.IssueToken(ctx, member, time.Hour)
+	g.Expect(err).NotTo(HaveOccurred())
+	siblingKubeconfig, err := f.Cluster("ironcore-1").KubeconfigWith(&clientcmdapi.AuthInfo{Token: sibling.Value}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	siblingCfg, err := clientcmd.RESTConfigFromKubeConfig(siblingKubeconfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	siblingToken, err := client.New(siblingCfg, client.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	credentials := &corev1.Secret{}
+	g.Expect(hub.Get(ctx, types.NamespacedName{Namespace: "fleet", Name: "ironcore-1-credentials"}, credentials)).To(Succeed())
+	own := credentials.Annotations[lifecycle.AnnotationTokenAnchor]
 
 	offboardStep = func(s string) error {
 		if s == "access" {
@@ -63,9 +83,19 @@ func TestOffboardRemovesAccess(t *testing.T) {
 	offboardStep = nil
 	g.Expect(code).To(Equal(1), out)
 	g.Expect(errOut).To(ContainSubstring("interrupted after step access"))
-	g.Expect(out).To(ContainSubstring("removed from the cluster: token anchors of ServiceAccount apinet-hub/apinet-hub"))
-	g.Eventually(revoked(memberToken), 30*time.Second).Should(BeTrue(), "the hub's token is revoked")
-	member := f.Cluster("ironcore-1").Client()
+	g.Expect(out).To(And(ContainSubstring("removed from the cluster: token anchor "+own+"\n"),
+		ContainSubstring("ServiceAccount apinet-hub/apinet-hub, its bindings and roles stay in the cluster: other tokens of it are anchored there (secret "+sibling.Anchor.String()+")")))
+	g.Eventually(revoked(memberToken), 30*time.Second).Should(BeTrue(), "the hub's token of the member is revoked")
+	g.Consistently(revoked(siblingToken), 2*time.Second).Should(BeFalse(), "the sibling's token of the same ServiceAccount is not")
+	g.Expect(member.Get(ctx, client.ObjectKey{Namespace: "apinet-hub", Name: "apinet-hub"}, &corev1.ServiceAccount{})).To(Succeed(), "the ServiceAccount stays for the sibling")
+
+	// The sibling is offboarded (its anchor goes): the member's offboard,
+	// resumed, removes everything onboard created.
+	g.Expect(lifecycle.RevokeToken(ctx, member, sibling.Anchor)).To(Succeed())
+	code, out, errOut = cli(ctx, "offboard", "ironcore-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--purge",
+		"--cluster-kubeconfig", f.Cluster("ironcore-1").KubeconfigPath())
+	g.Expect(code).To(Equal(0), "%s %s", out, errOut)
+	g.Expect(out).To(And(MatchRegexp(`removed from the cluster: .*ServiceAccount apinet-hub/apinet-hub`), ContainSubstring("clusterprofile fleet/ironcore-1 deleted")))
 	for _, obj := range []client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metaOf("apinet-hub", "apinet-hub")},
 		&rbacv1.ClusterRole{ObjectMeta: metaOf("", "apinet-hub:ironcore")},
@@ -83,11 +113,6 @@ func TestOffboardRemovesAccess(t *testing.T) {
 	if err := member.Get(ctx, client.ObjectKey{Name: "apinet-hub"}, ns); err == nil {
 		g.Expect(ns.DeletionTimestamp).NotTo(BeNil(), "onboard's namespace is being deleted (no namespace controller in the test fleet)")
 	}
-
-	code, out, errOut = cli(ctx, "offboard", "ironcore-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--purge",
-		"--cluster-kubeconfig", f.Cluster("ironcore-1").KubeconfigPath())
-	g.Expect(code).To(Equal(0), "%s %s", out, errOut)
-	g.Expect(out).To(ContainSubstring("clusterprofile fleet/ironcore-1 deleted"))
 
 	offboardStep = func(s string) error {
 		if s == "access" {
