@@ -48,6 +48,12 @@ func AccessClusterRole(role clusterprofiles.Role) (*rbacv1.ClusterRole, error) {
 // managedByLabel marks what onboard creates in a cluster.
 const managedByLabel, managedBy = "app.kubernetes.io/managed-by", "apinet-hub-onboard"
 
+// AnnotationCreatedByOnboard, on the ServiceAccount's namespace, records
+// that onboard created it ("true"): offboard --remove-access deletes a
+// namespace only then. A namespace that existed before is used as it is,
+// never labelled or annotated, and never deleted.
+const AnnotationCreatedByOnboard = "apinet-hub.ironcore.dev/created-by-onboard"
+
 // ServiceAccountAccess is what `apinet-hub onboard --create-service-account`
 // creates in the cluster being onboarded (as karmadactl join does): a
 // ServiceAccount of the hub, bound to the role's AccessClusterRole. The hub
@@ -70,7 +76,8 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 	role.TypeMeta = metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"}
 	labels := map[string]string{managedByLabel: managedBy}
 	role.Labels = labels
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: a.Namespace, Labels: labels}}
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: a.Namespace, Labels: labels, Annotations: map[string]string{AnnotationCreatedByOnboard: "true"}}}
 	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, Labels: labels}}
 	binding := &rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},
@@ -110,13 +117,41 @@ func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldM
 }
 
 // ApplyObjects applies Objects in order, each by server-side apply under
-// fieldManager, and calls applied (if set) for each.
+// fieldManager, and calls applied (if set) for each. The namespace is only
+// created if missing (an existing one is left as it is), and a
+// ServiceAccount of that name that onboard did not make (without its
+// managed-by label) is refused: offboard --remove-access deletes what
+// onboard made, so onboard never adopts what someone else uses.
 func (a ServiceAccountAccess) ApplyObjects(ctx context.Context, c client.Client, fieldManager string, applied func(kind, name string)) error {
 	objs, err := a.Objects()
 	if err != nil {
 		return err
 	}
 	for _, obj := range objs {
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			err := c.Create(ctx, o.DeepCopy(), client.FieldOwner(fieldManager))
+			switch {
+			case err == nil:
+				if applied != nil {
+					applied("Namespace", o.Name)
+				}
+			case !apierrors.IsAlreadyExists(err):
+				return fmt.Errorf("Namespace %s: %w", o.Name, err)
+			}
+			continue
+		case *corev1.ServiceAccount:
+			live := &metav1.PartialObjectMetadata{}
+			live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+			err := c.Get(ctx, client.ObjectKeyFromObject(o), live)
+			switch {
+			case err == nil && live.Labels[managedByLabel] != managedBy:
+				return fmt.Errorf("ServiceAccount %s/%s exists and was not made by onboard (no label %s=%s): the hub's access would be granted to whatever uses it, and offboard --remove-access would delete it; pick another --service-account-name or --service-account-namespace",
+					o.Namespace, o.Name, managedByLabel, managedBy)
+			case err != nil && !apierrors.IsNotFound(err):
+				return fmt.Errorf("ServiceAccount %s/%s: %w", o.Namespace, o.Name, err)
+			}
+		}
 		u := &unstructured.Unstructured{}
 		if u.Object, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
 			return err
@@ -213,8 +248,9 @@ func RevokeToken(ctx context.Context, c client.Client, anchor types.NamespacedNa
 // own (revoking the token it anchors) and, when no other token of the
 // ServiceAccount is anchored in the cluster, what Objects and IssueToken
 // created: the Role and bindings, the ServiceAccount, the ClusterRole when
-// no other binding names it, and the namespace when onboard created it (its
-// label) and no other ServiceAccount than "default" is left there. Another
+// no other binding names it, and the namespace when onboard created it
+// (AnnotationCreatedByOnboard) and no other ServiceAccount than "default"
+// is left there. Another
 // anchor is another profile's token of the same ServiceAccount (profiles
 // scoped to parts of one cluster share it) or one made before and never
 // revoked: the ServiceAccount and its grants then stay, for the last
@@ -291,7 +327,7 @@ func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client, own t
 		return removed, nil, err
 	}
 	others := slices.ContainsFunc(accounts.Items, func(s corev1.ServiceAccount) bool { return s.Name != "default" && s.Name != a.Name })
-	if live.Labels[managedByLabel] == managedBy && !others && !clusterprofiles.SystemNamespace(a.Namespace) {
+	if live.Annotations[AnnotationCreatedByOnboard] == "true" && !others && !clusterprofiles.SystemNamespace(a.Namespace) {
 		return removed, nil, del(ns)
 	}
 	return removed, nil, nil

@@ -1,0 +1,93 @@
+package lifecycle_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/apinet-hub/apinet-hub/clusterprofiles"
+	"github.com/apinet-hub/apinet-hub/lifecycle"
+	"github.com/apinet-hub/apinet-hub/test/fleet"
+)
+
+// TestAccessLeavesWhatOnboardDidNotMake runs the access objects of onboard
+// --create-service-account and their removal against a real kube-apiserver:
+// a ServiceAccount onboard did not make is refused (the hub's grants would
+// go to whatever uses it, and the removal would delete it); a namespace
+// that existed is used as it is, unmarked, and outlives the removal with
+// what else it holds; a namespace onboard created goes with the removal.
+func TestAccessLeavesWhatOnboardDidNotMake(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Stop() })
+	c := f.Hub().Client()
+
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tools"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "tools", Name: "builder"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "tools", Name: "keep-me"}},
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	taken := lifecycle.ServiceAccountAccess{Namespace: "tools", Name: "builder", Role: clusterprofiles.RoleAPINet}
+	err = taken.ApplyObjects(ctx, c, "test", nil)
+	if err == nil || !strings.Contains(err.Error(), "ServiceAccount tools/builder exists and was not made by onboard") {
+		t.Fatalf("an existing ServiceAccount: %v, want it refused", err)
+	}
+	sa := &corev1.ServiceAccount{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "tools", Name: "builder"}, sa); err != nil || len(sa.Labels) > 0 {
+		t.Errorf("the existing ServiceAccount is untouched: %v, labels %v", err, sa.Labels)
+	}
+
+	for _, tc := range []struct {
+		namespace string
+		existed   bool
+	}{{"tools", true}, {"apinet-hub", false}} {
+		access := lifecycle.ServiceAccountAccess{Namespace: tc.namespace, Name: "apinet-hub", Role: clusterprofiles.RoleAPINet}
+		var applied []string
+		token, err := access.Apply(ctx, c, "test", time.Hour, func(kind, name string) { applied = append(applied, kind+" "+name) })
+		if err != nil {
+			t.Fatalf("%s: %v", tc.namespace, err)
+		}
+		ns := &corev1.Namespace{}
+		if err := c.Get(ctx, client.ObjectKey{Name: tc.namespace}, ns); err != nil {
+			t.Fatal(err)
+		}
+		_, marked := ns.Annotations[lifecycle.AnnotationCreatedByOnboard]
+		if marked == tc.existed || (len(ns.Labels) > 1) == tc.existed {
+			t.Errorf("namespace %s (existed: %v): annotations %v, labels %v", tc.namespace, tc.existed, ns.Annotations, ns.Labels)
+		}
+		if (applied[0] == "Namespace "+tc.namespace) == tc.existed {
+			t.Errorf("namespace %s (existed: %v): applied %v", tc.namespace, tc.existed, applied)
+		}
+
+		removed, keptBy, err := access.Remove(ctx, c, token.Anchor)
+		if err != nil || len(keptBy) > 0 {
+			t.Fatalf("%s: remove: %v, kept by %v", tc.namespace, err, keptBy)
+		}
+		if !strings.Contains(strings.Join(removed, ", "), "ServiceAccount "+tc.namespace+"/apinet-hub") {
+			t.Errorf("%s: removed %v, want the ServiceAccount", tc.namespace, removed)
+		}
+		err = c.Get(ctx, client.ObjectKey{Name: tc.namespace}, ns)
+		gone := apierrors.IsNotFound(err) || (err == nil && ns.DeletionTimestamp != nil)
+		if gone == tc.existed {
+			t.Errorf("namespace %s (existed: %v): gone or terminating after the removal: %v (%v)", tc.namespace, tc.existed, gone, err)
+		}
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "tools", Name: "keep-me"}, &corev1.ConfigMap{}); err != nil {
+		t.Errorf("what else the existing namespace holds stays: %v", err)
+	}
+}
