@@ -417,21 +417,30 @@ func provenConfigClient(ctx context.Context, cfg *rest.Config, pinned clusterpro
 	return c, reached, nil
 }
 
-// checkNoMembers refuses to offboard a peer that members still name.
+// checkNoMembers refuses to offboard a peer that members still name
+// (membersOf).
 func checkNoMembers(ctx context.Context, hub client.Client, peer types.NamespacedName) error {
 	list := &clusterinventoryv1alpha1.ClusterProfileList{}
-	if err := hub.List(ctx, list, client.InNamespace(peer.Namespace), client.MatchingLabels{
-		clusterprofiles.LabelRole: string(clusterprofiles.RoleIronCore), clusterprofiles.LabelPeer: peer.Name}); err != nil {
+	if err := hub.List(ctx, list, client.InNamespace(peer.Namespace)); err != nil {
 		return fmt.Errorf("list the members of peer %s: %w", peer, err)
 	}
-	if len(list.Items) > 0 {
-		names := make([]string, 0, len(list.Items))
-		for _, m := range list.Items {
-			names = append(names, m.Name)
-		}
+	if names := membersOf(list.Items, peer.Name); len(names) > 0 {
 		return fmt.Errorf("peer %s still has members (%s): offboard them first", peer, strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// membersOf names the IronCore profiles of profiles (one namespace) that
+// map into the apinet profile peer: by their labels, or by the role and
+// peer the hub's pairing gave them (clusterprofiles.Recorded).
+func membersOf(profiles []clusterinventoryv1alpha1.ClusterProfile, peer string) []string {
+	var names []string
+	for i := range profiles {
+		if a, ok := clusterprofiles.Recorded(&profiles[i]); ok && a.Role == string(clusterprofiles.RoleIronCore) && a.Peer == peer {
+			names = append(names, profiles[i].Name)
+		}
+	}
+	return names
 }
 
 func printInventory(out io.Writer, key types.NamespacedName, f *Offboard, inv reconcilers.Inventory) {

@@ -48,3 +48,36 @@ func TestHandbackLayoutAndRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestMembersOf pins which profiles keep a peer from being offboarded: the
+// IronCore profiles that name it by label or by the hub's pairing.
+func TestMembersOf(t *testing.T) {
+	labelled := func(name, role, peer string) clusterinventoryv1alpha1.ClusterProfile {
+		cp := clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{clusterprofiles.LabelRole: role}}}
+		if peer != "" {
+			cp.Labels[clusterprofiles.LabelPeer] = peer
+		}
+		return cp
+	}
+	paired := func(name, role, peer string) clusterinventoryv1alpha1.ClusterProfile {
+		cp := clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"x-k8s.io/cluster-manager": "open-cluster-management"}}}
+		cp.Status.Properties = []clusterinventoryv1alpha1.Property{{Name: clusterprofiles.PropertyRole, Value: role}, {Name: clusterprofiles.PropertyPeer, Value: peer}}
+		return cp
+	}
+	profiles := []clusterinventoryv1alpha1.ClusterProfile{
+		labelled("peer", "apinet", ""),
+		labelled("by-label", "ironcore", "peer"),
+		labelled("elsewhere", "ironcore", "other-peer"),
+		paired("by-pairing", "ironcore", "peer"),
+		paired("paired-elsewhere", "ironcore", "other-peer"),
+		paired("paired-peer", "apinet", ""),
+		{ObjectMeta: metav1.ObjectMeta{Name: "unhandled"}},
+	}
+	got := membersOf(profiles, "peer")
+	if want := []string{"by-label", "by-pairing"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("membersOf = %v, want %v", got, want)
+	}
+	if got := membersOf(profiles, "nobody"); len(got) != 0 {
+		t.Errorf("membersOf(nobody) = %v, want none", got)
+	}
+}
