@@ -432,11 +432,17 @@ func checkNoMembers(ctx context.Context, hub client.Client, peer types.Namespace
 
 // membersOf names the IronCore profiles of profiles (one namespace) that
 // map into the apinet profile peer: by their labels, or by the role and
-// peer the hub's pairing gave them (clusterprofiles.Recorded).
+// peer the hub's pairing gave them (clusterprofiles.Recorded); not those
+// whose offboarding has finished with their objects (AnnotationOffboarded
+// as their mark: another manager's profile, kept).
 func membersOf(profiles []clusterinventoryv1alpha1.ClusterProfile, peer string) []string {
 	var names []string
 	for i := range profiles {
-		if a, ok := clusterprofiles.Recorded(&profiles[i]); ok && a.Role == string(clusterprofiles.RoleIronCore) && a.Peer == peer {
+		cp := &profiles[i]
+		if mark, ok := cp.Annotations[clusterprofiles.AnnotationOffboarding]; ok && cp.Annotations[AnnotationOffboarded] == mark {
+			continue
+		}
+		if a, ok := clusterprofiles.Recorded(cp); ok && a.Role == string(clusterprofiles.RoleIronCore) && a.Peer == peer {
 			names = append(names, profiles[i].Name)
 		}
 	}
@@ -632,7 +638,9 @@ func credentialSecrets(ctx context.Context, hub client.Client, cp *clusterinvent
 	return secrets.Items, nil
 }
 
-// deleteProfile deletes the profile's credential Secrets, then the profile.
+// deleteProfile deletes the profile's credential Secrets, then the profile
+// unless the hub's pairing gave it its role (another manager's profile,
+// kept with its offboarding mark).
 func (f *Offboard) deleteProfile(ctx context.Context, hub client.Client, cp *clusterinventoryv1alpha1.ClusterProfile) error {
 	out := f.Out
 	secrets, err := credentialSecrets(ctx, hub, cp, f.Consumer)
@@ -653,6 +661,14 @@ func (f *Offboard) deleteProfile(ctx context.Context, hub client.Client, cp *clu
 	}
 	if err := f.stepDone("secrets"); err != nil {
 		return err
+	}
+	if a, ok := clusterprofiles.Recorded(cp); ok && a.Paired {
+		// Another cluster manager's profile, paired by the hub's rules: not
+		// the hub's to delete (its manager would write it again, and the
+		// rules pair it again). The mark keeps the hub away from it.
+		fmt.Fprintf(out, "clusterprofile %s/%s is kept: it is not the hub's (cluster manager %q; its role and peer come from the hub's pairing). It stays marked for offboarding (annotation %s), so the hub leaves it alone: exclude it from the pairing rules, or have its manager remove it\n",
+			cp.Namespace, cp.Name, cp.Spec.ClusterManager.Name, clusterprofiles.AnnotationOffboarding)
+		return nil
 	}
 	if err := hub.Delete(ctx, cp, client.Preconditions{UID: ptr.To(cp.UID)}); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete ClusterProfile %s/%s: %w", cp.Namespace, cp.Name, err)

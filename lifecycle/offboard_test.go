@@ -50,7 +50,8 @@ func TestHandbackLayoutAndRefusal(t *testing.T) {
 }
 
 // TestMembersOf pins which profiles keep a peer from being offboarded: the
-// IronCore profiles that name it by label or by the hub's pairing.
+// IronCore profiles that name it by label or by the hub's pairing, unless
+// their own offboarding has finished with their objects.
 func TestMembersOf(t *testing.T) {
 	labelled := func(name, role, peer string) clusterinventoryv1alpha1.ClusterProfile {
 		cp := clusterinventoryv1alpha1.ClusterProfile{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{clusterprofiles.LabelRole: role}}}
@@ -73,8 +74,13 @@ func TestMembersOf(t *testing.T) {
 		paired("paired-peer", "apinet", ""),
 		{ObjectMeta: metav1.ObjectMeta{Name: "unhandled"}},
 	}
+	offboarded := paired("offboarded", "ironcore", "peer")
+	offboarded.Annotations = map[string]string{clusterprofiles.AnnotationOffboarding: "release", AnnotationOffboarded: "release"}
+	halfway := paired("halfway", "ironcore", "peer")
+	halfway.Annotations = map[string]string{clusterprofiles.AnnotationOffboarding: "purge"}
+	profiles = append(profiles, offboarded, halfway)
 	got := membersOf(profiles, "peer")
-	if want := []string{"by-label", "by-pairing"}; strings.Join(got, ",") != strings.Join(want, ",") {
+	if want := []string{"by-label", "by-pairing", "halfway"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("membersOf = %v, want %v", got, want)
 	}
 	if got := membersOf(profiles, "nobody"); len(got) != 0 {

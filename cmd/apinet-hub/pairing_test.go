@@ -90,6 +90,31 @@ rules:
 	g.Expect(out).To(MatchRegexp(`ironcore-1\s+ironcore\s+apinet-1\s+True\s+Engaged`))
 	g.Expect(out).To(MatchRegexp(`apinet-1\s+apinet\s+-\s+True\s+Engaged`))
 	g.Expect(out).NotTo(ContainSubstring("stray"))
+
+	// The paired peer cannot be offboarded under its paired member.
+	code, _, errOut = cli(ctx, "offboard", "apinet-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--purge")
+	g.Expect(code).To(Equal(1))
+	g.Expect(errOut).To(ContainSubstring("peer fleet/apinet-1 still has members (ironcore-1): offboard them first"))
+
+	// Offboarding the paired member hands its objects back and keeps the
+	// manager's profile, marked: the hub leaves it alone from then on.
+	code, out, errOut = cli(ctx, "offboard", "ironcore-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--release")
+	g.Expect(code).To(Equal(0), "offboard: %s %s", out, errOut)
+	g.Expect(out).To(ContainSubstring("clusterprofile fleet/ironcore-1 is kept: it is not the hub's"))
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	g.Expect(hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "ironcore-1"}, cp)).To(Succeed())
+	g.Expect(cp.Annotations).To(HaveKeyWithValue(clusterprofiles.AnnotationOffboarding, "release"))
+	g.Expect(maps.Equal(cp.Labels, written["ironcore-1"])).To(BeTrue(), "labels of ironcore-1: %v", cp.Labels)
+	g.Consistently(engagedReason(ctx, hub, "fleet", "ironcore-1"), 2*time.Second).Should(Equal(clusterprofiles.ReasonOffboarding))
+	nw := &networkingv1alpha1.Network{}
+	g.Expect(f.Cluster("ironcore-1").Client().Get(ctx, client.ObjectKey{Namespace: "default", Name: "net"}, nw)).To(Succeed())
+	g.Expect(nw.Finalizers).To(BeEmpty(), "the hub's finalizer is released")
+
+	// Its member offboarded, the paired peer is, and is kept the same way.
+	code, out, errOut = cli(ctx, "offboard", "apinet-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--purge")
+	g.Expect(code).To(Equal(0), "offboard: %s %s", out, errOut)
+	g.Expect(out).To(ContainSubstring("clusterprofile fleet/apinet-1 is kept: it is not the hub's"))
+	g.Eventually(engagedReason(ctx, hub, "fleet", "apinet-1"), 30*time.Second).Should(Equal(clusterprofiles.ReasonOffboarding))
 }
 
 // expectNetworkMapped creates a Network in member's default namespace and
