@@ -123,6 +123,11 @@ func (a ServiceAccountAccess) Apply(ctx context.Context, c client.Client, fieldM
 // managed-by label) is refused: offboard --remove-access deletes what
 // onboard made, so onboard never adopts what someone else uses.
 func (a ServiceAccountAccess) ApplyObjects(ctx context.Context, c client.Client, fieldManager string, applied func(kind, name string)) error {
+	if clusterprofiles.SystemNamespace(a.Namespace) {
+		// The hub's token may delete the Secrets of this namespace (its token
+		// anchors): keep it away from the system's.
+		return fmt.Errorf("namespace %s is a system namespace: the hub's ServiceAccount gets a namespace of its own (--service-account-namespace)", a.Namespace)
+	}
 	objs, err := a.Objects()
 	if err != nil {
 		return err

@@ -54,6 +54,52 @@ func (o *Onboarding) Check(ctx context.Context, hub client.Client, hubHost strin
 	return checkClusterManager(ctx, hub, o)
 }
 
+// Guard runs, before anything is written and also with --skip-checks, the
+// checks that keep onboard from writing over what is not the profile's:
+// an existing profile of o's name belongs to o's cluster manager
+// (checkClusterManager); an existing Secret of the credential Secret's name
+// is that profile's for o's consumer (onboard would take it over, and
+// offboard delete it); and, with cluster (nil: not reached), an existing
+// profile that records its cluster's identity is reached by cluster, so
+// that credentials of another cluster are never stored for it.
+func (o *Onboarding) Guard(ctx context.Context, hub client.Client, cluster *rest.Config) error {
+	if err := checkClusterManager(ctx, hub, o); err != nil {
+		return err
+	}
+	if len(o.AccessProviders) == 0 {
+		name := CredentialSecretName(o.Name)
+		secret := &metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: name}, secret)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("get Secret %s/%s: %w", o.Namespace, name, err)
+		case secret.Labels[clusterprofiles.LabelSecretProfile] != o.Name || secret.Labels[clusterprofiles.LabelSecretConsumer] != o.consumer():
+			return fmt.Errorf("Secret %s/%s exists and is not the credential Secret of ClusterProfile %s for consumer %s (labels %s=%q, %s=%q): onboard would take it over and offboard would delete it; move it away, or pick another --name",
+				o.Namespace, name, o.Name, o.consumer(), clusterprofiles.LabelSecretProfile, secret.Labels[clusterprofiles.LabelSecretProfile],
+				clusterprofiles.LabelSecretConsumer, secret.Labels[clusterprofiles.LabelSecretConsumer])
+		}
+	}
+	if cluster == nil {
+		return nil
+	}
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	pinned := clusterprofiles.PinnedIdentity(cp)
+	if pinned == "" {
+		return nil
+	}
+	_, _, err := provenConfigClient(ctx, cluster, pinned, clusterprofiles.Role(o.Labels[clusterprofiles.LabelRole]),
+		fmt.Sprintf("the credentials given for ClusterProfile %s/%s", o.Namespace, o.Name))
+	if err != nil {
+		return fmt.Errorf("%w; onboard writes nothing (another --cluster-context?)", err)
+	}
+	return nil
+}
+
 // checkClusterManager refuses to update a profile of another cluster
 // manager: spec.clusterManager.name is immutable, and the profile is that
 // manager's to change.

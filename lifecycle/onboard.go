@@ -246,7 +246,10 @@ func (o *Onboarding) Apply(ctx context.Context, c client.Client, fieldManager st
 	for _, body := range manifests {
 		status, hasStatus := body.Object["status"]
 		delete(body.Object, "status")
-		result, err := applyObject(ctx, c, body, false, fieldManager, force)
+		// The credential Secret is the profile's (Guard checks its labels),
+		// and rotate swaps a token into it by a merge patch: onboard takes
+		// its fields back rather than conflict with rotate.
+		result, err := applyObject(ctx, c, body, false, fieldManager, force || body.GetKind() == "Secret")
 		if err != nil {
 			return applied, err
 		}

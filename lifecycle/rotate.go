@@ -78,7 +78,12 @@ func (r *Rotation) Run(ctx context.Context, hub client.WithWatch) (*Token, error
 		}
 		what = "the hub's stored credentials"
 	}
-	c, _, err := provenConfigClient(ctx, cfg, clusterprofiles.PinnedIdentity(cp), profile.Role, what)
+	pinned := clusterprofiles.PinnedIdentity(cp)
+	if pinned == "" {
+		return nil, fmt.Errorf("ClusterProfile %s records no cluster identity (status property %s): the hub never engaged it, so rotate cannot prove which cluster %s reaches, and changes nothing",
+			r.Key, clusterprofiles.PropertyClusterUID, what)
+	}
+	c, _, err := provenConfigClient(ctx, cfg, pinned, profile.Role, what)
 	if err != nil {
 		return nil, err
 	}

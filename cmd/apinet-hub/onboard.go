@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -276,22 +277,60 @@ func (f *onboardFlags) hubClient() (client.WithWatch, string, error) {
 	return hub, hubCfg.Host, nil
 }
 
-// apply is onboarding one cluster once o is built: the ServiceAccount if
-// asked for (lifecycle.ServiceAccountCredentials), the checks unless
-// skipped (o.Check), then o.Apply. onboard and onboard -f both take this
-// path.
+// apply is onboarding one cluster once o is built: first what keeps it
+// from writing over what is not the profile's (o.Guard, also with
+// --skip-checks); then, for --create-service-account, the checks with the
+// caller's credentials, the hub's ServiceAccount and token
+// (lifecycle.ServiceAccountCredentials), and the token's own check of the
+// role; else the checks unless skipped (o.Check); then o.Apply. A token
+// made for an onboarding that is not written is revoked again, and one it
+// replaces is revoked once it is. onboard and onboard -f both take this path.
 func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding, clusterCfg *rest.Config, stdout io.Writer) ([]lifecycle.Applied, error) {
-	if f.createSA {
-		var err error
-		if clusterCfg, err = f.serviceAccountCredentials(stdout).Provide(ctx, hub, clusterCfg, o); err != nil {
-			return nil, err
-		}
+	reach := clusterCfg
+	if f.skipChecks {
+		reach = nil
 	}
-	if !f.skipChecks {
-		if err := o.Check(ctx, hub, hubHost, clusterCfg); err != nil {
-			return nil, err
-		}
+	if err := o.Guard(ctx, hub, reach); err != nil {
+		return nil, err
 	}
+	if !f.createSA {
+		if !f.skipChecks {
+			if err := o.Check(ctx, hub, hubHost, clusterCfg); err != nil {
+				return nil, err
+			}
+		}
+		return f.write(ctx, hub, hubHost, o)
+	}
+	if err := o.Check(ctx, hub, hubHost, clusterCfg); err != nil {
+		return nil, err
+	}
+	token, err := f.serviceAccountCredentials(stdout).Provide(ctx, hub, clusterCfg, o)
+	if err != nil {
+		return nil, err
+	}
+	// Revocations get a deadline of their own: ctx may be what ended.
+	revoke := func(do func(context.Context) error) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.timeout)
+		defer cancel()
+		return do(rctx)
+	}
+	if err := lifecycle.CheckClusterRole(ctx, token.Config, clusterprofiles.Role(f.role)); err != nil {
+		return nil, errors.Join(fmt.Errorf("the hub's token: %w", err), revoke(token.Abandon))
+	}
+	applied, err := f.write(ctx, hub, hubHost, o)
+	stored := slices.ContainsFunc(applied, func(a lifecycle.Applied) bool { return a.Kind == "secret" })
+	switch {
+	case err != nil && !stored:
+		return applied, errors.Join(err, revoke(token.Abandon))
+	case err != nil:
+		// The Secret holds the new token: the one it replaced goes.
+		return applied, errors.Join(err, revoke(token.Commit))
+	}
+	return applied, revoke(token.Commit)
+}
+
+// write applies o on the hub.
+func (f *onboardFlags) write(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding) ([]lifecycle.Applied, error) {
 	applied, err := o.Apply(ctx, hub, onboardFieldManager, f.forceConflicts)
 	if err != nil {
 		if apierrors.IsConflict(err) {

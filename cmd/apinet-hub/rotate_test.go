@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
 	clusterinventoryv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,7 +25,11 @@ import (
 // hub's stored credentials: the Secret holds a new token bound to a new
 // anchor, the hub is Engaged on it, the old token is rejected by the
 // cluster, and the other member is not re-engaged. A second rotation with
-// the caller's credentials works the same way.
+// the caller's credentials works the same way. onboard run again keeps the
+// stored token, or, from another kubeconfig, replaces it and revokes it;
+// and it writes nothing, in the hub or a cluster, for credentials that reach
+// another cluster than the profile records, over a Secret that is not the
+// profile's, or over another manager's profile.
 func TestRotate(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -93,6 +99,58 @@ func TestRotate(t *testing.T) {
 	anchors := &corev1.SecretList{}
 	g.Expect(f.Cluster("ironcore-1").Client().List(ctx, anchors, client.InNamespace("apinet-hub"), client.HasLabels{lifecycle.LabelTokenOf})).To(Succeed())
 	g.Expect(anchors.Items).To(HaveLen(1), "one token of the hub is valid in the cluster: the stored one")
+
+	// A run from another kubeconfig (its context renamed) cannot keep the
+	// stored token: the new one is stored, and the one it replaces revoked.
+	kc, err := clientcmd.LoadFromFile(f.Cluster("ironcore-1").KubeconfigPath())
+	g.Expect(err).NotTo(HaveOccurred())
+	kc.Contexts["renamed"] = kc.Contexts[kc.CurrentContext]
+	delete(kc.Contexts, kc.CurrentContext)
+	kc.CurrentContext = "renamed"
+	renamed := filepath.Join(t.TempDir(), "renamed.kubeconfig")
+	g.Expect(clientcmd.WriteToFile(*kc, renamed)).To(Succeed())
+	before = credentials()
+	code, out, errOut = cli(ctx, "onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", renamed,
+		"--namespace", "fleet", "--name", "ironcore-1", "--create-service-account", "--role", "ironcore", "--peer", "apinet-1")
+	g.Expect(code).To(Equal(0), "%s %s", out, errOut)
+	g.Expect(out).To(ContainSubstring("the token it replaces is revoked (anchor secret " + before.Annotations[lifecycle.AnnotationTokenAnchor] + " deleted)"))
+	g.Eventually(rejected(before.Data[clusterprofiles.SecretKeyConfig]), 30*time.Second).Should(BeTrue(), "the replaced token is revoked")
+	g.Expect(f.Cluster("ironcore-1").Client().List(ctx, anchors, client.InNamespace("apinet-hub"), client.HasLabels{lifecycle.LabelTokenOf})).To(Succeed())
+	g.Expect(anchors.Items).To(HaveLen(1), "one token of the hub is valid in the cluster: the new one")
+	g.Eventually(engagedReason(ctx, hub, "fleet", "ironcore-1"), time.Minute).Should(Equal(clusterprofiles.ReasonEngaged))
+
+	// onboard writes nothing for a profile with credentials that reach
+	// another cluster than the one it records, not even in that cluster.
+	before = credentials()
+	countAnchors := func(name string) int {
+		list := &corev1.SecretList{}
+		g.Expect(f.Cluster(name).Client().List(ctx, list, client.InNamespace("apinet-hub"), client.HasLabels{lifecycle.LabelTokenOf})).To(Succeed())
+		return len(list.Items)
+	}
+	otherAnchors := countAnchors("ironcore-2")
+	for _, extra := range [][]string{nil, {"--create-service-account"}} {
+		code, out, errOut = cli(ctx, append([]string{"onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster("ironcore-2").KubeconfigPath(),
+			"--namespace", "fleet", "--name", "ironcore-1", "--role", "ironcore", "--peer", "apinet-1"}, extra...)...)
+		g.Expect(code).To(Equal(1), "%v: %s %s", extra, out, errOut)
+		g.Expect(errOut).To(And(ContainSubstring("the credentials given for ClusterProfile fleet/ironcore-1: IdentityMismatch"), ContainSubstring("onboard writes nothing")), "%v", extra)
+		g.Expect(out).NotTo(ContainSubstring("applied in the cluster"), "%v", extra)
+	}
+	g.Expect(credentials().Data).To(Equal(before.Data))
+	g.Expect(countAnchors("ironcore-2")).To(Equal(otherAnchors), "no token was made in the other cluster")
+
+	// Nor over a Secret of the credential Secret's name that is not the
+	// profile's, nor over another manager's profile, --skip-checks or not.
+	g.Expect(hub.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "db-credentials"},
+		StringData: map[string]string{"password": "keep-me"}})).To(Succeed())
+	code, _, errOut = cli(ctx, "onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster("ironcore-2").KubeconfigPath(),
+		"--namespace", "fleet", "--name", "db", "--role", "ironcore", "--peer", "apinet-1", "--skip-checks")
+	g.Expect(code).To(Equal(1))
+	g.Expect(errOut).To(ContainSubstring("Secret fleet/db-credentials exists and is not the credential Secret of ClusterProfile db"))
+	code, _, errOut = cli(ctx, "onboard", "--kubeconfig", f.Hub().KubeconfigPath(), "--cluster-kubeconfig", f.Cluster("ironcore-2").KubeconfigPath(),
+		"--namespace", "fleet", "--name", "ironcore-1", "--role", "ironcore", "--peer", "apinet-1", "--skip-checks", "--cluster-manager", "ocm")
+	g.Expect(code).To(Equal(1))
+	g.Expect(errOut).To(ContainSubstring(`ClusterProfile fleet/ironcore-1 belongs to cluster manager "apinet-hub-onboard"`))
+	g.Expect(credentials().Data).To(Equal(before.Data))
 
 	code, _, errOut = cli(ctx, "rotate", "apinet-1", "--kubeconfig", f.Hub().KubeconfigPath(), "-n", "fleet", "--token-expiration", "1m")
 	g.Expect(code).To(Equal(2))
