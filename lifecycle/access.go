@@ -48,6 +48,17 @@ func AccessClusterRole(role clusterprofiles.Role) (*rbacv1.ClusterRole, error) {
 // managedByLabel marks what onboard creates in a cluster.
 const managedByLabel, managedBy = "app.kubernetes.io/managed-by", "apinet-hub-onboard"
 
+// tokenRolePrefix names the Role, and its RoleBinding, that lets one
+// ServiceAccount of the hub mint its own next token: one per ServiceAccount,
+// since the Role names it (resourceNames). legacyTokenRole is the Role
+// earlier onboards shared between the ServiceAccounts of a namespace (whose
+// binding was apinet-hub:token:<name>): the last one onboarded named
+// itself, so the others could not rotate. Remove deletes both.
+const (
+	tokenRolePrefix = "apinet-hub:rotate:"
+	legacyTokenRole = "apinet-hub:token"
+)
+
 // AnnotationCreatedByOnboard, on the ServiceAccount's namespace, records
 // that onboard created it ("true"): offboard --remove-access deletes a
 // namespace only then. A namespace that existed before is used as it is,
@@ -90,7 +101,7 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 	// the anchor Secrets its tokens are bound to: keep that namespace the
 	// hub's own.
 	tokenRole := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: "apinet-hub:token", Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: tokenRolePrefix + a.Name, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{a.Name}, Verbs: []string{"create"}},
 			// No get: anchors are deleted by name and label (deletecollection),
@@ -99,7 +110,7 @@ func (a ServiceAccountAccess) Objects() ([]client.Object, error) {
 		},
 	}
 	tokenBinding := &rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: "apinet-hub:token:" + a.Name, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: tokenRolePrefix + a.Name, Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: tokenRole.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: a.Namespace, Name: a.Name}},
 	}
@@ -297,10 +308,27 @@ func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client, own t
 		removed = append(removed, kind+" "+strings.TrimPrefix(client.ObjectKeyFromObject(obj).String(), "/"))
 		return nil
 	}
-	for _, obj := range []client.Object{tokenBinding, binding, sa} {
+	// What earlier onboards made goes too, only if onboard's label says so.
+	delLegacy := func(obj client.Object) error {
+		gvk := obj.GetObjectKind().GroupVersionKind()
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+		if obj.GetLabels()[managedByLabel] != managedBy {
+			return nil
+		}
+		return del(obj)
+	}
+	for _, obj := range []client.Object{tokenBinding, binding, sa, tokenRole} {
 		if err := del(obj); err != nil {
 			return removed, nil, err
 		}
+	}
+	legacyBinding := &rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: legacyTokenRole + ":" + a.Name}}
+	if err := delLegacy(legacyBinding); err != nil {
+		return removed, nil, err
 	}
 	// Shared objects go only with their last user.
 	roleBindings := &rbacv1.RoleBindingList{}
@@ -308,9 +336,11 @@ func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client, own t
 		return removed, nil, err
 	}
 	if !slices.ContainsFunc(roleBindings.Items, func(b rbacv1.RoleBinding) bool {
-		return b.RoleRef.Kind == "Role" && b.RoleRef.Name == tokenRole.GetName()
+		return b.RoleRef.Kind == "Role" && b.RoleRef.Name == legacyTokenRole
 	}) {
-		if err := del(tokenRole); err != nil {
+		legacy := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: legacyTokenRole}}
+		if err := delLegacy(legacy); err != nil {
 			return removed, nil, err
 		}
 	}

@@ -100,8 +100,8 @@ func TestOffboardRemovesAccess(t *testing.T) {
 		&corev1.ServiceAccount{ObjectMeta: metaOf("apinet-hub", "apinet-hub")},
 		&rbacv1.ClusterRole{ObjectMeta: metaOf("", "apinet-hub:ironcore")},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metaOf("", "apinet-hub:ironcore:apinet-hub:apinet-hub")},
-		&rbacv1.Role{ObjectMeta: metaOf("apinet-hub", "apinet-hub:token")},
-		&rbacv1.RoleBinding{ObjectMeta: metaOf("apinet-hub", "apinet-hub:token:apinet-hub")},
+		&rbacv1.Role{ObjectMeta: metaOf("apinet-hub", "apinet-hub:rotate:apinet-hub")},
+		&rbacv1.RoleBinding{ObjectMeta: metaOf("apinet-hub", "apinet-hub:rotate:apinet-hub")},
 	} {
 		err := member.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%T %s: %v", obj, obj.GetName(), err)
