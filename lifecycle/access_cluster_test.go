@@ -27,14 +27,8 @@ import (
 // that existed is used as it is, unmarked, and outlives the removal with
 // what else it holds; a namespace onboard created goes with the removal.
 func TestAccessLeavesWhatOnboardDidNotMake(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Stop() })
-	c := f.Hub().Client()
+	ctx, c, _ := startCluster(t)
+	var err error
 
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tools"}},
@@ -104,14 +98,8 @@ func TestAccessLeavesWhatOnboardDidNotMake(t *testing.T) {
 // other's grants, and deletes the shared Role of earlier onboards once no
 // binding names it.
 func TestAccessTokenRolePerServiceAccount(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Stop() })
-	admin := f.Hub().Client()
+	ctx, admin, cluster := startCluster(t)
+	var err error
 
 	tokens := map[string]*lifecycle.Token{}
 	for _, name := range []string{"scope-a", "scope-b"} {
@@ -121,7 +109,7 @@ func TestAccessTokenRolePerServiceAccount(t *testing.T) {
 		}
 	}
 	for name, token := range tokens {
-		kubeconfig, err := f.Hub().KubeconfigWith(&clientcmdapi.AuthInfo{Token: token.Value}, nil)
+		kubeconfig, err := cluster.KubeconfigWith(&clientcmdapi.AuthInfo{Token: token.Value}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,4 +180,18 @@ func TestAccessTokenRolePerServiceAccount(t *testing.T) {
 	if exists(role("apinet-hub:token")) || exists(rb("apinet-hub:token:scope-b")) {
 		t.Error("the shared Role of earlier onboards goes with its last binding")
 	}
+}
+
+// startCluster starts a real kube-apiserver (a fleet of its hub alone) for
+// t, and returns a context bounded for t, its admin client and the cluster.
+func startCluster(t *testing.T) (context.Context, client.Client, *fleet.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	f, err := fleet.Start(ctx, fleet.Options{Clusters: fleet.Specs(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Stop() })
+	return ctx, f.Hub().Client(), f.Hub()
 }
