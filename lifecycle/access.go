@@ -266,12 +266,12 @@ func RevokeToken(ctx context.Context, c client.Client, anchor types.NamespacedNa
 // created: the Role and bindings, the ServiceAccount, the ClusterRole when
 // no other binding names it, and the namespace when onboard created it
 // (AnnotationCreatedByOnboard) and no other ServiceAccount than "default"
-// is left there. Another
-// anchor is another profile's token of the same ServiceAccount (profiles
-// scoped to parts of one cluster share it) or one made before and never
-// revoked: the ServiceAccount and its grants then stay, for the last
-// profile's offboarding, and keptBy names those anchors. It returns what it
-// deleted, "<Kind> <name>" each; what is gone already is no error.
+// is left there. Another anchor is another profile's token of the same
+// ServiceAccount (profiles scoped to parts of one cluster share it) or one
+// made before and never revoked: the ServiceAccount and its grants then
+// stay, for the last profile's offboarding, and keptBy names those anchors.
+// It returns what it deleted, "<Kind> <name>" each; what is gone already is
+// no error.
 func (a ServiceAccountAccess) Remove(ctx context.Context, c client.Client, own types.NamespacedName) (removed, keptBy []string, err error) {
 	objs, err := a.Objects()
 	if err != nil {

@@ -30,11 +30,11 @@ var roleGroupVersions = map[clusterprofiles.Role]string{
 	clusterprofiles.RoleAPINet:   "core.apinet.ironcore.dev/v1alpha1",
 }
 
-// Check runs the checks before o is applied: the hub namespace exists, the
-// peer of an IronCore cluster is an onboarded apinet cluster, the cluster
-// (reached with cluster) serves the API of o's role (CheckClusterRole), and
-// an existing profile of o's name belongs to o's cluster manager. hubHost
-// names the hub in errors. The role and peer are o's labels (RoleLabels).
+// Check runs the checks before o is applied, after Guard: the hub
+// namespace exists, the peer of an IronCore cluster is an onboarded apinet
+// cluster, and the cluster (reached with cluster) serves the API of o's role
+// (CheckClusterRole). hubHost names the hub in errors. The role and peer are
+// o's labels (RoleLabels).
 func (o *Onboarding) Check(ctx context.Context, hub client.Client, hubHost string, cluster *rest.Config) error {
 	if err := hub.Get(ctx, client.ObjectKey{Name: o.Namespace}, &corev1.Namespace{}); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -48,23 +48,30 @@ func (o *Onboarding) Check(ctx context.Context, hub client.Client, hubHost strin
 			return err
 		}
 	}
-	if err := CheckClusterRole(ctx, cluster, role); err != nil {
-		return err
-	}
-	return checkClusterManager(ctx, hub, o)
+	return CheckClusterRole(ctx, cluster, role)
 }
 
 // Guard runs, before anything is written and also with --skip-checks, the
 // checks that keep onboard from writing over what is not the profile's:
-// an existing profile of o's name belongs to o's cluster manager
-// (checkClusterManager); an existing Secret of the credential Secret's name
+// an existing profile of o's name belongs to o's cluster manager; an existing Secret of the credential Secret's name
 // is that profile's for o's consumer (onboard would take it over, and
 // offboard delete it); and, with cluster (nil: not reached), an existing
 // profile that records its cluster's identity is reached by cluster, so
 // that credentials of another cluster are never stored for it.
 func (o *Onboarding) Guard(ctx context.Context, hub client.Client, cluster *rest.Config) error {
-	if err := checkClusterManager(ctx, hub, o); err != nil {
-		return err
+	cp := &clusterinventoryv1alpha1.ClusterProfile{}
+	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get ClusterProfile %s/%s: %w", o.Namespace, o.Name, err)
+		}
+		cp = nil
+	}
+	if cp != nil && cp.Spec.ClusterManager.Name != o.ClusterManager {
+		// spec.clusterManager.name is immutable, and the profile is that
+		// manager's to change.
+		manager := cp.Spec.ClusterManager.Name
+		return fmt.Errorf("ClusterProfile %s/%s belongs to cluster manager %q (spec.clusterManager.name cannot change); pass --cluster-manager %s to update it anyway, or pick another --name",
+			o.Namespace, o.Name, manager, manager)
 	}
 	if len(o.AccessProviders) == 0 {
 		name := CredentialSecretName(o.Name)
@@ -81,12 +88,8 @@ func (o *Onboarding) Guard(ctx context.Context, hub client.Client, cluster *rest
 				clusterprofiles.LabelSecretConsumer, secret.Labels[clusterprofiles.LabelSecretConsumer])
 		}
 	}
-	if cluster == nil {
+	if cluster == nil || cp == nil {
 		return nil
-	}
-	cp := &clusterinventoryv1alpha1.ClusterProfile{}
-	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
-		return client.IgnoreNotFound(err)
 	}
 	pinned := clusterprofiles.PinnedIdentity(cp)
 	if pinned == "" {
@@ -96,24 +99,6 @@ func (o *Onboarding) Guard(ctx context.Context, hub client.Client, cluster *rest
 		fmt.Sprintf("the credentials given for ClusterProfile %s/%s", o.Namespace, o.Name))
 	if err != nil {
 		return fmt.Errorf("%w; onboard writes nothing (another --cluster-context?)", err)
-	}
-	return nil
-}
-
-// checkClusterManager refuses to update a profile of another cluster
-// manager: spec.clusterManager.name is immutable, and the profile is that
-// manager's to change.
-func checkClusterManager(ctx context.Context, hub client.Client, o *Onboarding) error {
-	cp := &clusterinventoryv1alpha1.ClusterProfile{}
-	if err := hub.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, cp); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("get ClusterProfile %s/%s: %w", o.Namespace, o.Name, err)
-	}
-	if manager := cp.Spec.ClusterManager.Name; manager != o.ClusterManager {
-		return fmt.Errorf("ClusterProfile %s/%s belongs to cluster manager %q (spec.clusterManager.name cannot change); pass --cluster-manager %s to update it anyway, or pick another --name",
-			o.Namespace, o.Name, manager, manager)
 	}
 	return nil
 }

@@ -7,13 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -82,7 +80,7 @@ func (f *onboardFlags) bind(fs *pflag.FlagSet) {
 			clusterprofiles.AnnotationTakeOver+"=true on the profile; a later run without --take-over removes it")
 	fs.BoolVar(&f.createSA, "create-service-account", false,
 		"store a token of a ServiceAccount of the hub instead of your own credentials: create, in the cluster being onboarded (with your credentials), the ServiceAccount, the ClusterRole apinet-hub:<role> (the least the hub needs, docs/clusterprofiles.md) and its binding, and store a kubeconfig with a token of that ServiceAccount")
-	fs.StringVar(&f.saNamespace, "service-account-namespace", "apinet-hub", "with --create-service-account: namespace of the ServiceAccount in the cluster being onboarded (created if missing)")
+	fs.StringVar(&f.saNamespace, "service-account-namespace", "apinet-hub", "with --create-service-account: namespace of the ServiceAccount in the cluster being onboarded (created if missing; an existing one is used as it is; not a system namespace)")
 	fs.StringVar(&f.saName, "service-account-name", "apinet-hub", "with --create-service-account: name of the ServiceAccount")
 	fs.DurationVar(&f.tokenExpiration, "token-expiration", 365*24*time.Hour, "with --create-service-account: lifetime of a new token (a TokenRequest); a run that finds a stored token that still works keeps it: apinet-hub rotate replaces it")
 	fs.StringVar(&f.consumer, "consumer", clusterprofiles.DefaultConsumer, "x-k8s.io/cluster-inventory-consumer label of the Secret (the hub's --consumer)")
@@ -277,68 +275,15 @@ func (f *onboardFlags) hubClient() (client.WithWatch, string, error) {
 	return hub, hubCfg.Host, nil
 }
 
-// apply is onboarding one cluster once o is built: first what keeps it
-// from writing over what is not the profile's (o.Guard, also with
-// --skip-checks); then, for --create-service-account, the checks with the
-// caller's credentials, the hub's ServiceAccount and token
-// (lifecycle.ServiceAccountCredentials), and the token's own check of the
-// role; else the checks unless skipped (o.Check); then o.Apply. A token
-// made for an onboarding that is not written is revoked again, and one it
-// replaces is revoked once it is. onboard and onboard -f both take this path.
+// apply is onboarding one cluster once o is built (lifecycle's
+// Onboarding.Write); onboard and onboard -f both take this path.
 func (f *onboardFlags) apply(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding, clusterCfg *rest.Config, stdout io.Writer) ([]lifecycle.Applied, error) {
-	reach := clusterCfg
-	if f.skipChecks {
-		reach = nil
+	opts := lifecycle.WriteOptions{FieldManager: onboardFieldManager, Force: f.forceConflicts, SkipChecks: f.skipChecks, Timeout: f.timeout}
+	if f.createSA {
+		sa := f.serviceAccountCredentials(stdout)
+		opts.ServiceAccount = &sa
 	}
-	if err := o.Guard(ctx, hub, reach); err != nil {
-		return nil, err
-	}
-	if !f.createSA {
-		if !f.skipChecks {
-			if err := o.Check(ctx, hub, hubHost, clusterCfg); err != nil {
-				return nil, err
-			}
-		}
-		return f.write(ctx, hub, hubHost, o)
-	}
-	if err := o.Check(ctx, hub, hubHost, clusterCfg); err != nil {
-		return nil, err
-	}
-	token, err := f.serviceAccountCredentials(stdout).Provide(ctx, hub, clusterCfg, o)
-	if err != nil {
-		return nil, err
-	}
-	// Revocations get a deadline of their own: ctx may be what ended.
-	revoke := func(do func(context.Context) error) error {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.timeout)
-		defer cancel()
-		return do(rctx)
-	}
-	if err := lifecycle.CheckClusterRole(ctx, token.Config, clusterprofiles.Role(f.role)); err != nil {
-		return nil, errors.Join(fmt.Errorf("the hub's token: %w", err), revoke(token.Abandon))
-	}
-	applied, err := f.write(ctx, hub, hubHost, o)
-	stored := slices.ContainsFunc(applied, func(a lifecycle.Applied) bool { return a.Kind == "secret" })
-	switch {
-	case err != nil && !stored:
-		return applied, errors.Join(err, revoke(token.Abandon))
-	case err != nil:
-		// The Secret holds the new token: the one it replaced goes.
-		return applied, errors.Join(err, revoke(token.Commit))
-	}
-	return applied, revoke(token.Commit)
-}
-
-// write applies o on the hub.
-func (f *onboardFlags) write(ctx context.Context, hub client.Client, hubHost string, o *lifecycle.Onboarding) ([]lifecycle.Applied, error) {
-	applied, err := o.Apply(ctx, hub, onboardFieldManager, f.forceConflicts)
-	if err != nil {
-		if apierrors.IsConflict(err) {
-			err = fmt.Errorf("%w (other field managers own these fields; --force-conflicts takes them over)", err)
-		}
-		return applied, fmt.Errorf("hub at %s: %w", hubHost, err)
-	}
-	return applied, nil
+	return o.Write(ctx, hub, hubHost, clusterCfg, opts)
 }
 
 // serviceAccountCredentials maps the flags of --create-service-account to

@@ -113,9 +113,6 @@ func hubArgs(container []string) []string {
 	return args
 }
 
-// tokenKubeconfig returns a kubeconfig for the hub cluster that
-// authenticates as the chart's ServiceAccount (a TokenRequest, as the
-// kubelet makes for the pod), and a client with it.
 // testPodRun is what standInKubelet did with a test Pod: its name,
 // ServiceAccount and args, and the exit and output of the run; err is why
 // the stand-in could not run it or report it.
@@ -197,6 +194,9 @@ func standInKubelet(ctx context.Context, hub *fleet.Cluster, binary, namespace s
 	return out
 }
 
+// tokenKubeconfig returns a kubeconfig for the hub cluster that
+// authenticates as the chart's ServiceAccount (a TokenRequest, as the
+// kubelet makes for the pod), and a client with it.
 func tokenKubeconfig(ctx context.Context, hub *fleet.Cluster) (string, client.Client) {
 	GinkgoHelper()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: hubNamespace, Name: serviceAccount}}
